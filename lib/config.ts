@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+/**
+ * The platform's configuration: parsed and validated once at start-up from the
+ * environment, then passed down as a plain object. Nothing else reads process.env.
+ */
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const EMBEDDED_PG_PORT_DEFAULT = 54329;
+
+const schema = z.object({
+  KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092'),
+  KAFKA_CLIENT_ID: z.string().min(1).default('cloudphone'),
+  SCHEMA_REGISTRY_URL: z.string().url().default('http://127.0.0.1:8080/apis/ccompat/v7'),
+  DATABASE_URL: z.string().url().optional(),
+  EMBEDDED_PG_PORT: int(1, 65535).default(EMBEDDED_PG_PORT_DEFAULT),
+  TOPIC_PARTITIONS: int(1, 1000).default(6),
+  TOPIC_REPLICATION_FACTOR: int(1, 5).default(1),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  kafka: { brokers: string[]; clientId: string };
+  registry: { url: string };
+  /** Where the platform's own database lives; `embedded` when the stack runs its own PostgreSQL. */
+  database: { url: string; embedded: boolean };
+  topics: { partitions: number; replicationFactor: number };
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    kafka: { brokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()), clientId: e.KAFKA_CLIENT_ID },
+    registry: { url: e.SCHEMA_REGISTRY_URL.replace(/\/+$/, '') },
+    database: {
+      url: e.DATABASE_URL ?? `postgres://cloudphone:cloudphone@127.0.0.1:${e.EMBEDDED_PG_PORT}/cloudphone`,
+      embedded: e.DATABASE_URL === undefined,
+    },
+    topics: { partitions: e.TOPIC_PARTITIONS, replicationFactor: e.TOPIC_REPLICATION_FACTOR },
+    logLevel: e.LOG_LEVEL,
+  };
+}

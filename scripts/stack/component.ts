@@ -1,0 +1,18 @@
+/** One part of the local stack (PostgreSQL, Kafka, the schema registry) as the stack CLI drives it. */
+export interface Component {
+  readonly name: string;
+  readonly port: number;
+  readonly logFile: string;
+  /** Marker found in the command line of this project's processes (used to tell a foreign process from ours). */
+  readonly marker: string;
+  /** True when the component is not run by the stack (e.g. PostgreSQL given by DATABASE_URL). */
+  readonly external: boolean;
+  version(): string;
+  /** The pid of the process this stack started, if it is alive. */
+  ownPid(): number | undefined;
+  /** Downloads, unpacks and initialises what is missing; idempotent. */
+  prepare(): Promise<void>;
+  start(): Promise<void>;
+  isHealthy(): Promise<boolean>;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,127 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import type { Component } from './component';
+import { loadStackConfig, type StackConfig } from './config';
+import { kafkaBroker } from './kafka';
+import { embeddedPostgres, ensureDatabases, externalPostgres } from './postgres';
+import { cmdline, isPortOpen, portOwner, StackError, terminate, waitUntil } from './processes';
+import { apicurioRegistry } from './registry';
+
+export { StackError } from './processes';
+export { loadStackConfig, type StackConfig } from './config';
+
+/** Matches the command line of any process started by a CloudPhone stack (of any checkout). */
+const OURS = /cloudphone[.-]stack/;
+
+export interface Stack {
+  cfg: StackConfig;
+  postgres: Component;
+  kafka: Component;
+  registry: Component;
+  all: Component[];
+}
+
+export function createStack(cfg: StackConfig = loadStackConfig()): Stack {
+  const postgres = cfg.platform.database.embedded ? embeddedPostgres(cfg) : externalPostgres(cfg);
+  const kafka = kafkaBroker(cfg);
+  const registry = apicurioRegistry(cfg);
+  return { cfg, postgres, kafka, registry, all: [postgres, kafka, registry] };
+}
+
+export type Log = (line: string) => void;
+
+function lastLines(file: string, n = 15): string {
+  if (!existsSync(file)) return '';
+  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+}
+
+/** Frees the component's port when a CloudPhone stack of another checkout holds it and `replace` is set. */
+async function claimPort(c: Component, replace: boolean, log: Log): Promise<void> {
+  if (!(await isPortOpen(c.port))) return;
+  const owner = await portOwner(c.port);
+  const cmd = owner !== undefined ? cmdline(owner) : '';
+  const ours = OURS.test(cmd);
+  if (owner !== undefined && ours && replace) {
+    log(`${c.name}: replacing a CloudPhone stack of another checkout (pid ${owner}) on port ${c.port}`);
+    await terminate(owner, 30_000, 'SIGINT');
+    if (await waitUntil(async () => !(await isPortOpen(c.port)), 15_000)) return;
+  }
+  const who = owner !== undefined ? `pid ${owner} (${cmd.slice(0, 160)})` : 'a process this user cannot see';
+  const hint = ours ? 'it is a CloudPhone stack of another checkout: stop it there, or run `npm run stack -- up --replace`' : 'stop it or choose another port';
+  throw new StackError(c.name, `port is already in use by ${who}, not by this stack; ${hint}`, { port: c.port, logFile: c.logFile });
+}
+
+/** Brings one component up; a no-op when this stack already runs it healthy. Returns what it did. */
+async function bringUp(c: Component, cfg: StackConfig, replace: boolean, log: Log): Promise<string> {
+  const started = Date.now();
+  const healthy = (ms: number) => waitUntil(() => c.isHealthy(), ms);
+  if (c.external) {
+    await c.start();
+    return 'external, reachable';
+  }
+  const own = c.ownPid();
+  if (own !== undefined) {
+    if (await healthy(cfg.startTimeoutMs)) return `already running (pid ${own})`;
+    throw new StackError(c.name, `runs as pid ${own} but is not healthy; see \`npm run stack -- logs ${c.name}\``, c);
+  }
+  await claimPort(c, replace, log);
+  await c.prepare();
+  await c.start();
+  const ok = await waitUntil(async () => {
+    if (c.ownPid() === undefined) throw new StackError(c.name, 'process exited during start-up', c);
+    return c.isHealthy();
+  }, cfg.startTimeoutMs).catch((err: unknown) => {
+    if (err instanceof StackError) throw new StackError(c.name, `${err.message.replace(`${c.name}: `, '')}\n${lastLines(c.logFile)}`, c);
+    throw err;
+  });
+  if (!ok) {
+    throw new StackError(c.name, `did not become healthy within ${cfg.startTimeoutMs / 1000}s\n${lastLines(c.logFile)}`, c);
+  }
+  return `started in ${((Date.now() - started) / 1000).toFixed(1)}s (pid ${c.ownPid()})`;
+}
+
+export async function up(stack: Stack, opts: { replace?: boolean; log?: Log } = {}): Promise<void> {
+  const log = opts.log ?? ((l) => console.log(l));
+  const { cfg } = stack;
+  mkdirSync(cfg.logsDir, { recursive: true });
+  const one = async (c: Component) => log(`${c.name.padEnd(9)} ${await bringUp(c, cfg, opts.replace ?? false, log)}`);
+  // PostgreSQL first (the registry stores its schemas there); Kafka and the registry then start side by side.
+  await one(stack.postgres);
+  await ensureDatabases(cfg.platform.database.url);
+  await Promise.all([one(stack.kafka), one(stack.registry)]);
+}
+
+export async function down(stack: Stack, log: Log = (l) => console.log(l)): Promise<void> {
+  for (const c of [stack.registry, stack.kafka, stack.postgres]) {
+    if (c.external) continue;
+    const pid = c.ownPid();
+    if (pid === undefined) {
+      log(`${c.name.padEnd(9)} not running`);
+      continue;
+    }
+    await c.stop();
+    log(`${c.name.padEnd(9)} stopped (pid ${pid})`);
+  }
+}
+
+export interface ComponentStatus {
+  name: string;
+  state: 'up' | 'down' | 'unhealthy' | 'external' | 'foreign';
+  version: string;
+  port: number;
+  pid?: number;
+  log: string;
+}
+
+export async function status(stack: Stack): Promise<ComponentStatus[]> {
+  return Promise.all(
+    stack.all.map(async (c): Promise<ComponentStatus> => {
+      const healthy = await c.isHealthy().catch(() => false);
+      const pid = c.ownPid();
+      let state: ComponentStatus['state'];
+      if (c.external) state = healthy ? 'external' : 'down';
+      else if (pid !== undefined) state = healthy ? 'up' : 'unhealthy';
+      else state = (await isPortOpen(c.port)) ? 'foreign' : 'down';
+      return { name: c.name, state, version: c.version(), port: c.port, pid: pid ?? (state === 'foreign' ? await portOwner(c.port) : undefined), log: c.logFile };
+    }),
+  );
+}
