@@ -1,19 +1,19 @@
-/** Three projects split by file suffix (see ../shared/STYLE.md):
- *  unit: no I/O at all; integration and e2e: the real local stack. */
-const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] };
-const common = { testEnvironment: 'node', transform, moduleFileExtensions: ['ts', 'js', 'json'] };
+/** Test projects split by file suffix (see ../shared/STYLE.md):
+ *  unit (*.unit.spec.ts): no I/O at all.
+ *  integration (*.int.spec.ts) and e2e (*.e2e.spec.ts): the real local stack (Kafka, registry, PostgreSQL).
+ *  restart (*.restart.spec.ts): stops and starts the stack itself, so `npm test` runs it alone, after the others. */
+const transform = { '^.+\\.ts$': 'ts-jest' };
+const project = (displayName, suffix) => ({
+  displayName,
+  testEnvironment: 'node',
+  transform,
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  testMatch: [`<rootDir>/**/*.${suffix}.spec.ts`],
+  testPathIgnorePatterns: ['/node_modules/', '/.stack/'],
+});
 
 module.exports = {
-  projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/**/*.unit.spec.ts'] },
-    {
-      ...common,
-      displayName: 'integration',
-      testMatch: ['<rootDir>/**/*.int.spec.ts'],
-      slowTestThreshold: 30,
-    },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/**/*.e2e.spec.ts'] },
-    { ...common, displayName: 'restart', testMatch: ['<rootDir>/**/*.restart.spec.ts'] },
-  ],
-  testPathIgnorePatterns: ['/node_modules/', '/.stack/'],
+  projects: [project('unit', 'unit'), project('integration', 'int'), project('e2e', 'e2e'), project('restart', 'restart')],
+  // Waits inside integration tests are bounded by waitFor(); this only stops a hung test.
+  testTimeout: 180_000,
 };

@@ -1,0 +1,171 @@
+import avro from 'avsc';
+import type { IHeaders, KafkaMessage, Message, Producer, RecordMetadata, Transaction } from 'kafkajs';
+import type { Registry } from './registry';
+import { loadEventSchemas, type EventSchema } from './schemas';
+import { subjectFor } from './topics';
+
+/** The metadata every event carries (DESIGN.md §1); the event's own fields follow it. */
+export interface EventEnvelope {
+  readonly eventId: string;
+  readonly type: string;
+  readonly aggregateId: string;
+  readonly aggregateVersion: number;
+  readonly occurredAt: number;
+  readonly correlationId: string;
+  readonly causationId: string | null;
+  readonly tenantId: string | null;
+}
+
+export type AnyEvent = EventEnvelope & Readonly<Record<string, unknown>>;
+
+/** A record read back from a topic: where it sits, how it was encoded, and the event. */
+export interface DecodedRecord<E extends EventEnvelope = AnyEvent> {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly timestamp: string;
+  readonly key: string | null;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly schemaId: number;
+  readonly event: E;
+}
+
+export class EventEncodingError extends Error {
+  constructor(
+    message: string,
+    readonly paths: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+const MAGIC_BYTE = 0;
+
+/** Splits the Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro body. */
+export function readWireFormat(buffer: Buffer): { schemaId: number; body: Buffer } {
+  if (buffer.length < 5 || buffer[0] !== MAGIC_BYTE) {
+    throw new EventEncodingError('not in the Confluent wire format (no magic byte 0 and schema id)');
+  }
+  return { schemaId: buffer.readInt32BE(1), body: buffer.subarray(5) };
+}
+
+function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = first.toString();
+  }
+  return out;
+}
+
+/**
+ * Appends events to a topic encoded through the schema registry and decodes them back.
+ * Schema ids are resolved once per (topic, event type) and cached; encoding never asks the registry.
+ * Decoding reads each writer schema once per id and resolves it to the schema this code knows.
+ */
+export function createEventLog(registry: Registry, schemas: readonly EventSchema[] = loadEventSchemas()) {
+  const byType = new Map(schemas.map((s) => [s.type, s]));
+  const byFullName = new Map(schemas.map((s) => [s.fullName, s]));
+  const ids = new Map<string, Promise<number>>();
+  const readers = new Map<number, Promise<{ type: avro.Type; resolver?: avro.Resolver }>>();
+
+  const schemaOf = (type: string): EventSchema => {
+    const s = byType.get(type);
+    if (!s) throw new EventEncodingError(`unknown event type "${type}"`);
+    return s;
+  };
+
+  /** The registry id of the event type's schema under the topic's subject (looked up once). */
+  function schemaId(topic: string, type: string): Promise<number> {
+    const key = `${topic}\0${type}`;
+    let id = ids.get(key);
+    if (!id) {
+      const s = schemaOf(type);
+      id = registry.idOf(subjectFor(topic, s.fullName), s.json);
+      id.catch(() => ids.delete(key));
+      ids.set(key, id);
+    }
+    return id;
+  }
+
+  function validate(event: AnyEvent): string[] {
+    const paths: string[] = [];
+    schemaOf(event.type).avroType.isValid(event, {
+      errorHook: (path, value) => paths.push(`${path.join('.') || '(root)'}: ${JSON.stringify(value) ?? 'undefined'}`),
+    });
+    return paths;
+  }
+
+  async function encode(topic: string, event: AnyEvent): Promise<Buffer> {
+    const paths = validate(event);
+    if (paths.length > 0) {
+      throw new EventEncodingError(`event ${event.type} does not match its schema at ${paths.join(', ')}`, paths);
+    }
+    const header = Buffer.alloc(5);
+    header.writeUInt8(MAGIC_BYTE, 0);
+    header.writeInt32BE(await schemaId(topic, event.type), 1);
+    return Buffer.concat([header, schemaOf(event.type).avroType.toBuffer(event)]);
+  }
+
+  async function toMessage(topic: string, event: AnyEvent): Promise<Message> {
+    return {
+      key: event.aggregateId,
+      value: await encode(topic, event),
+      headers: { 'event-type': event.type, 'event-id': event.eventId, 'correlation-id': event.correlationId },
+    };
+  }
+
+  function reader(schemaId: number) {
+    let r = readers.get(schemaId);
+    if (!r) {
+      r = registry.client.getSchema(schemaId).then((writer) => {
+        const writerType = writer as unknown as avro.Type;
+        const known = writerType.name ? byFullName.get(writerType.name) : undefined;
+        if (!known) return { type: writerType };
+        return { type: known.avroType, resolver: known.avroType.createResolver(writerType) };
+      });
+      r.catch(() => readers.delete(schemaId));
+      readers.set(schemaId, r);
+    }
+    return r;
+  }
+
+  async function decode(value: Buffer): Promise<{ schemaId: number; event: AnyEvent }> {
+    const { schemaId: id, body } = readWireFormat(value);
+    const { type, resolver } = await reader(id);
+    return { schemaId: id, event: type.fromBuffer(body, resolver) as AnyEvent };
+  }
+
+  return {
+    schemaId,
+    validate,
+    encode,
+    /** Resolves the schema ids of these event types for a topic up front, so the first append is as fast as any. */
+    prepare: async (topic: string, types: readonly string[]) => {
+      await Promise.all(types.map((t) => schemaId(topic, t)));
+    },
+    /** Appends the events in order, each keyed by its aggregate id. Resolves once Kafka acknowledged them (acks=all). */
+    append: async (sender: Producer | Transaction, topic: string, events: readonly AnyEvent[]): Promise<RecordMetadata[]> => {
+      const messages = await Promise.all(events.map((e) => toMessage(topic, e)));
+      return sender.send({ topic, acks: -1, messages });
+    },
+    decode,
+    /** Decodes a consumed Kafka message into a DecodedRecord. */
+    decodeMessage: async (topic: string, partition: number, message: KafkaMessage): Promise<DecodedRecord> => {
+      if (!message.value) throw new EventEncodingError('message has no value');
+      const { schemaId, event } = await decode(message.value);
+      return {
+        topic,
+        partition,
+        offset: message.offset,
+        timestamp: message.timestamp,
+        key: message.key?.toString() ?? null,
+        headers: headersToStrings(message.headers),
+        schemaId,
+        event,
+      };
+    },
+  };
+}
+
+export type EventLog = ReturnType<typeof createEventLog>;

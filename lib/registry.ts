@@ -1,0 +1,96 @@
+import http from 'node:http';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import type avro from 'avsc';
+
+export type Compatibility = 'NONE' | 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FORWARD_TRANSITIVE' | 'FULL' | 'FULL_TRANSITIVE';
+
+export class RegistryError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly retriable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
+
+/**
+ * The schema registry, spoken to through the Confluent API (Apicurio serves it at /apis/ccompat/v7):
+ * the npm client for ids, encode and decode; plain HTTP for subjects, configs and compatibility checks.
+ */
+export function createRegistry(url: string) {
+  // No pooled keep-alive sockets: after a registry restart a pooled socket would fail the next call.
+  // Registry calls are rare (ids and schemas are cached), so a connection per call costs nothing.
+  const client = new SchemaRegistry({ host: url, agent: new http.Agent({ keepAlive: false }) });
+
+  async function call<T>(method: string, pathname: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${url}${pathname}`, {
+      method,
+      headers: { 'Content-Type': CONTENT_TYPE, Accept: CONTENT_TYPE },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  async function ok<T>(method: string, pathname: string, body?: unknown): Promise<T> {
+    const res = await call<T & { message?: string }>(method, pathname, body);
+    if (res.status >= 400) {
+      throw new RegistryError(`${method} ${pathname}: ${res.status} ${res.body?.message ?? ''}`.trim(), res.status, res.status >= 500);
+    }
+    return res.body;
+  }
+
+  const avroBody = (schema: avro.Schema) => ({ schema: JSON.stringify(schema), schemaType: 'AVRO' });
+  const subjectPath = (subject: string) => `/subjects/${encodeURIComponent(subject)}`;
+
+  return {
+    url,
+    client,
+    subjects: () => ok<string[]>('GET', '/subjects'),
+    versions: async (subject: string): Promise<number[]> => {
+      const res = await call<number[]>('GET', `${subjectPath(subject)}/versions`);
+      return res.status === 404 ? [] : res.body;
+    },
+    /** The subject's own compatibility level; undefined when it has none (the registry's default applies). */
+    compatibility: async (subject: string): Promise<Compatibility | undefined> => {
+      const res = await call<{ compatibilityLevel?: Compatibility }>('GET', `/config/${encodeURIComponent(subject)}`);
+      return res.status === 404 ? undefined : res.body.compatibilityLevel;
+    },
+    setCompatibility: (subject: string, level: Compatibility) =>
+      ok<unknown>('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility: level }),
+    /** Whether `schema` may be registered as the subject's next version under its compatibility level. */
+    isCompatible: async (subject: string, schema: avro.Schema): Promise<{ compatible: boolean; messages: string[] }> => {
+      const res = await call<{ is_compatible?: boolean; messages?: string[]; message?: string }>(
+        'POST',
+        `/compatibility${subjectPath(subject)}/versions/latest?verbose=true`,
+        avroBody(schema),
+      );
+      if (res.status === 404) return { compatible: true, messages: ['subject not registered yet'] };
+      if (res.status >= 400) throw new RegistryError(res.body.message ?? `compatibility check: ${res.status}`, res.status, res.status >= 500);
+      return { compatible: res.body.is_compatible === true, messages: res.body.messages ?? [] };
+    },
+    /**
+     * Registers the schema under the subject at the given compatibility level (set explicitly on the subject,
+     * since a subject without its own level reports the registry-wide default). Idempotent: an identical schema
+     * returns its existing id.
+     */
+    register: async (subject: string, schema: avro.Schema, level: Compatibility = 'BACKWARD'): Promise<number> => {
+      await ok<unknown>('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility: level });
+      const { id } = await ok<{ id: number }>('POST', `${subjectPath(subject)}/versions`, avroBody(schema));
+      return id;
+    },
+    /** The id of a schema already registered under the subject. */
+    idOf: (subject: string, schema: avro.Schema) =>
+      client.getRegistryIdBySchema(subject, { type: SchemaType.AVRO, schema: JSON.stringify(schema) }),
+    deleteSubject: async (subject: string): Promise<void> => {
+      await call('DELETE', subjectPath(subject));
+      await call('DELETE', `${subjectPath(subject)}?permanent=true`);
+    },
+  };
+}
+
+export type Registry = ReturnType<typeof createRegistry>;

@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
+import { ensureTopics } from '../lib/bootstrap';
+import { loadConfig } from '../lib/config';
+import { createEventLog } from '../lib/event-log';
+import { createKafka } from '../lib/kafka';
+import { createLogger } from '../lib/logger';
+import { createRegistry } from '../lib/registry';
+
+/** A name no other test run uses: tests make their own topics, groups and subjects. */
+export const unique = (prefix: string) => `${prefix}.${randomUUID().slice(0, 8)}`;
+
+/** Polls until `probe` returns a value other than undefined; fails with `what` after the timeout. Never sleeps blindly. */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  { what, timeoutMs = 30_000, intervalMs = 50 }: { what: string; timeoutMs?: number; intervalMs?: number },
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Everything an integration test needs to talk to the real local stack. */
+export function integration() {
+  const cfg = loadConfig();
+  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'error', 'test');
+  const kafka: Kafka = createKafka(cfg, logger, unique('test'));
+  const registry = createRegistry(cfg.registry.url);
+  const eventLog = createEventLog(registry);
+  let admin: Admin | undefined;
+  const getAdmin = async () => {
+    if (!admin) {
+      admin = kafka.admin();
+      await admin.connect();
+    }
+    return admin;
+  };
+  return {
+    cfg,
+    logger,
+    kafka,
+    registry,
+    eventLog,
+    admin: getAdmin,
+    /** Creates a fresh topic with a random suffix. */
+    topic: async (prefix: string, partitions = 3): Promise<string> => {
+      const name = unique(`test.${prefix}`);
+      await ensureTopics(await getAdmin(), [name], { partitions, replicationFactor: 1 });
+      return name;
+    },
+    /** Reads the first `count` raw messages of a topic from the beginning, with a fresh consumer group. */
+    readRaw: async (topic: string, count: number): Promise<Array<{ partition: number; message: KafkaMessage }>> => {
+      const consumer = kafka.consumer({ groupId: unique('test-reader') });
+      const got: Array<{ partition: number; message: KafkaMessage }> = [];
+      await consumer.connect();
+      try {
+        await consumer.subscribe({ topic, fromBeginning: true });
+        await consumer.run({ eachMessage: async ({ partition, message }) => void got.push({ partition, message }) });
+        await waitFor(() => (got.length >= count ? true : undefined), { what: `${count} messages on ${topic}` });
+        return got;
+      } finally {
+        await consumer.disconnect();
+      }
+    },
+    endOffsets: async (topic: string) => (await getAdmin()).fetchTopicOffsets(topic),
+    close: async () => {
+      await admin?.disconnect();
+    },
+  };
+}
