@@ -29,11 +29,13 @@ export async function ensureTopics(
     });
   }
   const meta = await admin.fetchTopicMetadata({ topics: [...names] });
-  return meta.topics.map((t) => ({
-    topic: t.name,
-    status: missing.includes(t.name) ? 'created' : 'exists',
-    partitions: t.partitions.length,
-  }));
+  return [...meta.topics]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((t) => ({
+      topic: t.name,
+      status: missing.includes(t.name) ? 'created' : 'exists',
+      partitions: t.partitions.length,
+    }));
 }
 
 /** The schemas written to a topic: those of its folder in schemas/. */

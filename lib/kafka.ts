@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Producer, type ProducerConfig } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Producer, type ProducerConfig } from 'kafkajs';
 import type { Config } from './config';
 import { kafkaLogCreator, type Logger } from './logger';
 
@@ -12,7 +12,17 @@ export function createKafka(cfg: Config, logger: Logger, clientId = cfg.kafka.cl
   });
 }
 
-/** Producers always wait for every in-sync replica and are idempotent. */
+/**
+ * Producers are idempotent (so acks=all on every send) and keep retrying a failed send, as exactly-once
+ * requires; callers bound how long they wait. Keys are partitioned with the Java client's murmur2.
+ */
 export function createProducer(kafka: Kafka, extra: ProducerConfig = {}): Producer {
-  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, ...extra });
+  return kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+    ...extra,
+  });
 }

@@ -70,7 +70,8 @@ export function createRegistry(url: string) {
         avroBody(schema),
       );
       if (res.status === 404) return { compatible: true, messages: ['subject not registered yet'] };
-      if (res.status >= 400) throw new RegistryError(res.body.message ?? `compatibility check: ${res.status}`, res.status, res.status >= 500);
+      if (res.status >= 400)
+        throw new RegistryError(res.body.message ?? `compatibility check: ${res.status}`, res.status, res.status >= 500);
       return { compatible: res.body.is_compatible === true, messages: res.body.messages ?? [] };
     },
     /**

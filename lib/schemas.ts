@@ -29,7 +29,9 @@ export function parseSchema(file: string, folder: string, text = readFileSync(fi
 export function loadEventSchemas(dir = SCHEMAS_DIR): EventSchema[] {
   const out: EventSchema[] = [];
   for (const folder of readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory())) {
-    for (const f of readdirSync(path.join(dir, folder.name)).filter((n) => n.endsWith('.avsc')).sort()) {
+    for (const f of readdirSync(path.join(dir, folder.name))
+      .filter((n) => n.endsWith('.avsc'))
+      .sort()) {
       out.push(parseSchema(path.join(dir, folder.name, f), folder.name));
     }
   }

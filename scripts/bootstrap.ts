@@ -13,7 +13,11 @@ export async function bootstrap(cfg: Config, log: (line: string) => void = conso
   await admin.connect();
   try {
     const topics = [...AGGREGATE_TOPICS, SMOKE_TOPIC];
-    const results = await ensureTopics(admin, topics.map((t) => t.name), cfg.topics);
+    const results = await ensureTopics(
+      admin,
+      topics.map((t) => t.name),
+      cfg.topics,
+    );
     for (const t of results) log(`topic   ${t.topic.padEnd(34)} ${t.status}, ${t.partitions} partitions`);
     const registry = createRegistry(cfg.registry.url);
     const schemas = loadEventSchemas();

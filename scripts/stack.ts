@@ -28,7 +28,9 @@ program
   .action(async (opts: { json?: boolean }) => {
     const rows = await status(createStack());
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));
-    console.table(rows.map((r) => ({ component: r.name, state: r.state, version: r.version, port: r.port, pid: r.pid ?? '-', log: r.log })));
+    console.table(
+      rows.map((r) => ({ component: r.name, state: r.state, version: r.version, port: r.port, pid: r.pid ?? '-', log: r.log })),
+    );
     if (rows.some((r) => r.state !== 'up' && r.state !== 'external')) process.exitCode = 3;
   });
 
@@ -41,7 +43,8 @@ program
   .action((name: string | undefined, opts: { lines: string; follow?: boolean }) => {
     const stack = createStack();
     const chosen = name ? stack.all.filter((c) => c.name === name) : stack.all.filter((c) => !c.external);
-    if (chosen.length === 0) throw new StackError('logs', `unknown component "${name}"; one of: ${stack.all.map((c) => c.name).join(', ')}`);
+    if (chosen.length === 0)
+      throw new StackError('logs', `unknown component "${name}"; one of: ${stack.all.map((c) => c.name).join(', ')}`);
     const args = ['-n', opts.lines, ...(opts.follow ? ['-F'] : []), ...chosen.map((c) => c.logFile)];
     spawn('tail', args, { stdio: 'inherit' }).on('exit', (code) => (process.exitCode = code ?? 0));
   });

@@ -28,7 +28,15 @@ function runJest(name: string, args: string[]): JestSummary {
   const res = spawnSync(process.execPath, [jestBin, '--json', `--outputFile=${out}`, ...args], { cwd: root, stdio: 'inherit' });
   if (!existsSync(out)) {
     console.error(`test: jest (${name}) produced no report (exit ${res.status ?? res.signal})`);
-    return { numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numTodoTests: 0, numFailedTestSuites: 1, numRuntimeErrorTestSuites: 1, success: false };
+    return {
+      numPassedTests: 0,
+      numFailedTests: 0,
+      numPendingTests: 0,
+      numTodoTests: 0,
+      numFailedTestSuites: 1,
+      numRuntimeErrorTestSuites: 1,
+      success: false,
+    };
   }
   return JSON.parse(readFileSync(out, 'utf8')) as JestSummary;
 }

@@ -16,3 +16,26 @@ export interface Component {
   isHealthy(): Promise<boolean>;
   stop(): Promise<void>;
 }
+
+/** A component this stack does not run (given by the environment): it is only checked for health. */
+export function externalComponent(spec: {
+  name: string;
+  port: number;
+  describe: string;
+  isHealthy: () => Promise<boolean>;
+  version: () => string;
+}): Component {
+  return {
+    name: spec.name,
+    port: spec.port,
+    logFile: `(external: ${spec.describe}; see its own logs)`,
+    marker: '',
+    external: true,
+    version: spec.version,
+    ownPid: () => undefined,
+    prepare: async () => undefined,
+    start: async () => undefined,
+    isHealthy: spec.isHealthy,
+    stop: async () => undefined,
+  };
+}

@@ -10,7 +10,10 @@ const port = int(1, 65535);
 const schema = z.object({
   STACK_DIR: z.string().optional(),
   STACK_CACHE_DIR: z.string().optional(),
-  KAFKA_VERSION: z.string().regex(/^\d+\.\d+\.\d+$/).default('3.9.1'),
+  KAFKA_VERSION: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+$/)
+    .default('3.9.1'),
   KAFKA_PORT: port.default(9092),
   KAFKA_CONTROLLER_PORT: port.default(9093),
   KAFKA_HEAP: z.string().default('1g'),
@@ -21,6 +24,7 @@ const schema = z.object({
   REGISTRY_JAVA_HOME: z.string().optional(),
   JAVA_HOME: z.string().optional(),
   STACK_START_TIMEOUT_MS: int(1000, 600_000).default(120_000),
+  STACK_EXTERNAL: z.enum(['true', 'false', '1', '0']).default('false'),
 });
 
 export interface StackConfig {
@@ -29,9 +33,11 @@ export interface StackConfig {
   cacheDir: string;
   logsDir: string;
   kafka: { version: string; port: number; controllerPort: number; heap: string };
-  registry: { version: string; port: number; managementPort: number; heap: string; javaHome?: string };
+  registry: { version: string; versionExplicit: boolean; port: number; managementPort: number; heap: string; javaHome?: string };
   javaHome?: string;
   startTimeoutMs: number;
+  /** Kafka and the registry are run elsewhere (docker compose): the stack only checks them. */
+  external: boolean;
   platform: Config;
 }
 
@@ -48,6 +54,7 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
     kafka: { version: e.KAFKA_VERSION, port: e.KAFKA_PORT, controllerPort: e.KAFKA_CONTROLLER_PORT, heap: e.KAFKA_HEAP },
     registry: {
       version: e.APICURIO_VERSION,
+      versionExplicit: env.APICURIO_VERSION !== undefined,
       port: e.REGISTRY_PORT,
       managementPort: e.REGISTRY_MANAGEMENT_PORT,
       heap: e.REGISTRY_HEAP,
@@ -55,6 +62,7 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
     },
     javaHome: e.JAVA_HOME,
     startTimeoutMs: e.STACK_START_TIMEOUT_MS,
+    external: e.STACK_EXTERNAL === 'true' || e.STACK_EXTERNAL === '1',
     platform: loadConfig(env),
   };
 }

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { Component } from './component';
 import { loadStackConfig, type StackConfig } from './config';
-import { kafkaBroker } from './kafka';
+import { externalKafka, kafkaBroker } from './kafka';
 import { embeddedPostgres, ensureDatabases, externalPostgres } from './postgres';
 import { cmdline, isPortOpen, portOwner, StackError, terminate, waitUntil } from './processes';
-import { apicurioRegistry } from './registry';
+import { apicurioRegistry, externalRegistry } from './registry';
 
 export { StackError } from './processes';
 export { loadStackConfig, type StackConfig } from './config';
@@ -22,8 +22,8 @@ export interface Stack {
 
 export function createStack(cfg: StackConfig = loadStackConfig()): Stack {
   const postgres = cfg.platform.database.embedded ? embeddedPostgres(cfg) : externalPostgres(cfg);
-  const kafka = kafkaBroker(cfg);
-  const registry = apicurioRegistry(cfg);
+  const kafka = cfg.external ? externalKafka(cfg) : kafkaBroker(cfg);
+  const registry = cfg.external ? externalRegistry(cfg) : apicurioRegistry(cfg);
   return { cfg, postgres, kafka, registry, all: [postgres, kafka, registry] };
 }
 
@@ -46,7 +46,9 @@ async function claimPort(c: Component, replace: boolean, log: Log): Promise<void
     if (await waitUntil(async () => !(await isPortOpen(c.port)), 15_000)) return;
   }
   const who = owner !== undefined ? `pid ${owner} (${cmd.slice(0, 160)})` : 'a process this user cannot see';
-  const hint = ours ? 'it is a CloudPhone stack of another checkout: stop it there, or run `npm run stack -- up --replace`' : 'stop it or choose another port';
+  const hint = ours
+    ? 'it is a CloudPhone stack of another checkout: stop it there, or run `npm run stack -- up --replace`'
+    : 'stop it or choose another port';
   throw new StackError(c.name, `port is already in use by ${who}, not by this stack; ${hint}`, { port: c.port, logFile: c.logFile });
 }
 
@@ -55,8 +57,8 @@ async function bringUp(c: Component, cfg: StackConfig, replace: boolean, log: Lo
   const started = Date.now();
   const healthy = (ms: number) => waitUntil(() => c.isHealthy(), ms);
   if (c.external) {
-    await c.start();
-    return 'external, reachable';
+    if (await healthy(cfg.startTimeoutMs)) return `external, reachable on port ${c.port}`;
+    throw new StackError(c.name, `the external ${c.name} does not answer`, { port: c.port });
   }
   const own = c.ownPid();
   if (own !== undefined) {
@@ -121,7 +123,14 @@ export async function status(stack: Stack): Promise<ComponentStatus[]> {
       if (c.external) state = healthy ? 'external' : 'down';
       else if (pid !== undefined) state = healthy ? 'up' : 'unhealthy';
       else state = (await isPortOpen(c.port)) ? 'foreign' : 'down';
-      return { name: c.name, state, version: c.version(), port: c.port, pid: pid ?? (state === 'foreign' ? await portOwner(c.port) : undefined), log: c.logFile };
+      return {
+        name: c.name,
+        state,
+        version: c.version(),
+        port: c.port,
+        pid: pid ?? (state === 'foreign' ? await portOwner(c.port) : undefined),
+        log: c.logFile,
+      };
     }),
   );
 }

@@ -2,11 +2,41 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import type { Component } from './component';
+import { externalComponent, type Component } from './component';
 import type { StackConfig } from './config';
 import { findJava } from './java';
 import { ensureDir, fetchKafkaJars } from './maven';
 import { readPid, removeFile, run, spawnDaemon, StackError, terminate } from './processes';
+
+/** Healthy when the cluster answers with at least one broker and an active controller. */
+async function kafkaHealthy(brokers: string[]): Promise<boolean> {
+  const admin = new Kafka({
+    clientId: 'stack-health',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 2000,
+    retry: { retries: 0 },
+  }).admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0 && cluster.controller !== null;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Kafka run elsewhere (KAFKA_BROKERS with STACK_EXTERNAL=true). */
+export function externalKafka(cfg: StackConfig): Component {
+  const brokers = cfg.platform.kafka.brokers;
+  return externalComponent({
+    name: 'kafka',
+    port: Number(brokers[0]?.split(':')[1] ?? 9092),
+    describe: `KAFKA_BROKERS ${brokers.join(',')}`,
+    version: () => 'external',
+    isHealthy: () => kafkaHealthy(brokers),
+  });
+}
 
 /** Apache Kafka as a single-node KRaft broker+controller, from the official jars on Maven Central. */
 export function kafkaBroker(cfg: StackConfig): Component {
@@ -66,15 +96,6 @@ export function kafkaBroker(cfg: StackConfig): Component {
     );
   };
 
-  const admin = () =>
-    new Kafka({
-      clientId: 'stack-health',
-      brokers: [`127.0.0.1:${port}`],
-      logLevel: logLevel.NOTHING,
-      connectionTimeout: 2000,
-      retry: { retries: 0 },
-    }).admin();
-
   return {
     name: 'kafka',
     port,
@@ -122,16 +143,7 @@ export function kafkaBroker(cfg: StackConfig): Component {
         pidFile,
       });
     },
-    isHealthy: async () => {
-      const a = admin();
-      try {
-        await a.connect();
-        const cluster = await a.describeCluster();
-        return cluster.brokers.length > 0 && cluster.controller !== null;
-      } finally {
-        await a.disconnect().catch(() => undefined);
-      }
-    },
+    isHealthy: () => kafkaHealthy([`127.0.0.1:${port}`]),
     stop: async () => {
       const pid = readPid(pidFile);
       if (pid !== undefined) await terminate(pid, 30_000);

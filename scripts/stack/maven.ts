@@ -27,7 +27,10 @@ async function mvn(component: string, args: string[]): Promise<void> {
     await run('mvn', ['-B', '-q', '-f', POM, ...args]);
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
-    const out = `${e.stdout ?? ''}${e.stderr ?? ''}`.split('\n').filter((l) => l.includes('ERROR')).slice(0, 5);
+    const out = `${e.stdout ?? ''}${e.stderr ?? ''}`
+      .split('\n')
+      .filter((l) => l.includes('ERROR'))
+      .slice(0, 5);
     throw new StackError(component, `Maven could not fetch from Maven Central: ${out.join(' ') || e.message}`);
   }
 }

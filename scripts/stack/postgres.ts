@@ -2,7 +2,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
-import type { Component } from './component';
+import { externalComponent, type Component } from './component';
 import type { StackConfig } from './config';
 import { isAlive, run, StackError } from './processes';
 
@@ -49,27 +49,17 @@ export async function pgServerVersion(url: string): Promise<string> {
 export function externalPostgres(cfg: StackConfig): Component {
   const url = cfg.platform.database.url;
   let version = 'external';
-  return {
+  return externalComponent({
     name: 'postgres',
     port: Number(new URL(url).port || 5432),
-    logFile: '(external server: see its own logs)',
-    marker: MARKER,
-    external: true,
+    describe: `DATABASE_URL ${new URL(url).host}`,
     version: () => version,
-    ownPid: () => undefined,
-    prepare: async () => undefined,
-    start: async () => {
-      if (!(await pgHealthy(url).catch(() => false))) {
-        throw new StackError('postgres', `DATABASE_URL does not answer: ${new URL(url).host}`);
-      }
-    },
     isHealthy: async () => {
       const ok = await pgHealthy(url).catch(() => false);
       if (ok) version = `external ${await pgServerVersion(url)}`;
       return ok;
     },
-    stop: async () => undefined,
-  };
+  });
 }
 
 interface PgBinaries {
@@ -112,7 +102,9 @@ export function embeddedPostgres(cfg: StackConfig): Component {
     const user = process.getuid?.() === 0 ? await postgresUser() : undefined;
     await new Promise<void>((resolve, reject) =>
       execFile(pg_ctl, args, { uid: user?.uid, gid: user?.gid, env: { ...process.env, LC_ALL: 'C' } }, (err, _o, stderr) =>
-        err ? reject(new StackError('postgres', `pg_ctl ${args.at(-1)} failed: ${stderr.trim() || err.message}`, { port, logFile })) : resolve(),
+        err
+          ? reject(new StackError('postgres', `pg_ctl ${args.at(-1)} failed: ${stderr.trim() || err.message}`, { port, logFile }))
+          : resolve(),
       ),
     );
   };

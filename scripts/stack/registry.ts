@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Component } from './component';
+import { externalComponent, type Component } from './component';
 import type { StackConfig } from './config';
 import { findJava } from './java';
 import { ensureDir, fetchArtifact } from './maven';
@@ -9,25 +9,67 @@ import { readPid, removeFile, run, spawnDaemon, StackError, terminate } from './
 
 /** Apicurio Registry 3.3 is compiled for Java 21; 3.0.x runs on Java 17. */
 const minJavaFor = (version: string) => (/^3\.[0-2]\./.test(version) || version.startsWith('2.') ? 17 : 21);
+/** Used when APICURIO_VERSION is not set and the machine has no Java 21: the newest 3.x that runs on Java 17. */
+const JAVA17_FALLBACK = '3.0.9';
+
+/** Healthy when the Confluent-compatible API lists subjects. */
+async function registryHealthy(ccompatUrl: string): Promise<boolean> {
+  const res = await fetch(`${ccompatUrl}/subjects`, { signal: AbortSignal.timeout(2000) });
+  return res.ok;
+}
+
+/** A registry run elsewhere (SCHEMA_REGISTRY_URL with STACK_EXTERNAL=true). */
+export function externalRegistry(cfg: StackConfig): Component {
+  const url = new URL(cfg.platform.registry.url);
+  return externalComponent({
+    name: 'registry',
+    port: Number(url.port || 80),
+    describe: `SCHEMA_REGISTRY_URL ${url.origin}`,
+    version: () => 'external',
+    isHealthy: () => registryHealthy(cfg.platform.registry.url),
+  });
+}
 
 /**
  * Apicurio Registry from its Maven Central distribution (io.apicurio:apicurio-registry-app, the `all`
  * tar.gz), used through its Confluent-compatible API, storing its data in PostgreSQL.
  */
 export function apicurioRegistry(cfg: StackConfig): Component {
-  const { version, port, managementPort, heap } = cfg.registry;
+  const { port, managementPort, heap } = cfg.registry;
+  let version = cfg.registry.version;
   const home = path.join(cfg.dir, 'registry');
-  const dist = path.join(cfg.cacheDir, `apicurio-registry-${version}`);
+  const dist = () => path.join(cfg.cacheDir, `apicurio-registry-${version}`);
   const logFile = path.join(cfg.logsDir, 'registry.log');
   const pidFile = path.join(home, 'registry.pid');
   const marker = `-Dcloudphone.stack=${cfg.dir}`;
-  const minJava = minJavaFor(version);
+  let javaBin: string | undefined;
+
+  /** Picks the java to run the registry with; falls back to a Java 17 build when none is new enough. */
+  const chooseJava = async (log: (line: string) => void): Promise<string> => {
+    const home = cfg.registry.javaHome ?? cfg.javaHome;
+    let java = await findJava(minJavaFor(version), home);
+    if (!java && !cfg.registry.versionExplicit) {
+      log(`registry: no Java ${minJavaFor(version)}+ on this machine; using Apicurio Registry ${JAVA17_FALLBACK}, which runs on Java 17`);
+      version = JAVA17_FALLBACK;
+      java = await findJava(minJavaFor(version), home);
+    }
+    if (!java) {
+      throw new StackError(
+        'registry',
+        `Apicurio Registry ${version} needs Java ${minJavaFor(version)}+; none found in JAVA_HOME, PATH or /usr/lib/jvm ` +
+          `(set REGISTRY_JAVA_HOME, or APICURIO_VERSION=${JAVA17_FALLBACK} which runs on Java 17)`,
+        { port },
+      );
+    }
+    javaBin = java.bin;
+    return java.bin;
+  };
 
   const runnable = () => {
-    if (existsSync(path.join(dist, 'quarkus-run.jar'))) return path.join(dist, 'quarkus-run.jar');
-    const runner = readdirSync(dist).find((f) => f.endsWith('-runner.jar'));
-    if (!runner) throw new StackError('registry', `no quarkus-run.jar or *-runner.jar in ${dist}`);
-    return path.join(dist, runner);
+    if (existsSync(path.join(dist(), 'quarkus-run.jar'))) return path.join(dist(), 'quarkus-run.jar');
+    const runner = readdirSync(dist()).find((f) => f.endsWith('-runner.jar'));
+    if (!runner) throw new StackError('registry', `no quarkus-run.jar or *-runner.jar in ${dist()}`);
+    return path.join(dist(), runner);
   };
 
   const jdbc = () => {
@@ -49,7 +91,8 @@ export function apicurioRegistry(cfg: StackConfig): Component {
     ownPid: () => readPid(pidFile),
     prepare: async () => {
       mkdirSync(home, { recursive: true });
-      await ensureDir(dist, async (tmp) => {
+      await chooseJava((line) => console.warn(line));
+      await ensureDir(dist(), async (tmp) => {
         const coords = `io.apicurio:apicurio-registry-app:${version}:tar.gz:all`;
         await fetchArtifact('registry', coords, tmp);
         const archive = readdirSync(tmp).find((f) => f.endsWith('.tar.gz'));
@@ -59,18 +102,10 @@ export function apicurioRegistry(cfg: StackConfig): Component {
       });
     },
     start: async () => {
-      const java = await findJava(minJava, cfg.registry.javaHome ?? cfg.javaHome);
-      if (!java) {
-        throw new StackError(
-          'registry',
-          `Apicurio Registry ${version} needs Java ${minJava}+; none found in JAVA_HOME, PATH or /usr/lib/jvm ` +
-            '(set REGISTRY_JAVA_HOME, or APICURIO_VERSION=3.0.9 which runs on Java 17)',
-          { port },
-        );
-      }
+      const bin = javaBin ?? (await chooseJava((line) => console.warn(line)));
       const db = jdbc();
       spawnDaemon({
-        command: java.bin,
+        command: bin,
         args: [
           `-Xms128m`,
           `-Xmx${heap}`,
@@ -98,10 +133,7 @@ export function apicurioRegistry(cfg: StackConfig): Component {
         cwd: home,
       });
     },
-    isHealthy: async () => {
-      const res = await fetch(`http://127.0.0.1:${port}/apis/ccompat/v7/subjects`, { signal: AbortSignal.timeout(2000) });
-      return res.ok;
-    },
+    isHealthy: () => registryHealthy(`http://127.0.0.1:${port}/apis/ccompat/v7`),
     stop: async () => {
       const pid = readPid(pidFile);
       if (pid !== undefined) await terminate(pid, 30_000);

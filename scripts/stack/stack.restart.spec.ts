@@ -64,7 +64,11 @@ describe('local stack', () => {
     const down = stackCli('down');
     expect(down).toMatch(/kafka\s+stopped/);
     expect(down).toMatch(/registry\s+stopped/);
-    expect(statusOf().filter((s) => s.name !== 'postgres' || s.state !== 'external').every((s) => s.state === 'down')).toBe(true);
+    expect(
+      statusOf()
+        .filter((s) => s.name !== 'postgres' || s.state !== 'external')
+        .every((s) => s.state === 'down'),
+    ).toBe(true);
 
     stackCli('up');
     expect(statusOf().every((s) => s.state === 'up' || s.state === 'external')).toBe(true);
