@@ -34,7 +34,7 @@ export async function waitFor<T>(
 /** Everything an integration test needs to talk to the real local stack. */
 export function integration() {
   const cfg = loadConfig();
-  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'error', 'test');
+  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'fatal', 'test');
   const kafka: Kafka = createKafka(cfg, logger, unique('test'));
   const registry = createRegistry(cfg.registry.url);
   const eventLog = createEventLog(registry);
