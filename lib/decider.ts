@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import type { EventEnvelope } from './event-log';
+
+/**
+ * Domain errors: thrown by deciders, mapped to HTTP by the error middleware.
+ * 400 the input is malformed, 404 the aggregate does not exist, 409 the command conflicts with the
+ * aggregate's current state (or a stale expected version), 422 the values break a business rule.
+ */
+export class DomainError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409 | 422,
+    readonly code: string,
+    message: string,
+    readonly details: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(message);
+  }
+}
+export const invalid = (message: string, details?: Record<string, unknown>) => new DomainError(400, 'invalid', message, details);
+export const notFound = (message: string) => new DomainError(404, 'not_found', message);
+export const conflict = (message: string, details?: Record<string, unknown>) => new DomainError(409, 'conflict', message, details);
+export const ruleViolated = (message: string, details?: Record<string, unknown>) => new DomainError(422, 'rule_violated', message, details);
+
+/** What every command carries besides its own fields: ids and time come in, deciders never make them. */
+export interface CommandMeta {
+  readonly commandId: string;
+  readonly aggregateId: string;
+  readonly tenantId: string | null;
+  readonly correlationId: string;
+  readonly causationId: string | null;
+  /** The time of the command, epoch milliseconds. */
+  readonly now: number;
+  /** The version the client last saw; a different current version is a 409. */
+  readonly expectedVersion?: number;
+}
+
+/** An event as a decider returns it: its type and fields, without the metadata the handler stamps on. */
+export type Draft<E extends EventEnvelope> = E extends unknown ? Omit<E, keyof EventEnvelope> & { readonly type: E['type'] } : never;
+
+export interface Decider<C extends { readonly type: string }, E extends EventEnvelope, S> {
+  readonly initialState: S;
+  /** The events the command produces in this state, or a thrown DomainError. An empty list is a no-op. */
+  decide(command: C & CommandMeta, state: S): readonly Draft<E>[];
+  evolve(state: S, event: E): S;
+}
+
+/** A deterministic uuid (RFC 4122 layout, version 5 style) from a name: the same command always yields the same event ids. */
+export function deterministicUuid(name: string): string {
+  const h = createHash('sha1').update(name).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export const eventIdFor = (commandId: string, index: number) => deterministicUuid(`${commandId}/event/${index}`);
+
+/** Turns drafts into events: ids from the command id, versions after `version`, time and correlation from the command. */
+export function stamp<E extends EventEnvelope>(drafts: readonly Draft<E>[], version: number, command: CommandMeta): E[] {
+  return drafts.map(
+    (d, i) =>
+      ({
+        eventId: eventIdFor(command.commandId, i),
+        aggregateId: command.aggregateId,
+        aggregateVersion: version + i + 1,
+        occurredAt: command.now,
+        correlationId: command.correlationId,
+        causationId: command.causationId ?? command.commandId,
+        tenantId: command.tenantId,
+        ...d,
+      }) as unknown as E,
+  );
+}
+
+/** Checks the expected version, decides, and stamps: the whole write-side step for one command. */
+export function handle<C extends { readonly type: string }, E extends EventEnvelope, S>(
+  decider: Decider<C, E, S>,
+  current: { state: S; version: number },
+  command: C & CommandMeta,
+): { events: E[]; state: S; version: number } {
+  if (command.expectedVersion !== undefined && command.expectedVersion !== current.version) {
+    throw conflict(`expected version ${command.expectedVersion} but the current version is ${current.version}`, {
+      currentVersion: current.version,
+    });
+  }
+  const events = stamp<E>(decider.decide(command, current.state), current.version, command);
+  return { events, state: events.reduce(decider.evolve, current.state), version: current.version + events.length };
+}
+
+/** Exhaustiveness check for switches over a union. */
+export function assertNever(x: never): never {
+  throw new Error(`unhandled case: ${JSON.stringify(x)}`);
+}

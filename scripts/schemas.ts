@@ -1,0 +1,63 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { loadConfig } from '../lib/config';
+import { createRegistry } from '../lib/registry';
+import { renderEventTypes } from '../lib/schema-types';
+import { loadEventSchemas } from '../lib/schemas';
+import { AGGREGATE_TOPICS, subjectFor } from '../lib/topics';
+
+const root = path.resolve(__dirname, '..');
+/** Where the generated types of a schema folder go: the aggregate's slice. */
+export const generatedTypesFile = (folder: string) => path.join(root, 'services', folder, 'events.generated.ts');
+
+const program = new Command('schemas').description('The Avro schemas in schemas/: generated types and registry compatibility');
+
+program
+  .command('types')
+  .description('write services/<aggregate>/events.generated.ts from the .avsc files')
+  .action(() => {
+    const schemas = loadEventSchemas();
+    for (const folder of [...new Set(schemas.map((s) => s.folder))]) {
+      const file = generatedTypesFile(folder);
+      const text = renderEventTypes(
+        folder,
+        schemas.filter((s) => s.folder === folder),
+      );
+      const old = (() => {
+        try {
+          return readFileSync(file, 'utf8');
+        } catch {
+          return '';
+        }
+      })();
+      if (old !== text) writeFileSync(file, text);
+      console.log(`${old === text ? 'unchanged' : 'written  '} ${path.relative(root, file)}`);
+    }
+  });
+
+program
+  .command('check')
+  .description("check every .avsc against the registry at its subject's compatibility level; exit 1 on a breaking change")
+  .action(async () => {
+    const registry = createRegistry(loadConfig().registry.url);
+    const schemas = loadEventSchemas();
+    let broken = 0;
+    for (const topic of AGGREGATE_TOPICS) {
+      for (const s of schemas.filter((x) => x.folder === topic.schemaDir)) {
+        const subject = subjectFor(topic.name, s.fullName);
+        const level = (await registry.compatibility(subject)) ?? 'registry default';
+        const { compatible, messages } = await registry.isCompatible(subject, s.json);
+        if (!compatible) broken++;
+        console.log(`${compatible ? 'ok      ' : 'BREAKING'} ${path.relative(root, s.file)} → ${subject} (${level})`);
+        if (!compatible) for (const m of messages) console.log(`         ${m}`);
+      }
+    }
+    console.log(broken === 0 ? 'every schema is compatible' : `${broken} schema(s) would break their subject`);
+    process.exitCode = broken === 0 ? 0 : 1;
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(`schemas: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
