@@ -5,7 +5,8 @@ import type { EventSchema } from './schemas';
  * (the literal `type` included), one per named record or enum, and the union of the folder's events.
  * `npm run schemas:types` writes them to services/<aggregate>/events.generated.ts; a unit test keeps them current.
  */
-type AvroType = string | AvroType[] | { type: string; name?: string; symbols?: string[]; fields?: AvroField[]; logicalType?: string; items?: AvroType };
+type AvroType =
+  string | AvroType[] | { type: string; name?: string; symbols?: string[]; fields?: AvroField[]; logicalType?: string; items?: AvroType };
 interface AvroField {
   name: string;
   type: AvroType;
@@ -13,7 +14,16 @@ interface AvroField {
 }
 
 /** The metadata fields every event schema starts with (lib/event-log.ts EventEnvelope). */
-export const ENVELOPE_FIELDS = ['eventId', 'type', 'aggregateId', 'aggregateVersion', 'occurredAt', 'correlationId', 'causationId', 'tenantId'];
+export const ENVELOPE_FIELDS = [
+  'eventId',
+  'type',
+  'aggregateId',
+  'aggregateVersion',
+  'occurredAt',
+  'correlationId',
+  'causationId',
+  'tenantId',
+];
 
 const pascal = (s: string) => s.replace(/(^|[.\-_])(\w)/g, (_m, _sep, c: string) => c.toUpperCase());
 

@@ -6,10 +6,9 @@ import { createRegistry } from '../lib/registry';
 import { renderEventTypes } from '../lib/schema-types';
 import { loadEventSchemas } from '../lib/schemas';
 import { AGGREGATE_TOPICS, subjectFor } from '../lib/topics';
+import { generatedTypesFile } from './schemas-files';
 
 const root = path.resolve(__dirname, '..');
-/** Where the generated types of a schema folder go: the aggregate's slice. */
-export const generatedTypesFile = (folder: string) => path.join(root, 'services', folder, 'events.generated.ts');
 
 const program = new Command('schemas').description('The Avro schemas in schemas/: generated types and registry compatibility');
 

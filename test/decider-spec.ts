@@ -5,7 +5,10 @@ import type { EventEnvelope } from '../lib/event-log';
  * Given/when/then for deciders, no I/O: given these events, when this command, then these events (or this
  * rejection). Used by every aggregate's *.unit.spec.ts.
  */
-export function deciderSpec<C extends { readonly type: string }, E extends EventEnvelope, S>(decider: Decider<C, E, S>, aggregateId: string) {
+export function deciderSpec<C extends { readonly type: string }, E extends EventEnvelope, S>(
+  decider: Decider<C, E, S>,
+  aggregateId: string,
+) {
   let n = 0;
   const meta = (over: Partial<CommandMeta> = {}): CommandMeta => ({
     commandId: `cmd-${++n}`,
@@ -27,7 +30,20 @@ export function deciderSpec<C extends { readonly type: string }, E extends Event
           /** The drafts the command produced (metadata stripped), in order. */
           then: (...expected: Draft<E>[]): void => {
             const { events } = run(command, over);
-            expect(events.map(({ eventId: _i, aggregateId: _a, aggregateVersion: _v, occurredAt: _o, correlationId: _c, causationId: _ca, tenantId: _t, ...rest }) => rest)).toEqual(expected);
+            expect(
+              events.map(
+                ({
+                  eventId: _i,
+                  aggregateId: _a,
+                  aggregateVersion: _v,
+                  occurredAt: _o,
+                  correlationId: _c,
+                  causationId: _ca,
+                  tenantId: _t,
+                  ...rest
+                }) => rest,
+              ),
+            ).toEqual(expected);
           },
           thenRejects: (status: DomainError['status'], message: RegExp) => {
             let error: unknown;

@@ -9,7 +9,10 @@ describe('user decider', () => {
     test('a new user is created active', () =>
       spec.given().when({ type: 'RegisterUser', username: 'alice', email: 'alice@example.com', phone: null }).then(created));
     test('an existing user cannot register again', () =>
-      spec.given(created).when({ type: 'RegisterUser', username: 'alice', email: 'a@x.io', phone: null }).thenRejects(409, /already exists/));
+      spec
+        .given(created)
+        .when({ type: 'RegisterUser', username: 'alice', email: 'a@x.io', phone: null })
+        .thenRejects(409, /already exists/));
   });
 
   describe('UpdateUser', () => {
@@ -18,10 +21,18 @@ describe('user decider', () => {
         .given(created)
         .when({ type: 'UpdateUser', username: 'alice', email: 'alice@new.example.com', phone: '+86 138' })
         .then({ type: 'user.updated', username: null, email: 'alice@new.example.com', phone: '+86 138' }));
-    test('an update that changes nothing appends nothing', () => spec.given(created).when({ type: 'UpdateUser', username: 'alice' }).then());
-    test('an unknown user is not found', () => spec.given().when({ type: 'UpdateUser', username: 'bob' }).thenRejects(404, /not found/));
+    test('an update that changes nothing appends nothing', () =>
+      spec.given(created).when({ type: 'UpdateUser', username: 'alice' }).then());
+    test('an unknown user is not found', () =>
+      spec
+        .given()
+        .when({ type: 'UpdateUser', username: 'bob' })
+        .thenRejects(404, /not found/));
     test('a deleted user cannot be updated', () =>
-      spec.given(created, { type: 'user.deleted', reason: null }).when({ type: 'UpdateUser', username: 'bob' }).thenRejects(409, /deleted/));
+      spec
+        .given(created, { type: 'user.deleted', reason: null })
+        .when({ type: 'UpdateUser', username: 'bob' })
+        .thenRejects(409, /deleted/));
     test('updates fold into the state', () => {
       const { state } = spec.given(created, { type: 'user.updated', username: 'alice2', email: null, phone: '1' });
       expect(state).toEqual({ status: 'active', username: 'alice2', email: 'alice@example.com', phone: '1' });
@@ -42,7 +53,10 @@ describe('user decider', () => {
         .when({ type: 'ChangeUserStatus', status: 'active', reason: 'appeal' })
         .then({ type: 'user.status.changed', status: 'active', previousStatus: 'banned', reason: 'appeal' }));
     test('an unknown user is not found', () =>
-      spec.given().when({ type: 'ChangeUserStatus', status: 'banned', reason: null }).thenRejects(404, /not found/));
+      spec
+        .given()
+        .when({ type: 'ChangeUserStatus', status: 'banned', reason: null })
+        .thenRejects(404, /not found/));
     test('a deleted user keeps no status', () =>
       spec
         .given(created, { type: 'user.deleted', reason: null })
@@ -51,15 +65,26 @@ describe('user decider', () => {
   });
 
   describe('DeleteUser', () => {
-    test('a user is deleted', () => spec.given(created).when({ type: 'DeleteUser', reason: 'asked' }).then({ type: 'user.deleted', reason: 'asked' }));
+    test('a user is deleted', () =>
+      spec.given(created).when({ type: 'DeleteUser', reason: 'asked' }).then({ type: 'user.deleted', reason: 'asked' }));
     test('a deleted user cannot be deleted again', () =>
-      spec.given(created, { type: 'user.deleted', reason: null }).when({ type: 'DeleteUser', reason: null }).thenRejects(409, /deleted/));
-    test('an unknown user is not found', () => spec.given().when({ type: 'DeleteUser', reason: null }).thenRejects(404, /not found/));
+      spec
+        .given(created, { type: 'user.deleted', reason: null })
+        .when({ type: 'DeleteUser', reason: null })
+        .thenRejects(409, /deleted/));
+    test('an unknown user is not found', () =>
+      spec
+        .given()
+        .when({ type: 'DeleteUser', reason: null })
+        .thenRejects(404, /not found/));
   });
 
   describe('expected version', () => {
     test('a stale expected version is a conflict naming the current version', () =>
-      spec.given(created).when({ type: 'UpdateUser', username: 'x' }, { expectedVersion: 0 }).thenRejects(409, /current version is 1/));
+      spec
+        .given(created)
+        .when({ type: 'UpdateUser', username: 'x' }, { expectedVersion: 0 })
+        .thenRejects(409, /current version is 1/));
     test('the current expected version passes', () =>
       spec.given(created).when({ type: 'DeleteUser', reason: null }, { expectedVersion: 1 }).then({ type: 'user.deleted', reason: null }));
   });
