@@ -72,3 +72,24 @@ export async function registerSchemas(
   }
   return out;
 }
+
+export interface CompatibilityResult {
+  subject: string;
+  type: string;
+  file: string;
+  level: string;
+  compatible: boolean;
+  messages: string[];
+}
+
+/** Checks each schema against its subject at the subject's compatibility level, registering nothing. */
+export async function checkCompatibility(registry: Registry, topic: string, schemas: readonly EventSchema[]): Promise<CompatibilityResult[]> {
+  const out: CompatibilityResult[] = [];
+  for (const s of schemas) {
+    const subject = subjectFor(topic, s.fullName);
+    const level = (await registry.compatibility(subject)) ?? 'registry default';
+    const { compatible, messages } = await registry.isCompatible(subject, s.json);
+    out.push({ subject, type: s.type, file: s.file, level, compatible, messages });
+  }
+  return out;
+}

@@ -5,7 +5,8 @@ import { loadConfig } from '../lib/config';
 import { createRegistry } from '../lib/registry';
 import { renderEventTypes } from '../lib/schema-types';
 import { loadEventSchemas } from '../lib/schemas';
-import { AGGREGATE_TOPICS, subjectFor } from '../lib/topics';
+import { AGGREGATE_TOPICS } from '../lib/topics';
+import { checkCompatibility, schemasOf } from '../lib/bootstrap';
 import { generatedTypesFile } from './schemas-files';
 
 const root = path.resolve(__dirname, '..');
@@ -43,13 +44,10 @@ program
     const schemas = loadEventSchemas();
     let broken = 0;
     for (const topic of AGGREGATE_TOPICS) {
-      for (const s of schemas.filter((x) => x.folder === topic.schemaDir)) {
-        const subject = subjectFor(topic.name, s.fullName);
-        const level = (await registry.compatibility(subject)) ?? 'registry default';
-        const { compatible, messages } = await registry.isCompatible(subject, s.json);
-        if (!compatible) broken++;
-        console.log(`${compatible ? 'ok      ' : 'BREAKING'} ${path.relative(root, s.file)} → ${subject} (${level})`);
-        if (!compatible) for (const m of messages) console.log(`         ${m}`);
+      for (const r of await checkCompatibility(registry, topic.name, schemasOf(topic, schemas))) {
+        if (!r.compatible) broken++;
+        console.log(`${r.compatible ? 'ok      ' : 'BREAKING'} ${path.relative(root, r.file)} → ${r.subject} (${r.level})`);
+        if (!r.compatible) for (const m of r.messages) console.log(`         ${m}`);
       }
     }
     console.log(broken === 0 ? 'every schema is compatible' : `${broken} schema(s) would break their subject`);
