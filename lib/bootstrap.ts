@@ -1,7 +1,12 @@
 import type { Admin } from 'kafkajs';
 import type { Compatibility, Registry } from './registry';
 import type { EventSchema } from './schemas';
-import { EVENT_TOPIC_CONFIG, subjectFor, type TopicDef } from './topics';
+import { eventTopics, subjectFor, TOPIC_CONFIG, type AggregateTopics, type Topics } from './topics';
+
+export interface TopicSpec {
+  name: string;
+  config: Readonly<Record<string, string>>;
+}
 
 export interface TopicResult {
   topic: string;
@@ -9,37 +14,47 @@ export interface TopicResult {
   partitions: number;
 }
 
-/** Creates the topics that are missing (events kept forever); existing ones are left as they are. */
+/** Every topic of a namespace with its config: event topics, their co-partitioned command topics, the reply topic. */
+export function topicSpecs(topics: Topics): TopicSpec[] {
+  const specs: TopicSpec[] = [{ name: topics.replies, config: TOPIC_CONFIG.replies }];
+  for (const t of eventTopics(topics)) {
+    specs.push({ name: t.events, config: TOPIC_CONFIG.events });
+    if (t.commands) specs.push({ name: t.commands, config: TOPIC_CONFIG.commands });
+  }
+  return specs;
+}
+
+/** Creates the topics that are missing; existing ones are left as they are. */
 export async function ensureTopics(
   admin: Admin,
-  names: readonly string[],
+  specs: readonly TopicSpec[],
   opts: { partitions: number; replicationFactor: number },
 ): Promise<TopicResult[]> {
   const existing = new Set(await admin.listTopics());
-  const missing = names.filter((n) => !existing.has(n));
+  const missing = specs.filter((s) => !existing.has(s.name));
   if (missing.length > 0) {
     await admin.createTopics({
       waitForLeaders: true,
-      topics: missing.map((topic) => ({
-        topic,
+      topics: missing.map((s) => ({
+        topic: s.name,
         numPartitions: opts.partitions,
         replicationFactor: opts.replicationFactor,
-        configEntries: Object.entries(EVENT_TOPIC_CONFIG).map(([name, value]) => ({ name, value })),
+        configEntries: Object.entries(s.config).map(([name, value]) => ({ name, value })),
       })),
     });
   }
-  const meta = await admin.fetchTopicMetadata({ topics: [...names] });
+  const meta = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.name) });
   return [...meta.topics]
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((t) => ({
       topic: t.name,
-      status: missing.includes(t.name) ? 'created' : 'exists',
+      status: missing.some((m) => m.name === t.name) ? 'created' : 'exists',
       partitions: t.partitions.length,
     }));
 }
 
-/** The schemas written to a topic: those of its folder in schemas/. */
-export const schemasOf = (topic: TopicDef, schemas: readonly EventSchema[]) => schemas.filter((s) => s.folder === topic.schemaDir);
+/** The schemas written to an event topic: those of its folder in schemas/. */
+export const schemasOf = (topic: AggregateTopics, schemas: readonly EventSchema[]) => schemas.filter((s) => s.folder === topic.schemaDir);
 
 export interface SchemaResult {
   subject: string;
@@ -73,6 +88,31 @@ export async function registerSchemas(
   return out;
 }
 
+/** Creates every topic of the namespace and registers every event schema on its topic. Idempotent. */
+export async function bootstrapNamespace(
+  deps: { admin: Admin; registry: Registry; schemas: readonly EventSchema[] },
+  topics: Topics,
+  opts: { partitions: number; replicationFactor: number },
+): Promise<{ topics: TopicResult[]; schemas: SchemaResult[] }> {
+  const topicResults = await ensureTopics(deps.admin, topicSpecs(topics), opts);
+  const schemaResults: SchemaResult[] = [];
+  for (const t of eventTopics(topics)) schemaResults.push(...(await registerSchemas(deps.registry, t.events, schemasOf(t, deps.schemas))));
+  return { topics: topicResults, schemas: schemaResults };
+}
+
+/** Deletes a namespace's topics and subjects (tests clean up after themselves with it). */
+export async function dropNamespace(
+  deps: { admin: Admin; registry: Registry; schemas: readonly EventSchema[] },
+  topics: Topics,
+): Promise<void> {
+  const names = topicSpecs(topics).map((s) => s.name);
+  const existing = new Set(await deps.admin.listTopics());
+  await deps.admin.deleteTopics({ topics: names.filter((n) => existing.has(n)) });
+  for (const t of eventTopics(topics)) {
+    for (const s of schemasOf(t, deps.schemas)) await deps.registry.deleteSubject(subjectFor(t.events, s.fullName));
+  }
+}
+
 export interface CompatibilityResult {
   subject: string;
   type: string;
@@ -83,7 +123,11 @@ export interface CompatibilityResult {
 }
 
 /** Checks each schema against its subject at the subject's compatibility level, registering nothing. */
-export async function checkCompatibility(registry: Registry, topic: string, schemas: readonly EventSchema[]): Promise<CompatibilityResult[]> {
+export async function checkCompatibility(
+  registry: Registry,
+  topic: string,
+  schemas: readonly EventSchema[],
+): Promise<CompatibilityResult[]> {
   const out: CompatibilityResult[] = [];
   for (const s of schemas) {
     const subject = subjectFor(topic, s.fullName);

@@ -14,6 +14,10 @@ const schema = z.object({
   SCHEMA_REGISTRY_URL: z.string().url().default('http://127.0.0.1:8080/apis/ccompat/v7'),
   DATABASE_URL: z.string().url().optional(),
   EMBEDDED_PG_PORT: int(1, 65535).default(EMBEDDED_PG_PORT_DEFAULT),
+  TOPIC_NAMESPACE: z
+    .string()
+    .regex(/^[a-zA-Z0-9._-]+$/)
+    .default('cloudphone'),
   TOPIC_PARTITIONS: int(1, 1000).default(6),
   TOPIC_REPLICATION_FACTOR: int(1, 5).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -24,7 +28,7 @@ export interface Config {
   registry: { url: string };
   /** Where the platform's own database lives; `embedded` when the stack runs its own PostgreSQL. */
   database: { url: string; embedded: boolean };
-  topics: { partitions: number; replicationFactor: number };
+  topics: { namespace: string; partitions: number; replicationFactor: number };
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -44,7 +48,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       url: e.DATABASE_URL ?? `postgres://cloudphone:cloudphone@127.0.0.1:${e.EMBEDDED_PG_PORT}/cloudphone`,
       embedded: e.DATABASE_URL === undefined,
     },
-    topics: { partitions: e.TOPIC_PARTITIONS, replicationFactor: e.TOPIC_REPLICATION_FACTOR },
+    topics: { namespace: e.TOPIC_NAMESPACE, partitions: e.TOPIC_PARTITIONS, replicationFactor: e.TOPIC_REPLICATION_FACTOR },
     logLevel: e.LOG_LEVEL,
   };
 }

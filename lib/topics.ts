@@ -1,31 +1,69 @@
 /**
- * Every topic of the platform, with its key and the folder of schemas/ that holds the Avro schemas
- * of its events. Topic names appear nowhere else as string literals.
+ * The topic registry: every topic of the platform, named from one namespace (TOPIC_NAMESPACE, `cloudphone` by
+ * default; tests use a random one). Topic names appear nowhere else as string literals.
+ *
+ * Each aggregate has an event topic (keyed by the aggregate id, so per-aggregate order = partition order, kept
+ * forever) and a co-partitioned command topic (same key, same partition count) read by the aggregate's single
+ * writer. Replies to commands go to one reply topic, keyed by the API instance that asked.
  */
-export interface TopicDef {
-  readonly name: string;
-  /** What the message key is: the id of the aggregate, so per-aggregate order = partition order. */
+export interface AggregateTopics {
+  /** Domain events, Avro, kept forever. */
+  readonly events: string;
+  /** Commands for the aggregate's single writer, JSON, same partitioning as `events`. */
+  readonly commands: string;
+  /** What the message key is. */
   readonly key: string;
-  /** Folder under schemas/ with one .avsc per event type written to this topic. */
+  /** Folder under schemas/ with one .avsc per event type written to `events`. */
   readonly schemaDir: string;
 }
 
-export const TOPICS = {
-  user: { name: 'cloudphone.user.events', key: 'userId', schemaDir: 'user' },
-  device: { name: 'cloudphone.device.events', key: 'deviceId', schemaDir: 'device' },
-  order: { name: 'cloudphone.order.events', key: 'orderId', schemaDir: 'order' },
-  appInstall: { name: 'cloudphone.app-install.events', key: 'installId', schemaDir: 'app-install' },
-  notification: { name: 'cloudphone.notification.events', key: 'notificationId', schemaDir: 'notification' },
-} as const satisfies Record<string, TopicDef>;
+const AGGREGATES = {
+  user: { segment: 'user', key: 'userId' },
+  device: { segment: 'device', key: 'deviceId' },
+  order: { segment: 'order', key: 'orderId' },
+  appInstall: { segment: 'app-install', key: 'installId' },
+  notification: { segment: 'notification', key: 'notificationId' },
+  /** Unique values (username, email) within a tenant: the single writer that makes uniqueness decidable. */
+  reservation: { segment: 'reservation', key: 'reservationKey' },
+} as const;
 
-export type AggregateName = keyof typeof TOPICS;
-export const AGGREGATE_TOPICS: readonly TopicDef[] = Object.values(TOPICS);
+export type AggregateName = keyof typeof AGGREGATES;
+export const AGGREGATE_NAMES = Object.keys(AGGREGATES) as AggregateName[];
 
-/** Topic config of every event topic: events are kept forever. */
-export const EVENT_TOPIC_CONFIG = { 'retention.ms': '-1', 'cleanup.policy': 'delete' } as const;
+export function topicsFor(namespace = 'cloudphone') {
+  const aggregates = Object.fromEntries(
+    AGGREGATE_NAMES.map((name) => {
+      const { segment, key } = AGGREGATES[name];
+      const t: AggregateTopics = {
+        events: `${namespace}.${segment}.events`,
+        commands: `${namespace}.${segment}.commands`,
+        key,
+        schemaDir: segment,
+      };
+      return [name, t];
+    }),
+  ) as Record<AggregateName, AggregateTopics>;
+  return {
+    namespace,
+    ...aggregates,
+    /** Replies of the command processors, keyed by the id of the API instance waiting for them. */
+    replies: `${namespace}.command-replies`,
+    /** Where `npm start` sends its smoke round trip (user.created events that belong to no real user). */
+    smoke: { events: `${namespace}.smoke`, commands: '', key: 'userId', schemaDir: 'user' } as AggregateTopics,
+  };
+}
+
+export type Topics = ReturnType<typeof topicsFor>;
+
+/** Every event topic with the schemas written to it. */
+export const eventTopics = (t: Topics): AggregateTopics[] => [...AGGREGATE_NAMES.map((n) => t[n]), t.smoke];
+
+/** Topic configs: events are kept forever; commands a week; replies an hour (a reply nobody reads within that is moot). */
+export const TOPIC_CONFIG = {
+  events: { 'retention.ms': '-1', 'cleanup.policy': 'delete' },
+  commands: { 'retention.ms': String(7 * 24 * 3600 * 1000), 'cleanup.policy': 'delete' },
+  replies: { 'retention.ms': String(3600 * 1000), 'cleanup.policy': 'delete' },
+} as const;
 
 /** One subject per event type per topic (Confluent's TopicRecordNameStrategy): `<topic>-<record full name>`. */
 export const subjectFor = (topic: string, recordFullName: string) => `${topic}-${recordFullName}`;
-
-/** Where `npm start` sends its smoke round trip (a user.created that belongs to no real user). */
-export const SMOKE_TOPIC: TopicDef = { name: 'cloudphone.smoke', key: 'userId', schemaDir: 'user' };

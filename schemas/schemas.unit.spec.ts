@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import avro from 'avsc';
 import { ENVELOPE_FIELDS, renderEventTypes } from '../lib/schema-types';
 import { loadEventSchemas } from '../lib/schemas';
-import { AGGREGATE_TOPICS } from '../lib/topics';
+import { eventTopics, topicsFor } from '../lib/topics';
 import { generatedTypesFile } from '../scripts/schemas-files';
 
 const schemas = loadEventSchemas();
@@ -10,8 +10,13 @@ type Field = { name: string; type: unknown; default?: unknown };
 const fieldsOf = (s: (typeof schemas)[number]) => (s.json as unknown as { fields: Field[] }).fields;
 
 describe('the event schemas in schemas/', () => {
-  test('cover the whole catalogue: 18 event types over the five aggregate topics', () => {
-    expect(schemas.map((s) => s.type).sort()).toEqual(
+  test('cover the whole catalogue: 18 event types over the five aggregate topics, plus the reservations', () => {
+    expect(
+      schemas
+        .filter((s) => s.folder !== 'reservation')
+        .map((s) => s.type)
+        .sort(),
+    ).toEqual(
       [
         'app.install.completed',
         'app.install.failed',
@@ -33,7 +38,8 @@ describe('the event schemas in schemas/', () => {
         'user.updated',
       ].sort(),
     );
-    for (const topic of AGGREGATE_TOPICS) expect(schemas.some((s) => s.folder === topic.schemaDir)).toBe(true);
+    expect(schemas.filter((s) => s.folder === 'reservation').map((s) => s.type)).toEqual(['reservation.claimed', 'reservation.released']);
+    for (const topic of eventTopics(topicsFor())) expect(schemas.some((s) => s.folder === topic.schemaDir)).toBe(true);
   });
 
   test.each(schemas.map((s) => [s.type, s] as const))('%s starts with the event metadata', (_type, s) => {

@@ -5,7 +5,7 @@ import { loadConfig } from '../lib/config';
 import { createRegistry } from '../lib/registry';
 import { renderEventTypes } from '../lib/schema-types';
 import { loadEventSchemas } from '../lib/schemas';
-import { AGGREGATE_TOPICS } from '../lib/topics';
+import { eventTopics, topicsFor } from '../lib/topics';
 import { checkCompatibility, schemasOf } from '../lib/bootstrap';
 import { generatedTypesFile } from './schemas-files';
 
@@ -40,11 +40,12 @@ program
   .command('check')
   .description("check every .avsc against the registry at its subject's compatibility level; exit 1 on a breaking change")
   .action(async () => {
-    const registry = createRegistry(loadConfig().registry.url);
+    const cfg = loadConfig();
+    const registry = createRegistry(cfg.registry.url);
     const schemas = loadEventSchemas();
     let broken = 0;
-    for (const topic of AGGREGATE_TOPICS) {
-      for (const r of await checkCompatibility(registry, topic.name, schemasOf(topic, schemas))) {
+    for (const topic of eventTopics(topicsFor(cfg.topics.namespace))) {
+      for (const r of await checkCompatibility(registry, topic.events, schemasOf(topic, schemas))) {
         if (!r.compatible) broken++;
         console.log(`${r.compatible ? 'ok      ' : 'BREAKING'} ${path.relative(root, r.file)} → ${r.subject} (${r.level})`);
         if (!r.compatible) for (const m of r.messages) console.log(`         ${m}`);

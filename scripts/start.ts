@@ -4,7 +4,7 @@ import { createKafka, createProducer } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { readPartition } from '../lib/topic-reader';
-import { SMOKE_TOPIC, subjectFor } from '../lib/topics';
+import { subjectFor, topicsFor } from '../lib/topics';
 import { bootstrap } from './bootstrap';
 import { createStack, status, up, StackError } from './stack/index';
 
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   const registry = createRegistry(cfg.registry.url);
   const eventLog = createEventLog(registry);
   const producer = createProducer(kafka);
+  const smoke = topicsFor(cfg.topics.namespace).smoke.events;
   await producer.connect();
   const userId = randomUUID();
   const event: AnyEvent = {
@@ -44,23 +45,19 @@ async function main(): Promise<void> {
     status: 'active',
   };
   const sent = Date.now();
-  const [meta] = await eventLog.append(producer, SMOKE_TOPIC.name, [event]);
+  const [meta] = await eventLog.append(producer, smoke, [event]);
   await producer.disconnect();
   if (!meta?.baseOffset) throw new Error('Kafka acknowledged no offset for the smoke event');
   const [back] = await readPartition(kafka, eventLog, {
-    topic: SMOKE_TOPIC.name,
+    topic: smoke,
     partition: meta.partition,
     offset: meta.baseOffset,
     limit: 1,
   });
-  if (!back) throw new Error(`the smoke event was not read back from ${SMOKE_TOPIC.name}/${meta.partition}@${meta.baseOffset}`);
+  if (!back) throw new Error(`the smoke event was not read back from ${smoke}/${meta.partition}@${meta.baseOffset}`);
   const same = JSON.stringify(back.event) === JSON.stringify(event);
-  console.log(
-    `appended  ${event.type} ${event.eventId} to ${SMOKE_TOPIC.name} partition ${meta.partition} offset ${meta.baseOffset} (acks=all)`,
-  );
-  console.log(
-    `read back schema id ${back.schemaId} (subject ${subjectFor(SMOKE_TOPIC.name, 'cloudphone.events.user.UserCreated')}), key ${back.key}`,
-  );
+  console.log(`appended  ${event.type} ${event.eventId} to ${smoke} partition ${meta.partition} offset ${meta.baseOffset} (acks=all)`);
+  console.log(`read back schema id ${back.schemaId} (subject ${subjectFor(smoke, 'cloudphone.events.user.UserCreated')}), key ${back.key}`);
   console.log(`payload   ${JSON.stringify(back.event)}`);
   console.log(`round trip ${Date.now() - sent} ms, decoded event ${same ? 'equals' : 'DIFFERS FROM'} the one sent`);
   if (!same) process.exitCode = 1;

@@ -6,6 +6,7 @@ import { createEventLog } from '../lib/event-log';
 import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
+import { TOPIC_CONFIG } from '../lib/topics';
 
 /** A name no other test run uses: tests make their own topics, groups and subjects. */
 export const unique = (prefix: string) => `${prefix}.${randomUUID().slice(0, 8)}`;
@@ -56,7 +57,7 @@ export function integration() {
     /** Creates a fresh topic with a random suffix. */
     topic: async (prefix: string, partitions = 3): Promise<string> => {
       const name = unique(`test.${prefix}`);
-      await ensureTopics(await getAdmin(), [name], { partitions, replicationFactor: 1 });
+      await ensureTopics(await getAdmin(), [{ name, config: TOPIC_CONFIG.events }], { partitions, replicationFactor: 1 });
       return name;
     },
     /** Reads the first `count` raw messages of a topic from the beginning, with a fresh consumer group. */

@@ -1,0 +1,54 @@
+import { assertNever, conflict, deterministicUuid, type Decider, type Draft } from '../../lib/decider';
+import type { ReservationEvent, ReservationKind } from './events.generated';
+
+export type { ReservationEvent, ReservationKind } from './events.generated';
+
+/**
+ * A unique value within a tenant (a username, an email) is an aggregate of its own, keyed by the value:
+ * its single writer decides who holds it, so uniqueness never depends on reading a read model.
+ */
+export type ReservationCommand =
+  | { readonly type: 'ClaimReservation'; readonly ownerId: string; readonly kind: ReservationKind; readonly value: string }
+  | { readonly type: 'ReleaseReservation'; readonly ownerId: string };
+
+export type ReservationState =
+  | { readonly status: 'free' }
+  | { readonly status: 'held'; readonly ownerId: string; readonly kind: ReservationKind; readonly value: string };
+
+export const normalise = (value: string) => value.trim().toLowerCase();
+
+/** The aggregate id of a value: one per (tenant, kind, normalised value). */
+export const reservationId = (tenantId: string, kind: ReservationKind, value: string) =>
+  deterministicUuid(`reservation/${tenantId}/${kind}/${normalise(value)}`);
+
+function decide(c: ReservationCommand, state: ReservationState): Draft<ReservationEvent>[] {
+  switch (c.type) {
+    case 'ClaimReservation':
+      if (state.status === 'held') {
+        if (state.ownerId === c.ownerId) return [];
+        throw conflict(`${c.kind} "${c.value}" is already taken`, { field: c.kind });
+      }
+      return [{ type: 'reservation.claimed', ownerId: c.ownerId, kind: c.kind, value: normalise(c.value) }];
+    case 'ReleaseReservation':
+      return state.status === 'held' && state.ownerId === c.ownerId ? [{ type: 'reservation.released', ownerId: c.ownerId }] : [];
+    default:
+      return assertNever(c);
+  }
+}
+
+function evolve(_state: ReservationState, e: ReservationEvent): ReservationState {
+  switch (e.type) {
+    case 'reservation.claimed':
+      return { status: 'held', ownerId: e.ownerId, kind: e.kind, value: e.value };
+    case 'reservation.released':
+      return { status: 'free' };
+    default:
+      return assertNever(e);
+  }
+}
+
+export const reservationDecider: Decider<ReservationCommand, ReservationEvent, ReservationState> = {
+  initialState: { status: 'free' },
+  decide,
+  evolve,
+};
