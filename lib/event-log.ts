@@ -107,11 +107,11 @@ export function createEventLog(registry: Registry, schemas: readonly EventSchema
     return Buffer.concat([header, schemaOf(event.type).avroType.toBuffer(event)]);
   }
 
-  async function toMessage(topic: string, event: AnyEvent): Promise<Message> {
+  async function toMessage(topic: string, event: AnyEvent, extraHeaders: Record<string, string> = {}): Promise<Message> {
     return {
       key: event.aggregateId,
       value: await encode(topic, event),
-      headers: { 'event-type': event.type, 'event-id': event.eventId, 'correlation-id': event.correlationId },
+      headers: { 'event-type': event.type, 'event-id': event.eventId, 'correlation-id': event.correlationId, ...extraHeaders },
     };
   }
 
@@ -145,8 +145,13 @@ export function createEventLog(registry: Registry, schemas: readonly EventSchema
       await Promise.all(types.map((t) => schemaId(topic, t)));
     },
     /** Appends the events in order, each keyed by its aggregate id. Resolves once Kafka acknowledged them (acks=all). */
-    append: async (sender: Producer | Transaction, topic: string, events: readonly AnyEvent[]): Promise<RecordMetadata[]> => {
-      const messages = await Promise.all(events.map((e) => toMessage(topic, e)));
+    append: async (
+      sender: Producer | Transaction,
+      topic: string,
+      events: readonly AnyEvent[],
+      headers: (index: number) => Record<string, string> = () => ({}),
+    ): Promise<RecordMetadata[]> => {
+      const messages = await Promise.all(events.map((e, i) => toMessage(topic, e, headers(i))));
       return sender.send({ topic, acks: -1, messages });
     },
     decode,

@@ -7,30 +7,12 @@ import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { TOPIC_CONFIG } from '../lib/topics';
+import { waitFor } from '../lib/wait';
+
+export { waitFor } from '../lib/wait';
 
 /** A name no other test run uses: tests make their own topics, groups and subjects. */
 export const unique = (prefix: string) => `${prefix}.${randomUUID().slice(0, 8)}`;
-
-/** Polls until `probe` returns a value other than undefined; fails with `what` after the timeout. Never sleeps blindly. */
-export async function waitFor<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  { what, timeoutMs = 30_000, intervalMs = 50 }: { what: string; timeoutMs?: number; intervalMs?: number },
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
 
 /** Everything an integration test needs to talk to the real local stack. */
 export function integration() {

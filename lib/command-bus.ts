@@ -1,0 +1,113 @@
+import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { CommandMessage, Reply } from './commands';
+import type { CommandMeta } from './decider';
+import { createProducer } from './kafka';
+import type { Logger } from './logger';
+import type { AggregateTopics } from './topics';
+
+/** The command was sent but no reply came in time: its outcome is unknown (a retry with the same Idempotency-Key is safe). */
+export class CommandTimeoutError extends Error {
+  readonly retriable = true;
+  constructor(readonly commandId: string, timeoutMs: number) {
+    super(`no reply to command ${commandId} within ${timeoutMs}ms; its outcome is unknown — retry with the same Idempotency-Key`);
+  }
+}
+
+/** Kafka could not take the command (broker down or unreachable): nothing was sent. */
+export class CommandNotSentError extends Error {
+  readonly retriable = true;
+  constructor(cause: unknown) {
+    super(`the command could not be sent to Kafka: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+export interface SendCommand {
+  readonly meta: CommandMeta;
+  readonly type: string;
+  readonly payload: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The API side of the command topics: sends a command to its aggregate's command topic (keyed by aggregate id,
+ * acks=all, idempotent producer) and waits for the owner's reply on the reply topic.
+ */
+export function createCommandBus(deps: { kafka: Kafka; repliesTopic: string; instanceId: string; logger: Logger; timeoutMs?: number }) {
+  const { kafka, repliesTopic, instanceId } = deps;
+  const timeoutMs = deps.timeoutMs ?? 15_000;
+  const logger = deps.logger.child({ component: 'command-bus', instanceId });
+  const waiting = new Map<string, Array<(reply: Reply) => void>>();
+  let producer: Producer | undefined;
+  let consumer: Consumer | undefined;
+
+  return {
+    instanceId,
+    async start(): Promise<void> {
+      producer = createProducer(kafka);
+      await producer.connect();
+      consumer = kafka.consumer({ groupId: `${repliesTopic}.${instanceId}`, maxWaitTimeInMs: 20, allowAutoTopicCreation: false });
+      // Ready once the group is joined and a first fetch resolved the offsets: no reply to us can be missed after that.
+      const ready = new Promise<void>((resolve) => {
+        let joined = false;
+        consumer!.on(consumer!.events.GROUP_JOIN, () => (joined = true));
+        consumer!.on(consumer!.events.FETCH, () => joined && resolve());
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic: repliesTopic, fromBeginning: false });
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ message }) => {
+          if (message.key?.toString() !== instanceId || !message.value) return;
+          const reply = JSON.parse(message.value.toString()) as Reply;
+          const resolvers = waiting.get(reply.commandId);
+          waiting.delete(reply.commandId);
+          for (const resolve of resolvers ?? []) resolve(reply);
+        },
+      });
+      await ready;
+    },
+
+    /** Sends the command and resolves with its reply; rejects with CommandNotSentError or CommandTimeoutError. */
+    async send(topics: AggregateTopics, command: SendCommand): Promise<Reply> {
+      if (!producer) throw new Error('command bus not started');
+      const message: CommandMessage = { ...command.meta, type: command.type, payload: command.payload, replyTo: instanceId };
+      let timer: NodeJS.Timeout | undefined;
+      let resolver!: (reply: Reply) => void;
+      const reply = new Promise<Reply>((resolve, reject) => {
+        resolver = resolve;
+        timer = setTimeout(() => {
+          const list = waiting.get(command.meta.commandId)?.filter((r) => r !== resolver) ?? [];
+          if (list.length > 0) waiting.set(command.meta.commandId, list);
+          else waiting.delete(command.meta.commandId);
+          reject(new CommandTimeoutError(command.meta.commandId, timeoutMs));
+        }, timeoutMs);
+      });
+      waiting.set(command.meta.commandId, [...(waiting.get(command.meta.commandId) ?? []), resolver]);
+      const sent = producer.send({
+        topic: topics.commands,
+        acks: -1,
+        timeout: timeoutMs,
+        messages: [{ key: command.meta.aggregateId, value: JSON.stringify(message), headers: { 'reply-to': instanceId } }],
+      });
+      try {
+        // The idempotent producer retries a failed send for as long as it takes; the reply timer bounds the wait.
+        await Promise.race([sent, reply]);
+        return await reply;
+      } catch (err) {
+        if (err instanceof CommandTimeoutError) throw err;
+        waiting.delete(command.meta.commandId);
+        logger.warn({ err: (err as Error).message }, 'command not sent');
+        throw new CommandNotSentError(err);
+      } finally {
+        clearTimeout(timer);
+        sent.catch(() => undefined);
+      }
+    },
+
+    async stop(): Promise<void> {
+      await consumer?.disconnect();
+      await producer?.disconnect();
+    },
+  };
+}
+
+export type CommandBus = ReturnType<typeof createCommandBus>;

@@ -1,0 +1,271 @@
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { commandMessageSchema, type CommandMessage, type Position, type Reply } from './commands';
+import { DomainError, handle, type Decider } from './decider';
+import type { AnyEvent, EventEnvelope, EventLog } from './event-log';
+import type { Logger } from './logger';
+import { waitFor } from './wait';
+import type { AggregateTopics } from './topics';
+
+/** What the processor remembers of a command it applied: enough to answer a retry with the first result. */
+interface Applied {
+  readonly version: number;
+  readonly eventIds: readonly string[];
+  readonly position: Position | null;
+}
+
+interface Slot<S> {
+  readonly state: S;
+  readonly version: number;
+  /** The last commands applied to the aggregate, by command id (bounded). */
+  readonly applied: ReadonlyMap<string, Applied>;
+}
+
+const APPLIED_KEPT = 64;
+const COMMAND_ID_HEADER = 'command-id';
+
+function remember(applied: ReadonlyMap<string, Applied>, commandId: string, entry: Applied): Map<string, Applied> {
+  const next = new Map(applied);
+  next.set(commandId, entry);
+  if (next.size > APPLIED_KEPT) next.delete(next.keys().next().value as string);
+  return next;
+}
+
+export interface CommandProcessorDeps<C extends { readonly type: string }, E extends EventEnvelope, S> {
+  kafka: Kafka;
+  eventLog: EventLog;
+  decider: Decider<C, E, S>;
+  topics: AggregateTopics;
+  repliesTopic: string;
+  /** Consumer group of the processors of this aggregate; also the prefix of their transactional ids. */
+  groupId: string;
+  instanceId: string;
+  logger: Logger;
+  /** How long a newly assigned partition may take to catch up with its event log. */
+  catchUpTimeoutMs?: number;
+}
+
+/**
+ * The single writer of one aggregate type. Commands are partitioned by aggregate id, and a partition of the
+ * command topic is owned by one processor of the consumer group at a time; the owner is the only writer of
+ * those aggregates. For each batch of a partition it:
+ *  1. makes sure its state has every event of the co-partitioned event partition (after fencing the previous
+ *     owner with a transactional id per partition, it waits until its event tail reaches the partition's
+ *     last stable offset);
+ *  2. decides each command on that state (a command id applied before gets its first result back);
+ *  3. in one Kafka transaction appends the events, the replies and the consumed command offset.
+ * State is hydrated by a tail consumer that reads the event topic from the beginning, so a restart or a
+ * rebalance never loses an update, and versions stay 1..N without gaps.
+ */
+export function createCommandProcessor<C extends { readonly type: string }, E extends EventEnvelope, S>(deps: CommandProcessorDeps<C, E, S>) {
+  const { kafka, eventLog, decider, topics, repliesTopic, groupId, instanceId } = deps;
+  const logger = deps.logger.child({ component: 'command-processor', topic: topics.commands, instanceId });
+  const slots = new Map<string, Slot<S>>();
+  const tailPosition = new Map<number, bigint>();
+  const verified = new Set<number>();
+  const producers = new Map<number, Promise<Producer>>();
+  const initial = (): Slot<S> => ({ state: decider.initialState, version: 0, applied: new Map() });
+  let admin: Admin | undefined;
+  let tail: Consumer | undefined;
+  let main: Consumer | undefined;
+
+  /** Folds an event read back from the log; events this processor applied already are skipped by version. */
+  function applyFromLog(event: E, commandId: string | undefined, position: Position): void {
+    const slot = slots.get(event.aggregateId) ?? initial();
+    if (event.aggregateVersion <= slot.version) return;
+    if (event.aggregateVersion !== slot.version + 1) {
+      logger.error({ aggregateId: event.aggregateId, at: slot.version, got: event.aggregateVersion }, 'version gap in the event log');
+    }
+    const applied = commandId
+      ? remember(slot.applied, commandId, {
+          version: event.aggregateVersion,
+          eventIds: [...(slot.applied.get(commandId)?.eventIds ?? []), event.eventId],
+          position,
+        })
+      : slot.applied;
+    slots.set(event.aggregateId, { state: decider.evolve(slot.state, event), version: event.aggregateVersion, applied });
+  }
+
+  function producerFor(partition: number): Promise<Producer> {
+    let p = producers.get(partition);
+    if (!p) {
+      p = (async () => {
+        const producer = kafka.producer({
+          transactionalId: `${groupId}.p${partition}`,
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+        });
+        await producer.connect(); // InitProducerId: fences the previous owner of this partition
+        return producer;
+      })();
+      p.catch(() => producers.delete(partition));
+      producers.set(partition, p);
+    }
+    return p;
+  }
+
+  async function dropProducer(partition: number): Promise<void> {
+    const p = producers.get(partition);
+    producers.delete(partition);
+    await p?.then((producer) => producer.disconnect()).catch(() => undefined);
+  }
+
+  /** Waits until the tail has read the event partition up to its last stable offset. */
+  async function catchUp(partition: number): Promise<void> {
+    const offsets = await admin!.fetchTopicOffsets(topics.events);
+    const target = BigInt(offsets.find((o) => o.partition === partition)?.offset ?? '0');
+    await waitFor(() => ((tailPosition.get(partition) ?? 0n) >= target ? true : undefined), {
+      what: `the event tail of ${topics.events}/${partition} to reach offset ${target}`,
+      timeoutMs: deps.catchUpTimeoutMs ?? 60_000,
+      intervalMs: 5,
+    });
+  }
+
+  async function processBatch({ batch }: EachBatchPayload): Promise<void> {
+    const partition = batch.partition;
+    const producer = await producerFor(partition);
+    if (!verified.has(partition)) {
+      await catchUp(partition);
+      verified.add(partition);
+    }
+
+    const work = new Map<string, Slot<S>>();
+    const events: Array<{ event: AnyEvent; commandId: string }> = [];
+    const replies: Array<{ to: string; reply: Reply; lastEvent: number }> = [];
+    for (const message of batch.messages) {
+      const parsed = commandMessageSchema.safeParse(JSON.parse(message.value?.toString() || 'null'));
+      if (!parsed.success) {
+        logger.warn({ offset: message.offset, issues: parsed.error.issues }, 'skipping a malformed command');
+        continue;
+      }
+      const cmd: CommandMessage = parsed.data;
+      const slot = work.get(cmd.aggregateId) ?? slots.get(cmd.aggregateId) ?? initial();
+      const before = slot.applied.get(cmd.commandId);
+      if (before) {
+        const reply: Reply = { commandId: cmd.commandId, ok: true, aggregateId: cmd.aggregateId, ...before, duplicate: true };
+        replies.push({ to: cmd.replyTo, reply, lastEvent: -1 });
+        continue;
+      }
+      try {
+        const { replyTo: _r, payload, ...meta } = cmd;
+        const result = handle(decider, slot, { ...payload, ...meta } as unknown as C & CommandMessage);
+        const eventIds = result.events.map((e) => e.eventId);
+        const lastEvent = events.length;
+        events.push(...result.events.map((event) => ({ event: event as unknown as AnyEvent, commandId: cmd.commandId })));
+        work.set(cmd.aggregateId, {
+          state: result.state,
+          version: result.version,
+          applied: remember(slot.applied, cmd.commandId, { version: result.version, eventIds, position: null }),
+        });
+        const reply: Reply = {
+          commandId: cmd.commandId,
+          ok: true,
+          aggregateId: cmd.aggregateId,
+          version: result.version,
+          eventIds,
+          duplicate: false,
+          position: null,
+        };
+        replies.push({ to: cmd.replyTo, reply, lastEvent: eventIds.length > 0 ? lastEvent + eventIds.length - 1 : -1 });
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+        const reply: Reply = {
+          commandId: cmd.commandId,
+          ok: false,
+          aggregateId: cmd.aggregateId,
+          status: err.status,
+          code: err.code,
+          message: err.message,
+          details: err.details,
+        };
+        replies.push({ to: cmd.replyTo, reply, lastEvent: -1 });
+      }
+    }
+
+    const lastOffset = batch.lastOffset();
+    const txn = await producer.transaction();
+    try {
+      if (events.length > 0) {
+        const written = await eventLog.append(
+          txn,
+          topics.events,
+          events.map((e) => e.event),
+          (i) => ({ [COMMAND_ID_HEADER]: events[i]!.commandId }),
+        );
+        if (written.length !== 1 || written[0]!.partition !== partition) {
+          throw new Error(`events of ${topics.commands}/${partition} were not all written to partition ${partition}`);
+        }
+        const base = BigInt(written[0]!.baseOffset!);
+        // Each reply (and the processor's memory of the command) carries the position of the command's last event.
+        for (const r of replies) {
+          if (!r.reply.ok || r.lastEvent < 0) continue;
+          const position = { topic: topics.events, partition, offset: (base + BigInt(r.lastEvent)).toString() };
+          r.reply = { ...r.reply, position };
+          const slot = work.get(r.reply.aggregateId)!;
+          const entry = slot.applied.get(r.reply.commandId)!;
+          work.set(r.reply.aggregateId, { ...slot, applied: remember(slot.applied, r.reply.commandId, { ...entry, position }) });
+        }
+      }
+      if (replies.length > 0) {
+        await txn.send({ topic: repliesTopic, acks: -1, messages: replies.map(({ to, reply }) => ({ key: to, value: JSON.stringify(reply) })) });
+      }
+      await txn.sendOffsets({
+        consumerGroupId: groupId,
+        topics: [{ topic: topics.commands, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }],
+      });
+      await txn.commit();
+    } catch (err) {
+      await txn.abort().catch(() => undefined);
+      // The outcome may be unknown (e.g. the commit reached the broker): re-read the log before deciding again.
+      verified.delete(partition);
+      await dropProducer(partition);
+      logger.warn({ partition, err: (err as Error).message }, 'command batch transaction failed; the batch will be retried');
+      throw err;
+    }
+    for (const [id, slot] of work) slots.set(id, slot);
+  }
+
+  return {
+    async start(): Promise<void> {
+      admin = kafka.admin();
+      await admin.connect();
+
+      tail = kafka.consumer({ groupId: `${groupId}.state.${instanceId}`, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+      tail.on(tail.events.END_BATCH_PROCESS, ({ payload }) => {
+        const next = BigInt(payload.lastOffset) + 1n;
+        if (next > (tailPosition.get(payload.partition) ?? 0n)) tailPosition.set(payload.partition, next);
+      });
+      await tail.connect();
+      await tail.subscribe({ topic: topics.events, fromBeginning: true });
+      await tail.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          for (const message of batch.messages) {
+            const record = await eventLog.decodeMessage(batch.topic, batch.partition, message);
+            applyFromLog(record.event as unknown as E, record.headers[COMMAND_ID_HEADER], {
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: message.offset,
+            });
+          }
+        },
+      });
+
+      main = kafka.consumer({ groupId, maxWaitTimeInMs: 20, allowAutoTopicCreation: false });
+      main.on(main.events.GROUP_JOIN, () => verified.clear());
+      await main.connect();
+      await main.subscribe({ topic: topics.commands, fromBeginning: true });
+      await main.run({ autoCommit: false, partitionsConsumedConcurrently: 64, eachBatch: processBatch });
+    },
+    async stop(): Promise<void> {
+      await main?.disconnect();
+      await tail?.disconnect();
+      await Promise.all([...producers.keys()].map(dropProducer));
+      await admin?.disconnect();
+    },
+    /** The current state of an aggregate as this processor holds it (for tests and diagnostics). */
+    peek: (aggregateId: string) => slots.get(aggregateId),
+  };
+}
+
+export type CommandProcessor = ReturnType<typeof createCommandProcessor>;
