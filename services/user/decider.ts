@@ -40,7 +40,16 @@ function update(c: Extract<UserCommand, { type: 'UpdateUser' }>, state: UserStat
   const email = changed('email');
   const phone = changed('phone');
   if (username === null && email === null && phone === null) return [];
-  return [{ type: 'user.updated', username, email, phone }];
+  return [
+    {
+      type: 'user.updated',
+      username,
+      email,
+      phone,
+      previousUsername: username === null ? null : user.username,
+      previousEmail: email === null ? null : user.email,
+    },
+  ];
 }
 
 function changeStatus(c: Extract<UserCommand, { type: 'ChangeUserStatus' }>, state: UserState): Draft<UserEvent>[] {
@@ -50,8 +59,8 @@ function changeStatus(c: Extract<UserCommand, { type: 'ChangeUserStatus' }>, sta
 }
 
 function remove(c: Extract<UserCommand, { type: 'DeleteUser' }>, state: UserState): Draft<UserEvent>[] {
-  live(state);
-  return [{ type: 'user.deleted', reason: c.reason }];
+  const user = live(state);
+  return [{ type: 'user.deleted', reason: c.reason, username: user.username, email: user.email }];
 }
 
 export const userDecider: Decider<UserCommand, UserEvent, UserState> = {

@@ -3,6 +3,7 @@ import { userDecider } from './decider';
 
 const spec = deciderSpec(userDecider, 'user-1');
 const created = { type: 'user.created', username: 'alice', email: 'alice@example.com', phone: null, status: 'active' } as const;
+const deleted = { type: 'user.deleted', reason: null, username: 'alice', email: 'alice@example.com' } as const;
 
 describe('user decider', () => {
   describe('RegisterUser', () => {
@@ -20,7 +21,14 @@ describe('user decider', () => {
       spec
         .given(created)
         .when({ type: 'UpdateUser', username: 'alice', email: 'alice@new.example.com', phone: '+86 138' })
-        .then({ type: 'user.updated', username: null, email: 'alice@new.example.com', phone: '+86 138' }));
+        .then({
+          type: 'user.updated',
+          username: null,
+          email: 'alice@new.example.com',
+          phone: '+86 138',
+          previousUsername: null,
+          previousEmail: 'alice@example.com',
+        }));
     test('an update that changes nothing appends nothing', () =>
       spec.given(created).when({ type: 'UpdateUser', username: 'alice' }).then());
     test('an unknown user is not found', () =>
@@ -30,11 +38,11 @@ describe('user decider', () => {
         .thenRejects(404, /not found/));
     test('a deleted user cannot be updated', () =>
       spec
-        .given(created, { type: 'user.deleted', reason: null })
+        .given(created, deleted)
         .when({ type: 'UpdateUser', username: 'bob' })
         .thenRejects(409, /deleted/));
     test('updates fold into the state', () => {
-      const { state } = spec.given(created, { type: 'user.updated', username: 'alice2', email: null, phone: '1' });
+      const { state } = spec.given(created, { type: 'user.updated', username: 'alice2', email: null, phone: '1', previousUsername: 'alice', previousEmail: null });
       expect(state).toEqual({ status: 'active', username: 'alice2', email: 'alice@example.com', phone: '1' });
     });
   });
@@ -59,17 +67,17 @@ describe('user decider', () => {
         .thenRejects(404, /not found/));
     test('a deleted user keeps no status', () =>
       spec
-        .given(created, { type: 'user.deleted', reason: null })
+        .given(created, deleted)
         .when({ type: 'ChangeUserStatus', status: 'banned', reason: null })
         .thenRejects(409, /deleted/));
   });
 
   describe('DeleteUser', () => {
-    test('a user is deleted', () =>
-      spec.given(created).when({ type: 'DeleteUser', reason: 'asked' }).then({ type: 'user.deleted', reason: 'asked' }));
+    test('a user is deleted, with the username and email it frees', () =>
+      spec.given(created).when({ type: 'DeleteUser', reason: 'asked' }).then({ ...deleted, reason: 'asked' }));
     test('a deleted user cannot be deleted again', () =>
       spec
-        .given(created, { type: 'user.deleted', reason: null })
+        .given(created, deleted)
         .when({ type: 'DeleteUser', reason: null })
         .thenRejects(409, /deleted/));
     test('an unknown user is not found', () =>
@@ -86,6 +94,6 @@ describe('user decider', () => {
         .when({ type: 'UpdateUser', username: 'x' }, { expectedVersion: 0 })
         .thenRejects(409, /current version is 1/));
     test('the current expected version passes', () =>
-      spec.given(created).when({ type: 'DeleteUser', reason: null }, { expectedVersion: 1 }).then({ type: 'user.deleted', reason: null }));
+      spec.given(created).when({ type: 'DeleteUser', reason: null }, { expectedVersion: 1 }).then(deleted));
   });
 });

@@ -18,6 +18,10 @@ export interface UserCreated extends EventEnvelope {
 export interface UserDeleted extends EventEnvelope {
   readonly type: 'user.deleted';
   readonly reason: null | string;
+  /** The username the user held (freed with the account). */
+  readonly username: null | string;
+  /** The email the user held (freed with the account). */
+  readonly email: null | string;
 }
 
 /** The account status changed. */
@@ -35,6 +39,10 @@ export interface UserUpdated extends EventEnvelope {
   readonly username: null | string;
   readonly email: null | string;
   readonly phone: null | string;
+  /** The username before this change, when it changed (frees the old reservation). */
+  readonly previousUsername: null | string;
+  /** The email before this change, when it changed (frees the old reservation). */
+  readonly previousEmail: null | string;
 }
 
 export type UserEvent = UserCreated | UserDeleted | UserStatusChanged | UserUpdated;
