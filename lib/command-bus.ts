@@ -8,7 +8,10 @@ import type { AggregateTopics } from './topics';
 /** The command was sent but no reply came in time: its outcome is unknown (a retry with the same Idempotency-Key is safe). */
 export class CommandTimeoutError extends Error {
   readonly retriable = true;
-  constructor(readonly commandId: string, timeoutMs: number) {
+  constructor(
+    readonly commandId: string,
+    timeoutMs: number,
+  ) {
     super(`no reply to command ${commandId} within ${timeoutMs}ms; its outcome is unknown — retry with the same Idempotency-Key`);
   }
 }

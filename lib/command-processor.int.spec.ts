@@ -65,7 +65,11 @@ describe('command processor (real Kafka, two instances)', () => {
       ['device.created', 1],
       ['device.started', 2],
     ]);
-    expect(started.ok && started.position).toEqual({ topic: topics.device.events, partition: raw[1]!.partition, offset: raw[1]!.message.offset });
+    expect(started.ok && started.position).toEqual({
+      topic: topics.device.events,
+      partition: raw[1]!.partition,
+      offset: raw[1]!.message.offset,
+    });
   });
 
   test('the same command id sent again returns the first result and appends nothing', async () => {

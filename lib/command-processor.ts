@@ -56,7 +56,9 @@ export interface CommandProcessorDeps<C extends { readonly type: string }, E ext
  * State is hydrated by a tail consumer that reads the event topic from the beginning, so a restart or a
  * rebalance never loses an update, and versions stay 1..N without gaps.
  */
-export function createCommandProcessor<C extends { readonly type: string }, E extends EventEnvelope, S>(deps: CommandProcessorDeps<C, E, S>) {
+export function createCommandProcessor<C extends { readonly type: string }, E extends EventEnvelope, S>(
+  deps: CommandProcessorDeps<C, E, S>,
+) {
   const { kafka, eventLog, decider, topics, repliesTopic, groupId, instanceId } = deps;
   const logger = deps.logger.child({ component: 'command-processor', topic: topics.commands, instanceId });
   const slots = new Map<string, Slot<S>>();
@@ -207,7 +209,11 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         }
       }
       if (replies.length > 0) {
-        await txn.send({ topic: repliesTopic, acks: -1, messages: replies.map(({ to, reply }) => ({ key: to, value: JSON.stringify(reply) })) });
+        await txn.send({
+          topic: repliesTopic,
+          acks: -1,
+          messages: replies.map(({ to, reply }) => ({ key: to, value: JSON.stringify(reply) })),
+        });
       }
       await txn.sendOffsets({
         consumerGroupId: groupId,

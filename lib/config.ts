@@ -20,6 +20,9 @@ const schema = z.object({
     .default('cloudphone'),
   TOPIC_PARTITIONS: int(1, 1000).default(6),
   TOPIC_REPLICATION_FACTOR: int(1, 5).default(1),
+  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  HTTP_PORT: int(0, 65535).default(3000),
+  COMMAND_TIMEOUT_MS: int(100, 600_000).default(15_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -29,6 +32,9 @@ export interface Config {
   /** Where the platform's own database lives; `embedded` when the stack runs its own PostgreSQL. */
   database: { url: string; embedded: boolean };
   topics: { namespace: string; partitions: number; replicationFactor: number };
+  http: { host: string; port: number };
+  /** How long the API waits for a command's reply before answering 503. */
+  commandTimeoutMs: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -49,6 +55,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       embedded: e.DATABASE_URL === undefined,
     },
     topics: { namespace: e.TOPIC_NAMESPACE, partitions: e.TOPIC_PARTITIONS, replicationFactor: e.TOPIC_REPLICATION_FACTOR },
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

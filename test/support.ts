@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { ensureTopics } from '../lib/bootstrap';
 import { loadConfig } from '../lib/config';
-import { createEventLog } from '../lib/event-log';
+import { createEventLog, type DecodedRecord } from '../lib/event-log';
 import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
@@ -52,6 +52,30 @@ export function integration() {
         await consumer.run({ eachMessage: async ({ partition, message }) => void got.push({ partition, message }) });
         await waitFor(() => (got.length >= count ? true : undefined), { what: `${count} messages on ${topic}` });
         return got;
+      } finally {
+        await consumer.disconnect();
+      }
+    },
+    /** Every record of a topic, decoded, read up to the end offsets it had when called (transaction markers included). */
+    readAll: async (topic: string): Promise<DecodedRecord[]> => {
+      const ends = await (await getAdmin()).fetchTopicOffsets(topic);
+      const target = new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
+      const consumer = kafka.consumer({ groupId: unique('test-read-all') });
+      const position = new Map<number, bigint>();
+      const out: DecodedRecord[] = [];
+      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => position.set(payload.partition, BigInt(payload.lastOffset) + 1n));
+      await consumer.connect();
+      try {
+        await consumer.subscribe({ topic, fromBeginning: true });
+        await consumer.run({
+          eachBatch: async ({ batch }) => {
+            for (const m of batch.messages) out.push(await eventLog.decodeMessage(topic, batch.partition, m));
+          },
+        });
+        await waitFor(() => ([...target].every(([p, end]) => end === 0n || (position.get(p) ?? 0n) >= end) ? true : undefined), {
+          what: `the end of ${topic}`,
+        });
+        return out;
       } finally {
         await consumer.disconnect();
       }

@@ -18,17 +18,14 @@ describe('user decider', () => {
 
   describe('UpdateUser', () => {
     test('only the fields that change are in the event', () =>
-      spec
-        .given(created)
-        .when({ type: 'UpdateUser', username: 'alice', email: 'alice@new.example.com', phone: '+86 138' })
-        .then({
-          type: 'user.updated',
-          username: null,
-          email: 'alice@new.example.com',
-          phone: '+86 138',
-          previousUsername: null,
-          previousEmail: 'alice@example.com',
-        }));
+      spec.given(created).when({ type: 'UpdateUser', username: 'alice', email: 'alice@new.example.com', phone: '+86 138' }).then({
+        type: 'user.updated',
+        username: null,
+        email: 'alice@new.example.com',
+        phone: '+86 138',
+        previousUsername: null,
+        previousEmail: 'alice@example.com',
+      }));
     test('an update that changes nothing appends nothing', () =>
       spec.given(created).when({ type: 'UpdateUser', username: 'alice' }).then());
     test('an unknown user is not found', () =>
@@ -42,7 +39,14 @@ describe('user decider', () => {
         .when({ type: 'UpdateUser', username: 'bob' })
         .thenRejects(409, /deleted/));
     test('updates fold into the state', () => {
-      const { state } = spec.given(created, { type: 'user.updated', username: 'alice2', email: null, phone: '1', previousUsername: 'alice', previousEmail: null });
+      const { state } = spec.given(created, {
+        type: 'user.updated',
+        username: 'alice2',
+        email: null,
+        phone: '1',
+        previousUsername: 'alice',
+        previousEmail: null,
+      });
       expect(state).toEqual({ status: 'active', username: 'alice2', email: 'alice@example.com', phone: '1' });
     });
   });
@@ -74,7 +78,10 @@ describe('user decider', () => {
 
   describe('DeleteUser', () => {
     test('a user is deleted, with the username and email it frees', () =>
-      spec.given(created).when({ type: 'DeleteUser', reason: 'asked' }).then({ ...deleted, reason: 'asked' }));
+      spec
+        .given(created)
+        .when({ type: 'DeleteUser', reason: 'asked' })
+        .then({ ...deleted, reason: 'asked' }));
     test('a deleted user cannot be deleted again', () =>
       spec
         .given(created, deleted)

@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import Koa, { type Context } from 'koa';
+import { z } from 'zod';
+import { CommandNotSentError, CommandTimeoutError, type CommandBus } from './command-bus';
+import { DomainError, deterministicUuid, invalid, type CommandMeta } from './decider';
+import type { Logger } from './logger';
+import type { AggregateTopics } from './topics';
+
+/** A JSON problem document (RFC 9457): type, title, status, detail, plus what helps the caller fix the request. */
+interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  [extra: string]: unknown;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+};
+
+function send(ctx: Context, problem: Problem, headers: Record<string, string> = {}): void {
+  ctx.status = problem.status;
+  ctx.set(headers);
+  ctx.type = 'application/problem+json';
+  ctx.body = problem;
+}
+
+const problem = (status: number, code: string, detail: string, extra: Record<string, unknown> = {}): Problem => ({
+  type: `https://cloudphone.example/problems/${code}`,
+  title: TITLES[status] ?? 'Error',
+  status,
+  detail,
+  ...extra,
+});
+
+/** The field-by-field list of what is wrong with a request. */
+export const fieldErrors = (error: z.ZodError) =>
+  error.issues.map((i) => ({ field: i.path.length > 0 ? i.path.join('.') : '(body)', message: i.message }));
+
+/** Validates input with a zod schema; a mismatch is a 400 naming every bad field. */
+export function parse<T extends z.ZodType>(schema: T, input: unknown, what = 'request body'): z.infer<T> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw invalid(`invalid ${what}`, { errors: fieldErrors(result.error) });
+  return result.data;
+}
+
+/** Maps every error to a JSON problem: domain errors to their status, bad input to 4xx, Kafka outages to 503. */
+function errors(logger: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        send(ctx, problem(404, 'no_route', `no route for ${ctx.method} ${ctx.path}`));
+      }
+    } catch (err) {
+      if (err instanceof DomainError) {
+        send(ctx, problem(err.status, err.code, err.message, err.details));
+      } else if (err instanceof CommandTimeoutError || err instanceof CommandNotSentError) {
+        logger.warn({ err: err.message, path: ctx.path }, 'command not confirmed');
+        send(ctx, problem(503, 'command_unconfirmed', err.message), { 'Retry-After': '1' });
+      } else if (typeof (err as { status?: unknown }).status === 'number' && (err as { status: number }).status < 500) {
+        // Errors of the body parser and the router: malformed JSON, body too large, wrong method…
+        const e = err as { status: number; message: string; type?: string };
+        const detail = e.type === 'entity.parse.failed' ? `malformed JSON: ${e.message}` : e.message;
+        send(ctx, problem(e.status, e.type?.replace(/\W+/g, '_') ?? 'bad_request', detail));
+      } else {
+        logger.error({ err, path: ctx.path, method: ctx.method }, 'unhandled error');
+        send(ctx, problem(500, 'internal', 'internal error; the request was logged'));
+      }
+    }
+  };
+}
+
+export interface HttpApp {
+  app: Koa;
+  listen(port: number, host?: string): Promise<{ server: Server; url: string }>;
+}
+
+/** The Koa app: error middleware first, a strict JSON body parser (1 MB), then the routers. */
+export function createHttpApp(deps: { logger: Logger; routers: Router[]; bodyLimit?: string }): HttpApp {
+  const app = new Koa();
+  app.silent = true;
+  app.use(errors(deps.logger));
+  // Malformed JSON (400) and bodies over the limit (413) are thrown with their status to the error middleware.
+  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.bodyLimit ?? '1mb', encoding: 'utf-8' }));
+  for (const router of deps.routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true }));
+  }
+  return {
+    app,
+    listen: (port, host = '127.0.0.1') =>
+      new Promise((resolve, reject) => {
+        const server = app.listen(port, host);
+        server.once('error', reject);
+        server.once('listening', () => {
+          const addr = server.address();
+          const actual = typeof addr === 'object' && addr ? addr.port : port;
+          resolve({ server, url: `http://${host}:${actual}` });
+        });
+      }),
+  };
+}
+
+/** What a command route needs: the bus, and the clock (injected, so tests control time). */
+export interface CommandDeps {
+  bus: CommandBus;
+  now: () => number;
+}
+
+const ifMatch = z
+  .string()
+  .regex(/^(W\/)?"?\d+"?$/, 'If-Match must be a version number, e.g. "3"')
+  .transform((v) => Number(v.replace(/\D/g, '')));
+
+/**
+ * Builds the metadata of a command from the request: tenant (X-Tenant-Id), correlation (X-Correlation-Id),
+ * expected version (If-Match), and the command id — derived from the Idempotency-Key when there is one, so a
+ * retried request is the same command and the aggregate's writer answers it with the first result.
+ */
+export function commandMeta(ctx: Context, deps: CommandDeps, aggregateId: string, route: string): CommandMeta {
+  const tenantId = ctx.get('X-Tenant-Id') || 'default';
+  const key = ctx.get('Idempotency-Key');
+  const match = ctx.get('If-Match');
+  return {
+    commandId: key ? deterministicUuid(`command/${tenantId}/${route}/${aggregateId}/${key}`) : randomUUID(),
+    aggregateId,
+    tenantId,
+    correlationId: ctx.get('X-Correlation-Id') || randomUUID(),
+    causationId: null,
+    now: deps.now(),
+    expectedVersion: match ? parse(ifMatch, match, 'If-Match header') : undefined,
+  };
+}
+
+const pathIdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[\w.:-]+$/, 'ids are letters, digits, "-", "_", ".", ":"');
+
+/** The aggregate id in the path, checked (a malformed id is a 400, not a lookup). */
+export const pathId = (ctx: Context) => parse(pathIdSchema, ctx.params.id, 'id in the path');
+
+/** The id of an aggregate a POST creates: derived from the Idempotency-Key when there is one (a retry creates nothing new). */
+export function newAggregateId(ctx: Context, route: string): string {
+  const key = ctx.get('Idempotency-Key');
+  return key ? deterministicUuid(`aggregate/${ctx.get('X-Tenant-Id') || 'default'}/${route}/${key}`) : randomUUID();
+}
+
+/**
+ * Sends one command and answers the request: 201/200 with the aggregate id, its new version, the ids of the
+ * events appended and the position of the last one; a rejection becomes its 4xx problem.
+ */
+export async function runCommand(
+  ctx: Context,
+  deps: CommandDeps,
+  topics: AggregateTopics,
+  command: { meta: CommandMeta; type: string; payload: Record<string, unknown>; created?: boolean },
+): Promise<void> {
+  const reply = await deps.bus.send(topics, command);
+  if (!reply.ok) throw new DomainError(reply.status as DomainError['status'], reply.code, reply.message, reply.details);
+  ctx.status = command.created && !reply.duplicate ? 201 : 200;
+  if (reply.duplicate) ctx.set('Idempotent-Replayed', 'true');
+  ctx.set('ETag', `"${reply.version}"`);
+  ctx.body = { id: reply.aggregateId, version: reply.version, eventIds: reply.eventIds, position: reply.position };
+}

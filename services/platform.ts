@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import { createCommandBus } from '../lib/command-bus';
+import { createCommandProcessor, type CommandProcessor } from '../lib/command-processor';
+import type { Config } from '../lib/config';
+import type { Decider } from '../lib/decider';
+import { createEventLog } from '../lib/event-log';
+import { createHttpApp } from '../lib/http';
+import { createKafka } from '../lib/kafka';
+import { createLogger, type Logger } from '../lib/logger';
+import { createRegistry } from '../lib/registry';
+import { topicsFor, type AggregateName } from '../lib/topics';
+import { appInstallDecider } from './app-install/decider';
+import { appInstallRoutes } from './app-install/routes';
+import { deviceDecider } from './device/decider';
+import { deviceRoutes } from './device/routes';
+import { notificationDecider } from './notification/decider';
+import { notificationRoutes } from './notification/routes';
+import { orderDecider } from './order/decider';
+import { orderRoutes } from './order/routes';
+import { reservationDecider } from './reservation/decider';
+import { userDecider } from './user/decider';
+import { userRoutes } from './user/routes';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const DECIDERS: Record<AggregateName, Decider<any, any, any>> = {
+  user: userDecider,
+  device: deviceDecider,
+  order: orderDecider,
+  appInstall: appInstallDecider,
+  notification: notificationDecider,
+  reservation: reservationDecider,
+};
+
+export interface PlatformOptions {
+  /** Identifies this process among the instances (consumer groups of its event tails, reply routing). */
+  instanceId?: string;
+  /** The clock; tests inject one. */
+  now?: () => number;
+  logger?: Logger;
+  /** Port to listen on (0 = any free port); defaults to the config's. */
+  port?: number;
+}
+
+/**
+ * The composition root of the command side: one command processor per aggregate (the single writers), the
+ * command bus, and the Koa command API. Several instances can run at once, on one machine or many: Kafka's
+ * consumer groups share the partitions (and so the aggregates) among their processors.
+ */
+export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) {
+  const instanceId = opts.instanceId ?? randomUUID();
+  const logger = opts.logger ?? createLogger(cfg.logLevel, 'commands');
+  const kafka = createKafka(cfg, logger, `${cfg.kafka.clientId}.${instanceId}`);
+  const registry = createRegistry(cfg.registry.url);
+  const eventLog = createEventLog(registry);
+  const topics = topicsFor(cfg.topics.namespace);
+  const now = opts.now ?? Date.now;
+
+  const processors: CommandProcessor[] = (Object.keys(DECIDERS) as AggregateName[]).map((name) =>
+    createCommandProcessor({
+      kafka,
+      eventLog,
+      decider: DECIDERS[name],
+      topics: topics[name],
+      repliesTopic: topics.replies,
+      groupId: `${topics.namespace}.${name}.processor`,
+      instanceId,
+      logger,
+    }),
+  );
+  const bus = createCommandBus({ kafka, repliesTopic: topics.replies, instanceId, logger, timeoutMs: cfg.commandTimeoutMs });
+  await Promise.all([...processors.map((p) => p.start()), bus.start()]);
+
+  const deps = { bus, now };
+  const http = createHttpApp({
+    logger,
+    routers: [
+      userRoutes({ ...deps, topics }),
+      deviceRoutes({ ...deps, topics: topics.device }),
+      orderRoutes({ ...deps, topics: topics.order }),
+      appInstallRoutes({ ...deps, topics: topics.appInstall }),
+      notificationRoutes({ ...deps, topics: topics.notification }),
+    ],
+  });
+  const { server, url } = await http.listen(opts.port ?? cfg.http.port, cfg.http.host);
+  logger.info({ url, instanceId }, 'command API listening');
+
+  return {
+    url,
+    instanceId,
+    topics,
+    async stop(): Promise<void> {
+      await new Promise<void>((resolve) => {
+        (server as Server).close(() => resolve());
+        (server as Server).closeAllConnections();
+      });
+      await bus.stop();
+      await Promise.all(processors.map((p) => p.stop()));
+    },
+  };
+}
+
+export type CommandSide = Awaited<ReturnType<typeof startCommandSide>>;

@@ -1,0 +1,139 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { DomainError } from '../../lib/decider';
+import { commandMeta, newAggregateId, parse, pathId, runCommand, type CommandDeps } from '../../lib/http';
+import type { Topics } from '../../lib/topics';
+import { reason } from '../../lib/validation';
+import { reservationId, type ReservationKind } from '../reservation/decider';
+
+const username = z
+  .string()
+  .trim()
+  .regex(/^[\p{L}\p{N}_.-]{3,32}$/u, 'username is 3 to 32 letters, digits, "_", "." or "-"');
+const email = z.string().trim().toLowerCase().email('email is not a valid address').max(254);
+const phone = z
+  .string()
+  .trim()
+  .regex(/^\+?[0-9 ()-]{5,20}$/, 'phone is 5 to 20 digits, optionally with +, spaces, dashes or parentheses');
+
+const registerBody = z.strictObject({ username, email, phone: phone.nullable().optional() });
+const updateBody = z
+  .strictObject({ username: username.optional(), email: email.optional(), phone: phone.optional() })
+  .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one of username, email, phone');
+const statusBody = z.strictObject({ status: z.enum(['active', 'suspended', 'banned']), reason });
+
+type Deps = CommandDeps & { topics: Topics };
+
+/** Metadata of a reservation command sent on behalf of a user request (the request's If-Match is the user's, not the reservation's). */
+const reservationMeta = (ctx: Context, deps: Deps, id: string, route: string) => ({
+  ...commandMeta(ctx, deps, id, route),
+  expectedVersion: undefined,
+});
+
+interface Claim {
+  kind: ReservationKind;
+  value: string;
+  /** False when the owner held the value already (nothing to undo). */
+  fresh: boolean;
+}
+
+/**
+ * Reserves unique values (username, email within the tenant) for a user through the reservation aggregate, whose
+ * single writer decides who holds each value. On a refusal the claims made so far are released and the refusal
+ * is thrown (409 naming the field).
+ */
+async function claimAll(ctx: Context, deps: Deps, ownerId: string, values: Array<[ReservationKind, string | undefined]>): Promise<Claim[]> {
+  const claims: Claim[] = [];
+  const tenantId = ctx.get('X-Tenant-Id') || 'default';
+  for (const [kind, value] of values) {
+    if (value === undefined) continue;
+    const meta = reservationMeta(ctx, deps, reservationId(tenantId, kind, value), `claim-${kind}`);
+    const reply = await deps.bus.send(deps.topics.reservation, { meta, type: 'ClaimReservation', payload: { ownerId, kind, value } });
+    if (!reply.ok) {
+      await releaseAll(ctx, deps, ownerId, claims);
+      throw new DomainError(reply.status as DomainError['status'], reply.code, reply.message, reply.details);
+    }
+    claims.push({ kind, value, fresh: reply.eventIds.length > 0 });
+  }
+  return claims;
+}
+
+async function releaseAll(ctx: Context, deps: Deps, ownerId: string, claims: Claim[]): Promise<void> {
+  const tenantId = ctx.get('X-Tenant-Id') || 'default';
+  for (const c of claims.filter((x) => x.fresh)) {
+    const meta = reservationMeta(ctx, deps, reservationId(tenantId, c.kind, c.value), `release-${c.kind}`);
+    await deps.bus.send(deps.topics.reservation, { meta, type: 'ReleaseReservation', payload: { ownerId } });
+  }
+}
+
+/** Sends a user command after the claims; a refused command gives the fresh claims back. */
+async function withClaims(ctx: Context, deps: Deps, userId: string, claims: Claim[], send: () => Promise<void>): Promise<void> {
+  try {
+    await send();
+  } catch (err) {
+    if (err instanceof DomainError) await releaseAll(ctx, deps, userId, claims);
+    throw err;
+  }
+}
+
+/**
+ * The user command API. Usernames and emails are unique within a tenant: each is claimed on the reservation
+ * aggregate before the user command is sent. Values a user gives up are released by the reservation policy
+ * when it sees user.updated / user.deleted.
+ */
+export function userRoutes(deps: Deps): Router {
+  const router = new Router({ prefix: '/users' });
+  const body = (ctx: Context) => ctx.request.body ?? {};
+
+  router.post('/', async (ctx) => {
+    const input = parse(registerBody, body(ctx));
+    const userId = newAggregateId(ctx, 'register-user');
+    const claims = await claimAll(ctx, deps, userId, [
+      ['username', input.username],
+      ['email', input.email],
+    ]);
+    await withClaims(ctx, deps, userId, claims, () =>
+      runCommand(ctx, deps, deps.topics.user, {
+        meta: commandMeta(ctx, deps, userId, 'register-user'),
+        type: 'RegisterUser',
+        payload: { username: input.username, email: input.email, phone: input.phone ?? null },
+        created: true,
+      }),
+    );
+  });
+
+  router.patch('/:id', async (ctx) => {
+    const userId = pathId(ctx);
+    const input = parse(updateBody, body(ctx));
+    const claims = await claimAll(ctx, deps, userId, [
+      ['username', input.username],
+      ['email', input.email],
+    ]);
+    await withClaims(ctx, deps, userId, claims, () =>
+      runCommand(ctx, deps, deps.topics.user, { meta: commandMeta(ctx, deps, userId, 'update-user'), type: 'UpdateUser', payload: input }),
+    );
+  });
+
+  router.post('/:id/status', async (ctx) => {
+    const userId = pathId(ctx);
+    const input = parse(statusBody, body(ctx));
+    await runCommand(ctx, deps, deps.topics.user, {
+      meta: commandMeta(ctx, deps, userId, 'change-user-status'),
+      type: 'ChangeUserStatus',
+      payload: { status: input.status, reason: input.reason ?? null },
+    });
+  });
+
+  router.delete('/:id', async (ctx) => {
+    const userId = pathId(ctx);
+    const input = parse(z.strictObject({ reason }), body(ctx));
+    await runCommand(ctx, deps, deps.topics.user, {
+      meta: commandMeta(ctx, deps, userId, 'delete-user'),
+      type: 'DeleteUser',
+      payload: { reason: input.reason ?? null },
+    });
+  });
+
+  return router;
+}
