@@ -58,7 +58,7 @@ export function parse<T extends z.ZodType>(schema: T, input: unknown, what = 're
 }
 
 /** Maps every error to a JSON problem: domain errors to their status, bad input to 4xx, Kafka outages to 503. */
-function errors(logger: Logger): Koa.Middleware {
+function errors(logger: Logger, bodyLimit: string): Koa.Middleware {
   return async (ctx, next) => {
     try {
       await next();
@@ -72,10 +72,14 @@ function errors(logger: Logger): Koa.Middleware {
         logger.warn({ err: err.message, path: ctx.path }, 'command not confirmed');
         send(ctx, problem(503, 'command_unconfirmed', err.message), { 'Retry-After': '1' });
       } else if (typeof (err as { status?: unknown }).status === 'number' && (err as { status: number }).status < 500) {
-        // Errors of the body parser and the router: malformed JSON, body too large, wrong method…
-        const e = err as { status: number; message: string; type?: string };
-        const detail = e.type === 'entity.parse.failed' ? `malformed JSON: ${e.message}` : e.message;
-        send(ctx, problem(e.status, e.type?.replace(/\W+/g, '_') ?? 'bad_request', detail));
+        // Errors of the body parser (malformed JSON, body too large) and of the router (wrong method).
+        const e = err as { status: number; message: string; body?: unknown };
+        const title = TITLES[e.status] ?? 'Bad Request';
+        let detail = e.message;
+        if (e.status === 400 && (e.body !== undefined || /JSON/.test(e.message))) detail = `malformed JSON body: ${e.message}`;
+        if (e.status === 405) detail = `${ctx.method} is not allowed on ${ctx.path}`;
+        if (e.status === 413) detail = `request body too large (the limit is ${bodyLimit})`;
+        send(ctx, problem(e.status, title.toLowerCase().replace(/\W+/g, '_'), detail));
       } else {
         logger.error({ err, path: ctx.path, method: ctx.method }, 'unhandled error');
         send(ctx, problem(500, 'internal', 'internal error; the request was logged'));
@@ -93,9 +97,10 @@ export interface HttpApp {
 export function createHttpApp(deps: { logger: Logger; routers: Router[]; bodyLimit?: string }): HttpApp {
   const app = new Koa();
   app.silent = true;
-  app.use(errors(deps.logger));
+  const bodyLimit = deps.bodyLimit ?? '1mb';
+  app.use(errors(deps.logger, bodyLimit));
   // Malformed JSON (400) and bodies over the limit (413) are thrown with their status to the error middleware.
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.bodyLimit ?? '1mb', encoding: 'utf-8' }));
+  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimit, encoding: 'utf-8' }));
   for (const router of deps.routers) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));

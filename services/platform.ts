@@ -19,6 +19,8 @@ import { notificationRoutes } from './notification/routes';
 import { orderDecider } from './order/decider';
 import { orderRoutes } from './order/routes';
 import { reservationDecider } from './reservation/decider';
+import { releaseReservations } from './reservation/release-policy';
+import { createPolicy } from '../lib/policy';
 import { userDecider } from './user/decider';
 import { userRoutes } from './user/routes';
 
@@ -69,7 +71,20 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
     }),
   );
   const bus = createCommandBus({ kafka, repliesTopic: topics.replies, instanceId, logger, timeoutMs: cfg.commandTimeoutMs });
+  const policies = [
+    createPolicy({
+      name: 'reservation-release',
+      kafka,
+      eventLog,
+      bus,
+      groupId: `${topics.namespace}.reservation-release.policy`,
+      topics: [topics.user.events],
+      logger,
+      react: releaseReservations(topics),
+    }),
+  ];
   await Promise.all([...processors.map((p) => p.start()), bus.start()]);
+  await Promise.all(policies.map((p) => p.start()));
 
   const deps = { bus, now };
   const http = createHttpApp({
@@ -94,6 +109,7 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
         (server as Server).close(() => resolve());
         (server as Server).closeAllConnections();
       });
+      await Promise.all(policies.map((p) => p.stop()));
       await bus.stop();
       await Promise.all(processors.map((p) => p.stop()));
     },

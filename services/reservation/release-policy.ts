@@ -1,0 +1,35 @@
+import type { AnyEvent } from '../../lib/event-log';
+import type { Reaction } from '../../lib/policy';
+import type { Topics } from '../../lib/topics';
+import type { UserEvent } from '../user/decider';
+import { reservationId, type ReservationKind } from './decider';
+
+/**
+ * Frees the usernames and emails a user gives up: the old values after user.updated, both values after
+ * user.deleted. (Claims are made synchronously by the user API before the user command is sent.)
+ */
+export function releaseReservations(topics: Topics) {
+  return (e: AnyEvent): Reaction[] => {
+    const event = e as unknown as UserEvent;
+    const tenant = event.tenantId ?? 'default';
+    const release = (kind: ReservationKind, value: string | null): Reaction[] =>
+      value === null
+        ? []
+        : [
+            {
+              topics: topics.reservation,
+              aggregateId: reservationId(tenant, kind, value),
+              type: 'ReleaseReservation',
+              payload: { ownerId: event.aggregateId },
+            },
+          ];
+    switch (event.type) {
+      case 'user.updated':
+        return [...release('username', event.previousUsername), ...release('email', event.previousEmail)];
+      case 'user.deleted':
+        return [...release('username', event.username), ...release('email', event.email)];
+      default:
+        return [];
+    }
+  };
+}

@@ -1,0 +1,37 @@
+import { topicsFor } from '../../lib/topics';
+import { reservationId } from './decider';
+import { releaseReservations } from './release-policy';
+
+const topics = topicsFor('t');
+const react = releaseReservations(topics);
+const meta = {
+  eventId: 'e1',
+  aggregateId: 'u1',
+  aggregateVersion: 2,
+  occurredAt: 1,
+  correlationId: 'c',
+  causationId: null,
+  tenantId: 'acme',
+};
+
+describe('reservation release policy', () => {
+  test('a changed username frees the old one, and only that', () => {
+    expect(
+      react({ ...meta, type: 'user.updated', username: 'bob', email: null, phone: null, previousUsername: 'alice', previousEmail: null }),
+    ).toEqual([
+      {
+        topics: topics.reservation,
+        aggregateId: reservationId('acme', 'username', 'alice'),
+        type: 'ReleaseReservation',
+        payload: { ownerId: 'u1' },
+      },
+    ]);
+  });
+  test('a deleted user frees its username and email', () => {
+    const out = react({ ...meta, type: 'user.deleted', reason: null, username: 'alice', email: 'a@x.io' });
+    expect(out.map((r) => r.aggregateId)).toEqual([reservationId('acme', 'username', 'alice'), reservationId('acme', 'email', 'a@x.io')]);
+  });
+  test('other events free nothing', () => {
+    expect(react({ ...meta, type: 'user.created', username: 'a', email: 'b', phone: null, status: 'active' })).toEqual([]);
+  });
+});

@@ -1,0 +1,65 @@
+import { startTestPlatform } from '../../test/platform';
+import { waitFor } from '../../test/support';
+
+let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+beforeAll(async () => {
+  platform = await startTestPlatform(2);
+});
+afterAll(() => platform?.stop());
+
+const tenant = (t: string) => ({ 'X-Tenant-Id': t });
+
+describe('user command API: usernames and emails unique within a tenant', () => {
+  test('register, and a taken username or email is a 409 naming the field; another tenant may use them', async () => {
+    const [a, b] = platform.http;
+    const alice = await a!('POST', '/users', { username: 'alice', email: 'alice@example.com' }, tenant('acme'));
+    expect(alice).toMatchObject({ status: 201, body: { version: 1 } });
+    const sameName = await b!('POST', '/users', { username: 'Alice', email: 'other@example.com' }, tenant('acme'));
+    expect(sameName).toMatchObject({ status: 409, body: { detail: 'username "Alice" is already taken', field: 'username' } });
+    const sameEmail = await b!('POST', '/users', { username: 'carol', email: 'ALICE@example.com' }, tenant('acme'));
+    expect(sameEmail).toMatchObject({ status: 409, body: { field: 'email' } });
+    // the refused request gave back the username it had claimed
+    expect((await a!('POST', '/users', { username: 'carol', email: 'carol@example.com' }, tenant('acme'))).status).toBe(201);
+    expect((await a!('POST', '/users', { username: 'alice', email: 'alice@example.com' }, tenant('globex'))).status).toBe(201);
+  });
+
+  test('ten concurrent registrations of one username over two instances: exactly one wins', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_x, i) =>
+        platform.http[i % 2]!('POST', '/users', { username: 'dave', email: `dave${i}@example.com` }, tenant('acme')),
+      ),
+    );
+    expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(9);
+  });
+
+  test('a renamed or deleted user frees its values for others', async () => {
+    const [a] = platform.http;
+    const erin = await a!('POST', '/users', { username: 'erin', email: 'erin@example.com', phone: '+86 138 0000 0000' }, tenant('acme'));
+    const id = erin.body.id as string;
+    expect(await a!('PATCH', `/users/${id}`, { username: 'erin2' }, tenant('acme'))).toMatchObject({ status: 200, body: { version: 2 } });
+    await waitFor(
+      async () => {
+        const r = await a!('POST', '/users', { username: 'erin', email: 'new-erin@example.com' }, tenant('acme'));
+        return r.status === 201 ? r : undefined;
+      },
+      { what: 'the old username to be released', timeoutMs: 20_000, intervalMs: 200 },
+    );
+    expect(await a!('POST', `/users/${id}/status`, { status: 'suspended', reason: 'unpaid' }, tenant('acme'))).toMatchObject({
+      status: 200,
+    });
+    expect(await a!('DELETE', `/users/${id}`, { reason: 'closed' }, tenant('acme'))).toMatchObject({ status: 200, body: { version: 4 } });
+    expect(await a!('PATCH', `/users/${id}`, { phone: '+86 139' }, tenant('acme'))).toMatchObject({
+      status: 409,
+      body: { detail: 'user is deleted' },
+    });
+    await waitFor(
+      async () =>
+        (await a!('POST', '/users', { username: 'erin2', email: 'erin@example.com' }, tenant('acme'))).status === 201 ? true : undefined,
+      { what: 'the deleted user’s values to be released', timeoutMs: 20_000, intervalMs: 200 },
+    );
+    const events = (await platform.it.readAll(platform.topics.user.events)).filter((r) => r.event.aggregateId === id);
+    expect(events.map((r) => r.event.type)).toEqual(['user.created', 'user.updated', 'user.status.changed', 'user.deleted']);
+    expect(events[3]!.event).toMatchObject({ username: 'erin2', email: 'erin@example.com', tenantId: 'acme' });
+  });
+});
