@@ -1,7 +1,7 @@
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { CommandMessage, Reply } from './commands';
 import type { CommandMeta } from './decider';
-import { createProducer } from './kafka';
+import { createConsumer, createProducer } from './kafka';
 import type { Logger } from './logger';
 import type { AggregateTopics } from './topics';
 
@@ -47,7 +47,7 @@ export function createCommandBus(deps: { kafka: Kafka; repliesTopic: string; ins
     async start(): Promise<void> {
       producer = createProducer(kafka);
       await producer.connect();
-      consumer = kafka.consumer({ groupId: `${repliesTopic}.${instanceId}`, maxWaitTimeInMs: 20, allowAutoTopicCreation: false });
+      consumer = createConsumer(kafka, `${repliesTopic}.${instanceId}`, { maxWaitTimeInMs: 20 });
       // Ready once the group is joined and a first fetch resolved the offsets: no reply to us can be missed after that.
       const ready = new Promise<void>((resolve) => {
         let joined = false;

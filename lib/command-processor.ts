@@ -2,6 +2,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs
 import { commandMessageSchema, type CommandMessage, type Position, type Reply } from './commands';
 import { DomainError, handle, type Decider } from './decider';
 import type { AnyEvent, EventEnvelope, EventLog } from './event-log';
+import { createConsumer, createProducer } from './kafka';
 import type { Logger } from './logger';
 import { waitFor } from './wait';
 import type { AggregateTopics } from './topics';
@@ -91,12 +92,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     let p = producers.get(partition);
     if (!p) {
       p = (async () => {
-        const producer = kafka.producer({
-          transactionalId: `${groupId}.p${partition}`,
-          idempotent: true,
-          maxInFlightRequests: 1,
-          allowAutoTopicCreation: false,
-        });
+        const producer = createProducer(kafka, { transactionalId: `${groupId}.p${partition}` });
         await producer.connect(); // InitProducerId: fences the previous owner of this partition
         return producer;
       })();
@@ -236,7 +232,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       admin = kafka.admin();
       await admin.connect();
 
-      tail = kafka.consumer({ groupId: `${groupId}.state.${instanceId}`, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+      tail = createConsumer(kafka, `${groupId}.state.${instanceId}`, { maxWaitTimeInMs: 100 });
       tail.on(tail.events.END_BATCH_PROCESS, ({ payload }) => {
         const next = BigInt(payload.lastOffset) + 1n;
         if (next > (tailPosition.get(payload.partition) ?? 0n)) tailPosition.set(payload.partition, next);
@@ -257,7 +253,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         },
       });
 
-      main = kafka.consumer({ groupId, maxWaitTimeInMs: 20, allowAutoTopicCreation: false });
+      main = createConsumer(kafka, groupId, { maxWaitTimeInMs: 20 });
       main.on(main.events.GROUP_JOIN, () => verified.clear());
       await main.connect();
       await main.subscribe({ topic: topics.commands, fromBeginning: true });

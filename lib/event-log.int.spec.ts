@@ -28,7 +28,14 @@ const meta = (type: string, version: number) => ({
   tenantId: 'tenant-a',
 });
 const created: AnyEvent = { ...meta('user.created', 1), username: 'alice', email: 'alice@example.com', phone: null, status: 'active' };
-const updated: AnyEvent = { ...meta('user.updated', 2), username: null, email: 'alice@new.example.com', phone: '+8613800000000' };
+const updated: AnyEvent = {
+  ...meta('user.updated', 2),
+  username: null,
+  email: 'alice@new.example.com',
+  phone: '+8613800000000',
+  previousUsername: null,
+  previousEmail: 'alice@example.com',
+};
 
 describe('event log', () => {
   test('round-trips events of two types through one topic in the Confluent wire format', async () => {

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, Partitioners, type Producer, type ProducerConfig } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Consumer, type ConsumerConfig, type Producer, type ProducerConfig } from 'kafkajs';
 import type { Config } from './config';
 import { kafkaLogCreator, type Logger } from './logger';
 
@@ -23,6 +23,22 @@ export function createProducer(kafka: Kafka, extra: ProducerConfig = {}): Produc
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
     retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+    ...extra,
+  });
+}
+
+/**
+ * Consumers: no topic auto-creation, a short session (a crashed member is replaced within ~10 s instead of
+ * Kafka's 45 s default) and a short fetch wait, since commands and replies are latency-sensitive.
+ */
+export function createConsumer(kafka: Kafka, groupId: string, extra: Partial<ConsumerConfig> = {}): Consumer {
+  return kafka.consumer({
+    groupId,
+    allowAutoTopicCreation: false,
+    sessionTimeout: 10_000,
+    rebalanceTimeout: 20_000,
+    heartbeatInterval: 1_000,
+    maxWaitTimeInMs: 50,
     ...extra,
   });
 }

@@ -2,6 +2,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import type { CommandBus } from './command-bus';
 import { deterministicUuid } from './decider';
 import type { AnyEvent, EventLog } from './event-log';
+import { createConsumer } from './kafka';
 import type { Logger } from './logger';
 import type { AggregateTopics } from './topics';
 
@@ -32,7 +33,7 @@ export function createPolicy(deps: {
   let consumer: Consumer | undefined;
   return {
     async start(): Promise<void> {
-      consumer = deps.kafka.consumer({ groupId: deps.groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+      consumer = createConsumer(deps.kafka, deps.groupId, { maxWaitTimeInMs: 100 });
       await consumer.connect();
       for (const topic of deps.topics) await consumer.subscribe({ topic, fromBeginning: true });
       await consumer.run({

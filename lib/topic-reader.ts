@@ -1,6 +1,7 @@
 import type { Kafka } from 'kafkajs';
 import type { DecodedRecord, EventLog } from './event-log';
 import { randomUUID } from 'node:crypto';
+import { createConsumer } from './kafka';
 
 /**
  * Reads up to `limit` records of one partition starting at `offset`, decoded through the registry.
@@ -11,7 +12,7 @@ export async function readPartition(
   eventLog: EventLog,
   opts: { topic: string; partition: number; offset: string; limit: number; timeoutMs?: number },
 ): Promise<DecodedRecord[]> {
-  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, allowAutoTopicCreation: false });
+  const consumer = createConsumer(kafka, `reader-${randomUUID()}`);
   const out: DecodedRecord[] = [];
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));

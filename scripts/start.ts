@@ -1,16 +1,34 @@
 import { randomUUID } from 'node:crypto';
-import { createEventLog, type AnyEvent } from '../lib/event-log';
-import { createKafka, createProducer } from '../lib/kafka';
+import { createEventLog } from '../lib/event-log';
+import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { readPartition } from '../lib/topic-reader';
-import { subjectFor, topicsFor } from '../lib/topics';
+import { startCommandSide } from '../services/platform';
 import { bootstrap } from './bootstrap';
 import { createStack, status, up, StackError } from './stack/index';
 
+/** The command API, one line each (README lists them with a curl example). */
+const ENDPOINTS = [
+  'POST   /users                      register {username, email, phone?}',
+  'PATCH  /users/:id                  change {username?, email?, phone?}',
+  'POST   /users/:id/status           {status: active|suspended|banned, reason?}',
+  'DELETE /users/:id                  delete the account',
+  'POST   /devices                    allocate {userId, name, spec, tier, region, orderId?}',
+  'PATCH  /devices/:id                {name?, spec?}',
+  'POST   /devices/:id/start | /stop  power on / off',
+  'DELETE /devices/:id                release',
+  'POST   /orders                     open {userId, planId, planName, amount{amount,currency}, spec, tier, region}',
+  'POST   /orders/:id/pay | /cancel | /refund',
+  'POST   /app-installs               {userId, deviceId, appId, appVersion?}',
+  'POST   /app-installs/:id/complete | /fail',
+  'POST   /notifications              {userId, title, content, cause};  POST /notifications/:id/read',
+];
+
 /**
- * `npm start`: brings the local stack up, creates the topics, registers the schemas, then shows a smoke round
- * trip: one event appended through the registry and read back decoded from the topic.
+ * `npm start`: brings the local stack up, creates the topics, registers the schemas, starts the command API,
+ * and shows a round trip through it: a user and a device created over HTTP, their events read back decoded
+ * from Kafka. Runs until Ctrl-C; the stack keeps running after that (`npm run stack -- down` stops it).
  */
 async function main(): Promise<void> {
   const t0 = Date.now();
@@ -19,57 +37,56 @@ async function main(): Promise<void> {
   console.log('== local stack');
   await up(stack);
   console.log('\n== topics and schemas');
-  await bootstrap(cfg, (line) => (line.startsWith('schema ') && !line.startsWith('schemas') ? undefined : console.log(line)));
+  await bootstrap(cfg, (line) => (line.startsWith('schema ') ? undefined : console.log(line)));
 
-  console.log('\n== smoke round trip');
-  const logger = createLogger('fatal', 'start');
-  const kafka = createKafka(cfg, logger, 'smoke');
-  const registry = createRegistry(cfg.registry.url);
-  const eventLog = createEventLog(registry);
-  const producer = createProducer(kafka);
-  const smoke = topicsFor(cfg.topics.namespace).smoke.events;
-  await producer.connect();
-  const userId = randomUUID();
-  const event: AnyEvent = {
-    eventId: randomUUID(),
-    type: 'user.created',
-    aggregateId: userId,
-    aggregateVersion: 1,
-    occurredAt: Date.now(),
-    correlationId: randomUUID(),
-    causationId: null,
-    tenantId: 'smoke',
-    username: `smoke-${userId.slice(0, 8)}`,
-    email: `smoke-${userId.slice(0, 8)}@example.com`,
-    phone: null,
-    status: 'active',
+  console.log('\n== command API');
+  const logger = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, 'platform');
+  const side = await startCommandSide(cfg, { logger });
+  console.log(`listening on ${side.url} (instance ${side.instanceId})`);
+
+  console.log('\n== round trip: HTTP → command processor → Kafka → decoded back');
+  const tag = randomUUID().slice(0, 8);
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${side.url}${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Tenant-Id': 'demo' },
+      body: JSON.stringify(body),
+    });
+    const json = (await res.json()) as { id: string; version: number; position: { topic: string; partition: number; offset: string } };
+    console.log(`POST ${path} → ${res.status} ${JSON.stringify(json)}`);
+    if (!res.ok) throw new Error(`${path} answered ${res.status}`);
+    return json;
   };
-  const sent = Date.now();
-  const [meta] = await eventLog.append(producer, smoke, [event]);
-  await producer.disconnect();
-  if (!meta?.baseOffset) throw new Error('Kafka acknowledged no offset for the smoke event');
-  const [back] = await readPartition(kafka, eventLog, {
-    topic: smoke,
-    partition: meta.partition,
-    offset: meta.baseOffset,
-    limit: 1,
-  });
-  if (!back) throw new Error(`the smoke event was not read back from ${smoke}/${meta.partition}@${meta.baseOffset}`);
-  const same = JSON.stringify(back.event) === JSON.stringify(event);
-  console.log(`appended  ${event.type} ${event.eventId} to ${smoke} partition ${meta.partition} offset ${meta.baseOffset} (acks=all)`);
-  console.log(`read back schema id ${back.schemaId} (subject ${subjectFor(smoke, 'cloudphone.events.user.UserCreated')}), key ${back.key}`);
-  console.log(`payload   ${JSON.stringify(back.event)}`);
-  console.log(`round trip ${Date.now() - sent} ms, decoded event ${same ? 'equals' : 'DIFFERS FROM'} the one sent`);
-  if (!same) process.exitCode = 1;
+  const user = await post('/users', { username: `demo-${tag}`, email: `demo-${tag}@example.com` });
+  const spec = { cpuCores: 4, memoryMb: 8192, storageGb: 64, androidVersion: '13' };
+  const device = await post('/devices', { userId: user.id, name: 'demo phone', spec, tier: 'standard', region: 'cn-east' });
+  const started = await post(`/devices/${device.id}/start`, {});
+  const kafka = createKafka(cfg, createLogger('fatal', 'start'), 'start');
+  const eventLog = createEventLog(createRegistry(cfg.registry.url));
+  const { topic, partition, offset } = device.position; // the device's events: created, then started
+  if (started.position.partition !== partition) throw new Error('a device’s events must share one partition');
+  for (const r of await readPartition(kafka, eventLog, { topic, partition, offset, limit: 2 })) {
+    console.log(`${r.topic}/${r.partition}@${r.offset} schema ${r.schemaId} key ${r.key}: ${JSON.stringify(r.event)}`);
+  }
 
   console.log('\n== status');
   console.table(
     (await status(stack)).map((r) => ({ component: r.name, state: r.state, version: r.version, port: r.port, pid: r.pid ?? '-' })),
   );
+  console.log(`Command API:     ${side.url}`);
+  for (const e of ENDPOINTS) console.log(`  ${e}`);
   console.log(`Kafka:           ${cfg.kafka.brokers.join(',')}`);
   console.log(`Schema registry: ${cfg.registry.url}`);
   console.log(`PostgreSQL:      ${cfg.database.url.replace(/:[^:@/]*@/, ':***@')}`);
-  console.log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)}s — the stack keeps running; stop it with: npm run stack -- down`);
+  console.log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)}s — Ctrl-C stops the API; the stack keeps running (npm run stack -- down)`);
+
+  const shutdown = async () => {
+    console.log('\nstopping the command API…');
+    await side.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
 }
 
 main().catch((err: unknown) => {

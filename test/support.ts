@@ -3,7 +3,7 @@ import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { ensureTopics } from '../lib/bootstrap';
 import { loadConfig } from '../lib/config';
 import { createEventLog, type DecodedRecord } from '../lib/event-log';
-import { createKafka } from '../lib/kafka';
+import { createConsumer, createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { TOPIC_CONFIG } from '../lib/topics';
@@ -44,7 +44,7 @@ export function integration() {
     },
     /** Reads the first `count` raw messages of a topic from the beginning, with a fresh consumer group. */
     readRaw: async (topic: string, count: number): Promise<Array<{ partition: number; message: KafkaMessage }>> => {
-      const consumer = kafka.consumer({ groupId: unique('test-reader') });
+      const consumer = createConsumer(kafka, unique('test-reader'));
       const got: Array<{ partition: number; message: KafkaMessage }> = [];
       await consumer.connect();
       try {
@@ -60,7 +60,7 @@ export function integration() {
     readAll: async (topic: string): Promise<DecodedRecord[]> => {
       const ends = await (await getAdmin()).fetchTopicOffsets(topic);
       const target = new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
-      const consumer = kafka.consumer({ groupId: unique('test-read-all') });
+      const consumer = createConsumer(kafka, unique('test-read-all'));
       const position = new Map<number, bigint>();
       const out: DecodedRecord[] = [];
       consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => position.set(payload.partition, BigInt(payload.lastOffset) + 1n));
