@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../lib/config';
 import { createRegistry } from '../lib/registry';
 import { renderEventTypes } from '../lib/schema-types';
-import { loadEventSchemas } from '../lib/schemas';
+import { loadEventSchemas, SCHEMAS_DIR } from '../lib/schemas';
 import { eventTopics, topicsFor } from '../lib/topics';
 import { checkCompatibility, schemasOf } from '../lib/bootstrap';
 import { generatedTypesFile } from './schemas-files';
@@ -39,15 +39,16 @@ program
 program
   .command('check')
   .description("check every .avsc against the registry at its subject's compatibility level; exit 1 on a breaking change")
-  .action(async () => {
+  .option('--dir <folder>', 'schemas folder to check', SCHEMAS_DIR)
+  .action(async (opts: { dir: string }) => {
     const cfg = loadConfig();
     const registry = createRegistry(cfg.registry.url);
-    const schemas = loadEventSchemas();
+    const schemas = loadEventSchemas(path.resolve(opts.dir));
     let broken = 0;
     for (const topic of eventTopics(topicsFor(cfg.topics.namespace))) {
       for (const r of await checkCompatibility(registry, topic.events, schemasOf(topic, schemas))) {
         if (!r.compatible) broken++;
-        console.log(`${r.compatible ? 'ok      ' : 'BREAKING'} ${path.relative(root, r.file)} → ${r.subject} (${r.level})`);
+        console.log(`${r.compatible ? 'ok      ' : 'BREAKING'} ${path.relative(process.cwd(), r.file)} → ${r.subject} (${r.level})`);
         if (!r.compatible) for (const m of r.messages) console.log(`         ${m}`);
       }
     }
