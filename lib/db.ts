@@ -1,0 +1,34 @@
+import path from 'node:path';
+import knex, { type Knex } from 'knex';
+
+export type Db = Knex;
+
+/** Every read model's migrations, one folder per projection. */
+export const MIGRATION_DIRS = ['device', 'billing', 'notification', 'common'].map((p) =>
+  path.resolve(__dirname, '..', 'projections', p, 'migrations'),
+);
+
+/**
+ * A knex pool on the platform's PostgreSQL. `schema` puts every table in a PostgreSQL schema of its own
+ * (tests use one each; the platform uses `public`).
+ */
+export function createDb(url: string, opts: { schema?: string; poolMax?: number } = {}): Db {
+  return knex({
+    client: 'pg',
+    connection: url,
+    searchPath: opts.schema ? [opts.schema] : undefined,
+    pool: { min: 0, max: opts.poolMax ?? 10 },
+  });
+}
+
+/** Creates the schema if needed and runs every pending migration. */
+export async function migrate(db: Db, schema?: string): Promise<string[]> {
+  if (schema) await db.raw('create schema if not exists ??', [schema]);
+  const [, done] = (await db.migrate.latest({
+    directory: MIGRATION_DIRS,
+    loadExtensions: ['.ts', '.js'],
+    schemaName: schema,
+    tableName: 'knex_migrations',
+  })) as [number, string[]];
+  return done;
+}

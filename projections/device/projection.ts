@@ -1,0 +1,186 @@
+import type { AnyEvent } from '../../lib/event-log';
+import type { Projection, ProjectionView, Row } from '../../lib/projection';
+import { assertNever } from '../../lib/decider';
+import type { AppInstallEvent } from '../../services/app-install/decider';
+import type { DeviceEvent } from '../../services/device/decider';
+import type { UserEvent } from '../../services/user/decider';
+
+export interface DeviceUserRow extends Row {
+  user_id: string;
+  tenant_id: string | null;
+  username: string | null;
+  email: string | null;
+  phone: string | null;
+  status: string | null;
+  version: number;
+}
+
+export interface DeviceRow extends Row {
+  device_id: string;
+  tenant_id: string | null;
+  user_id: string;
+  order_id: string | null;
+  name: string;
+  spec: Record<string, unknown>;
+  tier: string;
+  region: string;
+  status: 'created' | 'running' | 'stopped' | 'deleted';
+  created_at: Date;
+  updated_at: Date;
+  version: number;
+  username: string | null;
+  email: string | null;
+  phone: string | null;
+  user_status: string | null;
+}
+
+export interface DeviceAppRow extends Row {
+  install_id: string;
+  device_id: string;
+  tenant_id: string | null;
+  user_id: string;
+  app_id: string;
+  app_version: string | null;
+  status: 'requested' | 'installed' | 'failed';
+  requested_at: Date;
+  installed_at: Date | null;
+  failed_at: Date | null;
+  failure_reason: string | null;
+  version: number;
+}
+
+const userFields = (u: DeviceUserRow | undefined) => ({
+  username: u?.username ?? null,
+  email: u?.email ?? null,
+  phone: u?.phone ?? null,
+  user_status: u?.status ?? null,
+});
+
+function applyUser(view: ProjectionView, e: UserEvent): void {
+  const current = view.get<DeviceUserRow>('device_users', e.aggregateId);
+  if (current && e.aggregateVersion <= current.version) return;
+  const base: DeviceUserRow = current ?? { user_id: e.aggregateId, tenant_id: null, username: null, email: null, phone: null, status: null, version: 0 };
+  let next: DeviceUserRow;
+  switch (e.type) {
+    case 'user.created':
+      next = { ...base, tenant_id: e.tenantId, username: e.username, email: e.email, phone: e.phone, status: e.status };
+      break;
+    case 'user.updated':
+      next = { ...base, username: e.username ?? base.username, email: e.email ?? base.email, phone: e.phone ?? base.phone };
+      break;
+    case 'user.status.changed':
+      next = { ...base, status: e.status };
+      break;
+    case 'user.deleted':
+      next = { ...base, status: 'deleted' };
+      break;
+    default:
+      return assertNever(e);
+  }
+  next = { ...next, version: e.aggregateVersion };
+  view.put('device_users', next);
+  view.cascade('devices', e.aggregateId, userFields(next));
+}
+
+function applyDevice(view: ProjectionView, e: DeviceEvent): void {
+  const at = new Date(e.occurredAt);
+  if (e.type === 'device.created') {
+    const user = view.get<DeviceUserRow>('device_users', e.userId);
+    const row: DeviceRow = {
+      device_id: e.aggregateId,
+      tenant_id: e.tenantId,
+      user_id: e.userId,
+      order_id: e.orderId,
+      name: e.name,
+      spec: { ...e.spec },
+      tier: e.tier,
+      region: e.region,
+      status: 'created',
+      created_at: at,
+      updated_at: at,
+      version: e.aggregateVersion,
+      ...userFields(user),
+    };
+    view.put('devices', row);
+    return;
+  }
+  const device = view.get<DeviceRow>('devices', e.aggregateId);
+  if (!device || e.aggregateVersion <= device.version) return;
+  const next = { ...device, updated_at: at, version: e.aggregateVersion };
+  switch (e.type) {
+    case 'device.started':
+      return view.put('devices', { ...next, status: 'running' });
+    case 'device.stopped':
+      return view.put('devices', { ...next, status: 'stopped' });
+    case 'device.updated':
+      return view.put('devices', { ...next, name: e.name ?? device.name, spec: e.spec ? { ...e.spec } : device.spec });
+    case 'device.deleted':
+      return view.put('devices', { ...next, status: 'deleted' });
+    default:
+      return assertNever(e);
+  }
+}
+
+function applyApp(view: ProjectionView, e: AppInstallEvent): void {
+  const at = new Date(e.occurredAt);
+  if (e.type === 'app.install.requested') {
+    const row: DeviceAppRow = {
+      install_id: e.aggregateId,
+      device_id: e.deviceId,
+      tenant_id: e.tenantId,
+      user_id: e.userId,
+      app_id: e.appId,
+      app_version: e.appVersion,
+      status: 'requested',
+      requested_at: at,
+      installed_at: null,
+      failed_at: null,
+      failure_reason: null,
+      version: e.aggregateVersion,
+    };
+    return view.put('device_apps', row);
+  }
+  const app = view.get<DeviceAppRow>('device_apps', e.aggregateId);
+  if (!app || e.aggregateVersion <= app.version) return;
+  switch (e.type) {
+    case 'app.install.completed':
+      return view.put('device_apps', { ...app, status: 'installed', installed_at: at, version: e.aggregateVersion });
+    case 'app.install.failed':
+      return view.put('device_apps', { ...app, status: 'failed', failed_at: at, failure_reason: e.reason, version: e.aggregateVersion });
+    default:
+      return assertNever(e);
+  }
+}
+
+const isUser = (e: AnyEvent): e is AnyEvent & UserEvent => e.type.startsWith('user.');
+const isDevice = (e: AnyEvent): e is AnyEvent & DeviceEvent => e.type.startsWith('device.');
+const isApp = (e: AnyEvent): e is AnyEvent & AppInstallEvent => e.type.startsWith('app.install.');
+
+/** Devices with their redundant user fields and installed apps. Reads the user, device and app install topics. */
+export const deviceProjection: Projection = {
+  name: 'device',
+  topics: (t) => [t.user.events, t.device.events, t.appInstall.events],
+  tables: {
+    device_users: {
+      key: 'user_id',
+      source: { placeholder: (userId) => ({ user_id: userId, tenant_id: null, username: null, email: null, phone: null, status: null, version: 0 }) },
+    },
+    devices: { key: 'device_id' },
+    device_apps: { key: 'install_id' },
+  },
+  needs(e) {
+    if (isUser(e)) return [['device_users', e.aggregateId]];
+    if (e.type === 'device.created') return [
+      ['devices', e.aggregateId],
+      ['device_users', (e as unknown as { userId: string }).userId],
+    ];
+    if (isDevice(e)) return [['devices', e.aggregateId]];
+    if (isApp(e)) return [['device_apps', e.aggregateId]];
+    return [];
+  },
+  apply(view, e) {
+    if (isUser(e)) applyUser(view, e);
+    else if (isDevice(e)) applyDevice(view, e);
+    else if (isApp(e)) applyApp(view, e);
+  },
+};
