@@ -1,5 +1,10 @@
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
+import pg from 'pg';
+
+// bigint columns (money in fen, offsets, counters) come back as numbers: every value the platform stores is far
+// below 2^53, and arithmetic on strings would be a silent bug.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 export type Db = Knex;
 

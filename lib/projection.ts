@@ -70,7 +70,8 @@ export function memoryStore(projection: Projection) {
       }
       projection.apply(view, event);
     },
-    rows: (t: string): Row[] => [...table(t).values()].sort((a, b) => String(a[projection.tables[t]!.key]).localeCompare(String(b[projection.tables[t]!.key]))),
+    rows: (t: string): Row[] =>
+      [...table(t).values()].sort((a, b) => String(a[projection.tables[t]!.key]).localeCompare(String(b[projection.tables[t]!.key]))),
   };
 }
 

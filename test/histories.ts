@@ -19,11 +19,24 @@ export interface Stream {
 
 type Cmd = { type: string } & Record<string, unknown>;
 
-function run<C extends { type: string }, E, S>(decider: Decider<C, E & AnyEvent, S>, id: string, tenant: string, commands: Cmd[], t0: number): AnyEvent[] {
+function run<C extends { type: string }, E, S>(
+  decider: Decider<C, E & AnyEvent, S>,
+  id: string,
+  tenant: string,
+  commands: Cmd[],
+  t0: number,
+): AnyEvent[] {
   let current = { state: decider.initialState, version: 0 };
   const out: AnyEvent[] = [];
   commands.forEach((c, i) => {
-    const meta: CommandMeta = { commandId: `${id}-c${i}`, aggregateId: id, tenantId: tenant, correlationId: 'corr', causationId: null, now: t0 + i * 61_000 };
+    const meta: CommandMeta = {
+      commandId: `${id}-c${i}`,
+      aggregateId: id,
+      tenantId: tenant,
+      correlationId: 'corr',
+      causationId: null,
+      now: t0 + i * 61_000,
+    };
     try {
       const r = handle(decider, current, { ...meta, ...(c as unknown as C) });
       out.push(...r.events);
@@ -42,7 +55,14 @@ const ORDER_OPS = ['pay', 'cancel', 'refund-part', 'refund'] as const;
 
 export const historyArb = fc.record({
   users: fc.array(fc.array(fc.constantFrom(...USER_OPS), { maxLength: 5 }), { minLength: 1, maxLength: 3 }),
-  devices: fc.array(fc.record({ owner: fc.nat(), tier: fc.constantFrom('basic', 'standard', 'premium'), ops: fc.array(fc.constantFrom(...DEVICE_OPS), { maxLength: 8 }) }), { maxLength: 4 }),
+  devices: fc.array(
+    fc.record({
+      owner: fc.nat(),
+      tier: fc.constantFrom('basic', 'standard', 'premium'),
+      ops: fc.array(fc.constantFrom(...DEVICE_OPS), { maxLength: 8 }),
+    }),
+    { maxLength: 4 },
+  ),
   orders: fc.array(fc.record({ owner: fc.nat(), ops: fc.array(fc.constantFrom(...ORDER_OPS), { maxLength: 4 }) }), { maxLength: 3 }),
   apps: fc.array(fc.record({ device: fc.nat(), outcome: fc.constantFrom('complete', 'fail', 'pending') }), { maxLength: 3 }),
   /** Drives the interleavings and batch sizes. */
@@ -52,7 +72,11 @@ export const historyArb = fc.record({
 export type HistorySpec = typeof historyArb extends fc.Arbitrary<infer T> ? T : never;
 
 /** Builds the per-aggregate event streams of a history, grouped into topic-partition logs (2 partitions per topic). */
-export function buildStreams(h: HistorySpec, topics: { user: string; device: string; appInstall: string; order: string }, run_id: string): Stream[] {
+export function buildStreams(
+  h: HistorySpec,
+  topics: { user: string; device: string; appInstall: string; order: string },
+  run_id: string,
+): Stream[] {
   const t0 = Date.UTC(2026, 10, 25, 8, 0, 0);
   const userIds = h.users.map((_ops, i) => `${run_id}-u${i}`);
   const perAggregate: Array<{ topic: string; events: AnyEvent[] }> = [];
@@ -69,7 +93,17 @@ export function buildStreams(h: HistorySpec, topics: { user: string; device: str
   });
   const deviceIds = h.devices.map((_d, i) => `${run_id}-d${i}`);
   h.devices.forEach((d, i) => {
-    const cmds: Cmd[] = [{ type: 'CreateDevice', userId: userIds[d.owner % userIds.length], name: `phone${i}`, spec, tier: d.tier, region: 'cn-east', orderId: null }];
+    const cmds: Cmd[] = [
+      {
+        type: 'CreateDevice',
+        userId: userIds[d.owner % userIds.length],
+        name: `phone${i}`,
+        spec,
+        tier: d.tier,
+        region: 'cn-east',
+        orderId: null,
+      },
+    ];
     for (const [k, op] of d.ops.entries()) {
       if (op === 'start') cmds.push({ type: 'StartDevice' });
       if (op === 'stop') cmds.push({ type: 'StopDevice', reason: null });
@@ -80,7 +114,18 @@ export function buildStreams(h: HistorySpec, topics: { user: string; device: str
   });
   h.orders.forEach((o, i) => {
     const amount = { amount: 2990, currency: 'CNY' };
-    const cmds: Cmd[] = [{ type: 'CreateOrder', userId: userIds[o.owner % userIds.length], planId: 'p', planName: 'Plan', amount, spec, tier: 'basic', region: 'cn-east' }];
+    const cmds: Cmd[] = [
+      {
+        type: 'CreateOrder',
+        userId: userIds[o.owner % userIds.length],
+        planId: 'p',
+        planName: 'Plan',
+        amount,
+        spec,
+        tier: 'basic',
+        region: 'cn-east',
+      },
+    ];
     for (const op of o.ops) {
       if (op === 'pay') cmds.push({ type: 'PayOrder', amount, paymentMethod: 'alipay', paymentRef: null });
       if (op === 'cancel') cmds.push({ type: 'CancelOrder', reason: 'timeout' });
@@ -91,7 +136,15 @@ export function buildStreams(h: HistorySpec, topics: { user: string; device: str
   });
   if (deviceIds.length > 0) {
     h.apps.forEach((a, i) => {
-      const cmds: Cmd[] = [{ type: 'RequestAppInstall', userId: userIds[0], deviceId: deviceIds[a.device % deviceIds.length], appId: 'com.tencent.mm', appVersion: null }];
+      const cmds: Cmd[] = [
+        {
+          type: 'RequestAppInstall',
+          userId: userIds[0],
+          deviceId: deviceIds[a.device % deviceIds.length],
+          appId: 'com.tencent.mm',
+          appVersion: null,
+        },
+      ];
       if (a.outcome === 'complete') cmds.push({ type: 'CompleteAppInstall' });
       if (a.outcome === 'fail') cmds.push({ type: 'FailAppInstall', reason: 'device is not running' });
       perAggregate.push({ topic: topics.appInstall, events: run(appInstallDecider, `${run_id}-a${i}`, 'acme', cmds, t0 + 9000 + i * 500) });

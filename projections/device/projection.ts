@@ -59,7 +59,15 @@ const userFields = (u: DeviceUserRow | undefined) => ({
 function applyUser(view: ProjectionView, e: UserEvent): void {
   const current = view.get<DeviceUserRow>('device_users', e.aggregateId);
   if (current && e.aggregateVersion <= current.version) return;
-  const base: DeviceUserRow = current ?? { user_id: e.aggregateId, tenant_id: null, username: null, email: null, phone: null, status: null, version: 0 };
+  const base: DeviceUserRow = current ?? {
+    user_id: e.aggregateId,
+    tenant_id: null,
+    username: null,
+    email: null,
+    phone: null,
+    status: null,
+    version: 0,
+  };
   let next: DeviceUserRow;
   switch (e.type) {
     case 'user.created':
@@ -163,17 +171,20 @@ export const deviceProjection: Projection = {
   tables: {
     device_users: {
       key: 'user_id',
-      source: { placeholder: (userId) => ({ user_id: userId, tenant_id: null, username: null, email: null, phone: null, status: null, version: 0 }) },
+      source: {
+        placeholder: (userId) => ({ user_id: userId, tenant_id: null, username: null, email: null, phone: null, status: null, version: 0 }),
+      },
     },
     devices: { key: 'device_id' },
     device_apps: { key: 'install_id' },
   },
   needs(e) {
     if (isUser(e)) return [['device_users', e.aggregateId]];
-    if (e.type === 'device.created') return [
-      ['devices', e.aggregateId],
-      ['device_users', (e as unknown as { userId: string }).userId],
-    ];
+    if (e.type === 'device.created')
+      return [
+        ['devices', e.aggregateId],
+        ['device_users', (e as unknown as { userId: string }).userId],
+      ];
     if (isDevice(e)) return [['devices', e.aggregateId]];
     if (isApp(e)) return [['device_apps', e.aggregateId]];
     return [];

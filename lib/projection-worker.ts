@@ -1,0 +1,181 @@
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Db } from './db';
+import type { AnyEvent, EventLog } from './event-log';
+import { createConsumer, createProducer } from './kafka';
+import type { Logger } from './logger';
+import type { Metrics } from './metrics';
+import { applyBatch, type Projection } from './projection';
+import { isTransient, withRetry } from './retry';
+
+export const CHECKPOINTS = 'projection_checkpoints';
+
+interface Checkpoint {
+  projection: string;
+  topic: string;
+  partition: number;
+  next_offset: string;
+  applied_events: string;
+  dead_letters: string;
+}
+
+type Decoded = { message: KafkaMessage; event: AnyEvent } | { message: KafkaMessage; error: Error };
+
+/**
+ * Runs a projection against PostgreSQL from its Kafka topics, exactly once: each batch (one topic partition)
+ * is applied and the projection's checkpoint for that partition advanced in one database transaction. The
+ * worker resumes from its checkpoints — on start and on every partition assignment — never from the consumer
+ * group's offsets, so a crash at any point neither re-applies nor skips an event. Events that cannot be decoded,
+ * or whose handler fails for a non-transient reason, go to the dead-letter topic and are counted; transient
+ * failures (the database restarting) are retried with backoff.
+ */
+export function createProjectionWorker(deps: {
+  kafka: Kafka;
+  db: Db;
+  eventLog: EventLog;
+  projection: Projection;
+  topics: string[];
+  deadLetterTopic: string;
+  groupId: string;
+  logger: Logger;
+  metrics?: Metrics;
+}) {
+  const { kafka, db, eventLog, projection, deadLetterTopic } = deps;
+  const logger = deps.logger.child({ component: 'projection', projection: projection.name });
+  let consumer: Consumer | undefined;
+  let dlq: Producer | undefined;
+
+  async function seekToCheckpoints(assignment: Record<string, number[]>): Promise<void> {
+    const rows = (await db<Checkpoint>(CHECKPOINTS).where({ projection: projection.name })) as Checkpoint[];
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) {
+        const cp = rows.find((r) => r.topic === topic && r.partition === partition);
+        consumer!.seek({ topic, partition, offset: cp ? String(cp.next_offset) : '0' });
+      }
+    }
+  }
+
+  async function deadLetter(topic: string, partition: number, message: KafkaMessage, error: Error): Promise<void> {
+    logger.error({ topic, partition, offset: message.offset, err: error.message }, 'event dead-lettered');
+    await dlq!.send({
+      topic: deadLetterTopic,
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: {
+            ...message.headers,
+            'dlq-projection': projection.name,
+            'dlq-error': error.message.slice(0, 1000),
+            'dlq-source-topic': topic,
+            'dlq-source-partition': String(partition),
+            'dlq-source-offset': message.offset,
+          },
+        },
+      ],
+    });
+  }
+
+  async function processBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
+    if (isStale() || batch.isEmpty()) return;
+    const { topic, partition } = batch;
+    const decoded: Decoded[] = await Promise.all(
+      batch.messages.map(async (message) => {
+        try {
+          return { message, event: (await eventLog.decodeMessage(topic, partition, message)).event };
+        } catch (err) {
+          return { message, error: err as Error };
+        }
+      }),
+    );
+    const next = (BigInt(batch.lastOffset()) + 1n).toString();
+    const result = await withRetry(
+      () =>
+        db.transaction(async (trx) => {
+          const cp = (await trx<Checkpoint>(CHECKPOINTS).where({ projection: projection.name, topic, partition }).forUpdate().first()) as
+            Checkpoint | undefined;
+          const from = BigInt(cp?.next_offset ?? '0');
+          const fresh = decoded.filter((d) => BigInt(d.message.offset) >= from);
+          if (fresh.length === 0) return { applied: 0, dead: 0 };
+          const poison = fresh.filter((d): d is Extract<Decoded, { error: Error }> => 'error' in d);
+          const good = fresh.filter((d): d is Extract<Decoded, { event: AnyEvent }> => 'event' in d);
+          const undecodable = poison.length;
+          try {
+            await trx.transaction((sp) =>
+              applyBatch(
+                sp,
+                projection,
+                good.map((d) => d.event),
+              ),
+            );
+          } catch (err) {
+            if (isTransient(err)) throw err;
+            // Find the events that fail on their own; apply the others.
+            for (const d of good) {
+              try {
+                await trx.transaction((sp) => applyBatch(sp, projection, [d.event]));
+              } catch (e) {
+                if (isTransient(e)) throw e;
+                poison.push({ message: d.message, error: e as Error });
+              }
+            }
+          }
+          for (const p of poison) await deadLetter(topic, partition, p.message, p.error);
+          const lastEvent = [...good].reverse().find((d) => !poison.some((p) => p.message === d.message));
+          await trx(CHECKPOINTS)
+            .insert({
+              projection: projection.name,
+              topic,
+              partition,
+              next_offset: next,
+              applied_events: good.length - (poison.length - undecodable),
+              dead_letters: poison.length,
+              last_event_at: lastEvent ? new Date(lastEvent.event.occurredAt) : null,
+              updated_at: new Date(),
+            })
+            .onConflict(['projection', 'topic', 'partition'])
+            .merge({
+              next_offset: next,
+              applied_events: trx.raw('??.applied_events + excluded.applied_events', [CHECKPOINTS]),
+              dead_letters: trx.raw('??.dead_letters + excluded.dead_letters', [CHECKPOINTS]),
+              last_event_at: trx.raw('coalesce(excluded.last_event_at, ??.last_event_at)', [CHECKPOINTS]),
+              updated_at: trx.raw('excluded.updated_at'),
+            });
+          return { applied: good.length - (poison.length - undecodable), dead: poison.length, lastEventAt: lastEvent?.event.occurredAt };
+        }),
+      {
+        onRetry: (err, attempt, delayMs) =>
+          logger.warn({ topic, partition, attempt, delayMs, err: (err as Error).message }, 'transient failure; retrying the batch'),
+      },
+    );
+    const labels = { projection: projection.name, topic, partition: String(partition) };
+    const lag = Number(BigInt(batch.highWatermark) - BigInt(next));
+    deps.metrics?.applied.inc(labels, result.applied);
+    if (result.dead > 0) deps.metrics?.deadLetters.inc(labels, result.dead);
+    deps.metrics?.lag.set(labels, Math.max(0, lag));
+    deps.metrics?.staleness.set(labels, lag > 0 && result.lastEventAt ? (Date.now() - result.lastEventAt) / 1000 : 0);
+    await heartbeat();
+  }
+
+  return {
+    async start(): Promise<void> {
+      dlq = createProducer(kafka);
+      await dlq.connect();
+      consumer = createConsumer(kafka, deps.groupId, { maxWaitTimeInMs: 200 });
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        seekToCheckpoints(payload.memberAssignment).catch((err: Error) =>
+          logger.error({ err: err.message }, 'could not seek to the checkpoints'),
+        );
+      });
+      await consumer.connect();
+      for (const topic of deps.topics) await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ autoCommit: false, partitionsConsumedConcurrently: 4, eachBatch: processBatch });
+    },
+    async stop(): Promise<void> {
+      await consumer?.disconnect();
+      await dlq?.disconnect();
+    },
+  };
+}
+
+export type ProjectionWorker = ReturnType<typeof createProjectionWorker>;
