@@ -16,7 +16,10 @@ export interface TopicResult {
 
 /** Every topic of a namespace with its config: event topics, their co-partitioned command topics, the reply topic. */
 export function topicSpecs(topics: Topics): TopicSpec[] {
-  const specs: TopicSpec[] = [{ name: topics.replies, config: TOPIC_CONFIG.replies }];
+  const specs: TopicSpec[] = [
+    { name: topics.replies, config: TOPIC_CONFIG.replies },
+    { name: topics.deadLetters, config: TOPIC_CONFIG.events },
+  ];
   for (const t of eventTopics(topics)) {
     specs.push({ name: t.events, config: TOPIC_CONFIG.events });
     if (t.commands) specs.push({ name: t.commands, config: TOPIC_CONFIG.commands });

@@ -14,6 +14,10 @@ const schema = z.object({
   SCHEMA_REGISTRY_URL: z.string().url().default('http://127.0.0.1:8080/apis/ccompat/v7'),
   DATABASE_URL: z.string().url().optional(),
   EMBEDDED_PG_PORT: int(1, 65535).default(EMBEDDED_PG_PORT_DEFAULT),
+  DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .optional(),
   TOPIC_NAMESPACE: z
     .string()
     .regex(/^[a-zA-Z0-9._-]+$/)
@@ -30,7 +34,7 @@ export interface Config {
   kafka: { brokers: string[]; clientId: string };
   registry: { url: string };
   /** Where the platform's own database lives; `embedded` when the stack runs its own PostgreSQL. */
-  database: { url: string; embedded: boolean };
+  database: { url: string; embedded: boolean; schema?: string };
   topics: { namespace: string; partitions: number; replicationFactor: number };
   http: { host: string; port: number };
   /** How long the API waits for a command's reply before answering 503. */
@@ -53,6 +57,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     database: {
       url: e.DATABASE_URL ?? `postgres://cloudphone:cloudphone@127.0.0.1:${e.EMBEDDED_PG_PORT}/cloudphone`,
       embedded: e.DATABASE_URL === undefined,
+      schema: e.DATABASE_SCHEMA,
     },
     topics: { namespace: e.TOPIC_NAMESPACE, partitions: e.TOPIC_PARTITIONS, replicationFactor: e.TOPIC_REPLICATION_FACTOR },
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },

@@ -48,6 +48,8 @@ export function topicsFor(namespace = 'cloudphone') {
     ...aggregates,
     /** Replies of the command processors, keyed by the id of the API instance waiting for them. */
     replies: `${namespace}.command-replies`,
+    /** Events a projection could not decode or apply, with the error and source in headers. */
+    deadLetters: `${namespace}.dead-letters`,
     /** Where `npm start` sends its smoke round trip (user.created events that belong to no real user). */
     smoke: { events: `${namespace}.smoke`, commands: '', key: 'userId', schemaDir: 'user' } as AggregateTopics,
   };

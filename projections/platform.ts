@@ -1,0 +1,59 @@
+import type { Config } from '../lib/config';
+import { createDb, migrate } from '../lib/db';
+import { createEventLog } from '../lib/event-log';
+import { createKafka } from '../lib/kafka';
+import { createLogger, type Logger } from '../lib/logger';
+import { createMetrics, type Metrics } from '../lib/metrics';
+import type { Projection } from '../lib/projection';
+import { createProjectionWorker } from '../lib/projection-worker';
+import { createRegistry } from '../lib/registry';
+import { topicsFor } from '../lib/topics';
+import { billingProjection } from './billing/projection';
+import { deviceProjection } from './device/projection';
+import { notificationProjection } from './notification/projection';
+
+export const PROJECTIONS: Record<string, Projection> = {
+  device: deviceProjection,
+  billing: billingProjection,
+  notification: notificationProjection,
+};
+
+/**
+ * The composition root of the read side: migrations, then one worker per projection. Several processes can
+ * run the same projections: their consumer group shares the partitions.
+ */
+export async function startProjections(cfg: Config, opts: { names?: string[]; logger?: Logger; metrics?: Metrics; instanceId?: string } = {}) {
+  const logger = opts.logger ?? createLogger(cfg.logLevel, 'projections');
+  const db = createDb(cfg.database.url, { schema: cfg.database.schema });
+  await migrate(db, cfg.database.schema);
+  const kafka = createKafka(cfg, logger, `${cfg.kafka.clientId}.projections.${opts.instanceId ?? process.pid}`);
+  const eventLog = createEventLog(createRegistry(cfg.registry.url));
+  const topics = topicsFor(cfg.topics.namespace);
+  const metrics = opts.metrics ?? createMetrics();
+  const workers = (opts.names ?? Object.keys(PROJECTIONS)).map((name) => {
+    const projection = PROJECTIONS[name];
+    if (!projection) throw new Error(`unknown projection "${name}"; one of ${Object.keys(PROJECTIONS).join(', ')}`);
+    return createProjectionWorker({
+      kafka,
+      db,
+      eventLog,
+      projection,
+      topics: projection.topics(topics),
+      deadLetterTopic: topics.deadLetters,
+      groupId: `${topics.namespace}.projection.${name}`,
+      logger,
+      metrics,
+    });
+  });
+  await Promise.all(workers.map((w) => w.start()));
+  return {
+    db,
+    metrics,
+    async stop(): Promise<void> {
+      await Promise.all(workers.map((w) => w.stop()));
+      await db.destroy();
+    },
+  };
+}
+
+export type ReadSide = Awaited<ReturnType<typeof startProjections>>;

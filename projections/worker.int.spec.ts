@@ -1,0 +1,74 @@
+import { createProducer } from '../lib/kafka';
+import { CHECKPOINTS } from '../lib/projection-worker';
+import { readSideFixture } from '../test/read-side';
+import { billingProjection } from './billing/projection';
+import { deviceProjection } from './device/projection';
+import { startProjections } from './platform';
+
+let fx: Awaited<ReturnType<typeof readSideFixture>>;
+beforeAll(async () => {
+  fx = await readSideFixture('worker');
+});
+afterAll(() => fx?.close());
+
+describe('projection workers on Kafka and PostgreSQL', () => {
+  test('build the read models from the topics; a restarted worker resumes from its checkpoints and applies each event once', async () => {
+    const first = await fx.feed(20, 1);
+    const side = await startProjections(fx.cfg, { names: ['device', 'billing'], logger: fx.it.logger });
+    await fx.caughtUp(deviceProjection);
+    await fx.caughtUp(billingProjection);
+    await side.stop();
+    const second = await fx.feed(20, 2);
+    const again = await startProjections(fx.cfg, { names: ['device', 'billing'], logger: fx.it.logger });
+    try {
+      await fx.caughtUp(deviceProjection);
+      await fx.caughtUp(billingProjection);
+      expect(await fx.readModel(deviceProjection)).toEqual(fx.reference(deviceProjection));
+      expect(await fx.readModel(billingProjection)).toEqual(fx.reference(billingProjection));
+      const applied = await fx.db(CHECKPOINTS).where({ projection: 'device' }).sum({ n: 'applied_events' }).first();
+      const expected = fx.produced.filter((e) => !e.type.startsWith('order.')).length;
+      expect([first + second > 0, Number(applied?.n)]).toEqual([true, expected]);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  test('an undecodable message goes to the dead-letter topic with its source and error; the projection goes on', async () => {
+    const producer = createProducer(fx.it.kafka);
+    await producer.connect();
+    await producer.send({ topic: fx.topics.device.events, messages: [{ key: 'poison-1', value: Buffer.from('not avro at all') }] });
+    await producer.disconnect();
+    await fx.feed(3, 3);
+    const side = await startProjections(fx.cfg, { names: ['device'], logger: fx.it.logger });
+    try {
+      await fx.caughtUp(deviceProjection);
+      expect(await fx.readModel(deviceProjection)).toEqual(fx.reference(deviceProjection));
+      const dead = await fx.db(CHECKPOINTS).where({ projection: 'device' }).sum({ n: 'dead_letters' }).first();
+      expect(Number(dead?.n)).toBe(1);
+      const [letter] = await fx.it.readRaw(fx.topics.deadLetters, 1);
+      const headers = Object.fromEntries(Object.entries(letter!.message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+      expect(headers).toMatchObject({ 'dlq-projection': 'device', 'dlq-source-topic': fx.topics.device.events, 'dlq-error': expect.stringContaining('wire format') });
+      expect(letter!.message.value?.toString()).toBe('not avro at all');
+      expect(side.metrics.registry.getSingleMetric('projection_dead_letters_total')).toBeDefined();
+    } finally {
+      await side.stop();
+    }
+  });
+
+  test('scale-out: two workers share the partitions; stopping one hands its partitions over without loss or duplication', async () => {
+    await fx.feed(15, 4);
+    const a = await startProjections(fx.cfg, { names: ['device'], logger: fx.it.logger, instanceId: 'a' });
+    const b = await startProjections(fx.cfg, { names: ['device'], logger: fx.it.logger, instanceId: 'b' });
+    await fx.feed(15, 5);
+    await a.stop();
+    await fx.feed(15, 6);
+    try {
+      await fx.caughtUp(deviceProjection);
+      expect(await fx.readModel(deviceProjection)).toEqual(fx.reference(deviceProjection));
+      const applied = await fx.db(CHECKPOINTS).where({ projection: 'device' }).sum({ n: 'applied_events' }).first();
+      expect(Number(applied?.n)).toBe(fx.produced.filter((e) => !e.type.startsWith('order.')).length);
+    } finally {
+      await b.stop();
+    }
+  });
+});
