@@ -31,7 +31,11 @@ describe('crash safety', () => {
       const child = worker();
       const exited = new Promise((resolve) => child.once('exit', resolve));
       // Kill once it is applying this round's events, at a random moment.
-      await waitFor(async () => ((await applied()) > before ? true : undefined), { what: 'the worker to apply events', timeoutMs: 60_000, intervalMs: 20 });
+      await waitFor(async () => ((await applied()) > before ? true : undefined), {
+        what: 'the worker to apply events',
+        timeoutMs: 60_000,
+        intervalMs: 20,
+      });
       await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 150)));
       child.kill('SIGKILL');
       await exited;
@@ -45,7 +49,10 @@ describe('crash safety', () => {
       expect(fx.produced.length).toBeGreaterThan(2000);
       expect(await fx.readModel(deviceProjection)).toEqual(fx.reference(deviceProjection));
       expect(await fx.readModel(billingProjection)).toEqual(fx.reference(billingProjection));
-      const perProjection = (await fx.db(CHECKPOINTS).select('projection').sum({ n: 'applied_events' }).groupBy('projection')) as Array<{ projection: string; n: number }>;
+      const perProjection = (await fx.db(CHECKPOINTS).select('projection').sum({ n: 'applied_events' }).groupBy('projection')) as Array<{
+        projection: string;
+        n: number;
+      }>;
       const count = (prefixes: string[]) => fx.produced.filter((e) => prefixes.some((p) => e.type.startsWith(p))).length;
       expect(Object.fromEntries(perProjection.map((r) => [r.projection, Number(r.n)]))).toEqual({
         device: count(['user.', 'device.', 'app.install.']),

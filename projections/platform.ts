@@ -22,7 +22,10 @@ export const PROJECTIONS: Record<string, Projection> = {
  * The composition root of the read side: migrations, then one worker per projection. Several processes can
  * run the same projections: their consumer group shares the partitions.
  */
-export async function startProjections(cfg: Config, opts: { names?: string[]; logger?: Logger; metrics?: Metrics; instanceId?: string } = {}) {
+export async function startProjections(
+  cfg: Config,
+  opts: { names?: string[]; logger?: Logger; metrics?: Metrics; instanceId?: string } = {},
+) {
   const logger = opts.logger ?? createLogger(cfg.logLevel, 'projections');
   const db = createDb(cfg.database.url, { schema: cfg.database.schema });
   await migrate(db, cfg.database.schema);
@@ -49,6 +52,8 @@ export async function startProjections(cfg: Config, opts: { names?: string[]; lo
   return {
     db,
     metrics,
+    kafka,
+    topics,
     async stop(): Promise<void> {
       await Promise.all(workers.map((w) => w.stop()));
       await db.destroy();

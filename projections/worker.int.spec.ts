@@ -47,7 +47,11 @@ describe('projection workers on Kafka and PostgreSQL', () => {
       expect(Number(dead?.n)).toBe(1);
       const [letter] = await fx.it.readRaw(fx.topics.deadLetters, 1);
       const headers = Object.fromEntries(Object.entries(letter!.message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-      expect(headers).toMatchObject({ 'dlq-projection': 'device', 'dlq-source-topic': fx.topics.device.events, 'dlq-error': expect.stringContaining('wire format') });
+      expect(headers).toMatchObject({
+        'dlq-projection': 'device',
+        'dlq-source-topic': fx.topics.device.events,
+        'dlq-error': expect.stringContaining('wire format'),
+      });
       expect(letter!.message.value?.toString()).toBe('not avro at all');
       expect(side.metrics.registry.getSingleMetric('projection_dead_letters_total')).toBeDefined();
     } finally {

@@ -4,6 +4,8 @@ import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { readPartition } from '../lib/topic-reader';
+import { PROJECTIONS, startProjections } from '../projections/platform';
+import { projectionOpsRoutes } from '../projections/routes';
 import { startCommandSide } from '../services/platform';
 import { bootstrap } from './bootstrap';
 import { createStack, status, up, StackError } from './stack/index';
@@ -23,6 +25,8 @@ const ENDPOINTS = [
   'POST   /app-installs               {userId, deviceId, appId, appVersion?}',
   'POST   /app-installs/:id/complete | /fail',
   'POST   /notifications              {userId, title, content, cause};  POST /notifications/:id/read',
+  'GET    /projections/status         checkpoints, lag and dead letters per projection and partition',
+  'GET    /metrics                    Prometheus metrics (projection lag, applied events, dead letters)',
 ];
 
 /**
@@ -39,10 +43,12 @@ async function main(): Promise<void> {
   console.log('\n== topics and schemas');
   await bootstrap(cfg, (line) => (line.startsWith('schema ') ? undefined : console.log(line)));
 
-  console.log('\n== command API');
+  console.log('\n== projections and command API');
   const logger = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, 'platform');
-  const side = await startCommandSide(cfg, { logger });
-  console.log(`listening on ${side.url} (instance ${side.instanceId})`);
+  const read = await startProjections(cfg, { logger });
+  console.log(`projection workers running: ${Object.keys(PROJECTIONS).join(', ')} (migrations applied)`);
+  const side = await startCommandSide(cfg, { logger, routers: [projectionOpsRoutes(read)] });
+  console.log(`command API listening on ${side.url} (instance ${side.instanceId})`);
 
   console.log('\n== round trip: HTTP → command processor → Kafka → decoded back');
   const tag = randomUUID().slice(0, 8);
@@ -81,8 +87,9 @@ async function main(): Promise<void> {
   console.log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)}s — Ctrl-C stops the API; the stack keeps running (npm run stack -- down)`);
 
   const shutdown = async () => {
-    console.log('\nstopping the command API…');
+    console.log('\nstopping the command API and the projection workers…');
     await side.stop();
+    await read.stop();
     process.exit(0);
   };
   process.once('SIGINT', shutdown);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type Router from '@koa/router';
 import type { Server } from 'node:http';
 import { createCommandBus } from '../lib/command-bus';
 import { createCommandProcessor, type CommandProcessor } from '../lib/command-processor';
@@ -42,6 +43,8 @@ export interface PlatformOptions {
   logger?: Logger;
   /** Port to listen on (0 = any free port); defaults to the config's. */
   port?: number;
+  /** More routers served by the same app (e.g. the read side's operations endpoints). */
+  routers?: Router[];
 }
 
 /**
@@ -95,6 +98,7 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
       orderRoutes({ ...deps, topics: topics.order }),
       appInstallRoutes({ ...deps, topics: topics.appInstall }),
       notificationRoutes({ ...deps, topics: topics.notification }),
+      ...(opts.routers ?? []),
     ],
   });
   const { server, url } = await http.listen(opts.port ?? cfg.http.port, cfg.http.host);

@@ -34,7 +34,12 @@ export async function readSideFixture(prefix: string) {
     produced,
     /** Appends `count` histories made by the deciders to the namespace's topics (each aggregate in order). */
     async feed(count: number, seed: number): Promise<number> {
-      const names = { user: topics.user.events, device: topics.device.events, appInstall: topics.appInstall.events, order: topics.order.events };
+      const names = {
+        user: topics.user.events,
+        device: topics.device.events,
+        appInstall: topics.appInstall.events,
+        order: topics.order.events,
+      };
       let n = 0;
       for (const [i, h] of fc.sample(historyArb, { seed, numRuns: count }).entries()) {
         for (const s of buildStreams(h, names, `b${batchNo}-${i}`)) {
@@ -61,7 +66,11 @@ export async function readSideFixture(prefix: string) {
       for (const t of p.topics(topics)) for (const o of await admin.fetchTopicOffsets(t)) ends.set(`${t}/${o.partition}`, Number(o.high));
       await waitFor(
         async () => {
-          const rows = (await database.db(CHECKPOINTS).where({ projection: p.name })) as Array<{ topic: string; partition: number; next_offset: number }>;
+          const rows = (await database.db(CHECKPOINTS).where({ projection: p.name })) as Array<{
+            topic: string;
+            partition: number;
+            next_offset: number;
+          }>;
           const at = new Map(rows.map((r) => [`${r.topic}/${r.partition}`, Number(r.next_offset)]));
           return [...ends].every(([k, end]) => end === 0 || (at.get(k) ?? 0) >= end) ? true : undefined;
         },
