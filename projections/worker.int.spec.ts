@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createProducer } from '../lib/kafka';
 import { CHECKPOINTS } from '../lib/projection-worker';
 import { readSideFixture } from '../test/read-side';
@@ -54,6 +55,56 @@ describe('projection workers on Kafka and PostgreSQL', () => {
       });
       expect(letter!.message.value?.toString()).toBe('not avro at all');
       expect(side.metrics.registry.getSingleMetric('projection_dead_letters_total')).toBeDefined();
+    } finally {
+      await side.stop();
+    }
+  });
+
+  test('an event whose handler fails for good (a tier with no metering rate) is dead-lettered; the rest of the batch is applied', async () => {
+    const producer = createProducer(fx.it.kafka);
+    await producer.connect();
+    const base = {
+      aggregateId: 'gold-device',
+      correlationId: 'c',
+      causationId: null,
+      tenantId: 'acme',
+      occurredAt: Date.UTC(2026, 10, 25),
+    };
+    const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
+    const events = [
+      {
+        ...base,
+        eventId: randomUUID(),
+        type: 'device.created',
+        aggregateVersion: 1,
+        userId: 'u-gold',
+        name: 'g',
+        spec,
+        tier: 'gold',
+        region: 'cn-east',
+        orderId: null,
+      },
+      { ...base, eventId: randomUUID(), type: 'device.started', aggregateVersion: 2, userId: 'u-gold' },
+      { ...base, eventId: randomUUID(), type: 'device.updated', aggregateVersion: 3, userId: 'u-gold', name: 'renamed', spec: null },
+    ];
+    await fx.it.eventLog.append(producer, fx.topics.device.events, events);
+    fx.produced.push(...events);
+    await producer.disconnect();
+    const side = await startProjections(fx.cfg, { names: ['billing'], logger: fx.it.logger });
+    try {
+      await fx.caughtUp(billingProjection);
+      expect(await fx.db('billing_devices').where({ device_id: 'gold-device' }).first()).toMatchObject({
+        tier: 'gold',
+        version: 3,
+        open_session_id: null,
+      });
+      const letters = await fx.it.readAll(fx.topics.deadLetters);
+      const gold = letters.filter((l) => l.headers['dlq-projection'] === 'billing' && l.event.aggregateId === 'gold-device');
+      expect(gold).toHaveLength(1);
+      expect(gold[0]).toMatchObject({
+        event: { type: 'device.started' },
+        headers: { 'dlq-error': 'no metering rate for tier "gold" in config/tier-rates.json' },
+      });
     } finally {
       await side.stop();
     }
