@@ -1,20 +1,11 @@
 import { assertNever } from '../../lib/decider';
+import { applyUserCopy, userCopyTable, userFields, type UserCopyRow } from '../common/user-copy';
 import type { AnyEvent } from '../../lib/event-log';
 import type { Projection, ProjectionView, Row } from '../../lib/projection';
 import type { DeviceEvent } from '../../services/device/decider';
 import type { OrderEvent } from '../../services/order/decider';
 import type { UserEvent } from '../../services/user/decider';
 import { meter, ratePerMinute, usageDay } from './rates';
-
-export interface BillingUserRow extends Row {
-  user_id: string;
-  tenant_id: string | null;
-  username: string | null;
-  email: string | null;
-  phone: string | null;
-  status: string | null;
-  version: number;
-}
 
 export interface OrderRow extends Row {
   order_id: string;
@@ -71,46 +62,15 @@ export interface SessionRow extends Row {
   user_status: string | null;
 }
 
-const userFields = (u: BillingUserRow | undefined) => ({
-  username: u?.username ?? null,
-  email: u?.email ?? null,
-  user_status: u?.status ?? null,
-});
-
-function applyUser(view: ProjectionView, e: UserEvent): void {
-  const current = view.get<BillingUserRow>('billing_users', e.aggregateId);
-  if (current && e.aggregateVersion <= current.version) return;
-  const base: BillingUserRow = current ?? {
-    user_id: e.aggregateId,
-    tenant_id: null,
-    username: null,
-    email: null,
-    phone: null,
-    status: null,
-    version: 0,
-  };
-  let next: BillingUserRow;
-  switch (e.type) {
-    case 'user.created':
-      next = { ...base, tenant_id: e.tenantId, username: e.username, email: e.email, phone: e.phone, status: e.status };
-      break;
-    case 'user.updated':
-      next = { ...base, username: e.username ?? base.username, email: e.email ?? base.email, phone: e.phone ?? base.phone };
-      break;
-    case 'user.status.changed':
-      next = { ...base, status: e.status };
-      break;
-    case 'user.deleted':
-      next = { ...base, status: 'deleted' };
-      break;
-    default:
-      return assertNever(e);
-  }
-  next = { ...next, version: e.aggregateVersion };
-  view.put('billing_users', next);
-  view.cascade('orders', e.aggregateId, userFields(next));
-  view.cascade('metering_sessions', e.aggregateId, userFields(next));
-}
+/** Orders and sessions show the user's name, email and status (not the phone). */
+const billingUserFields = (u: UserCopyRow | undefined) => {
+  const { username, email, user_status } = userFields(u);
+  return { username, email, user_status };
+};
+const BILLING_DEPENDENTS = [
+  { table: 'orders', fields: ['username', 'email', 'user_status'] },
+  { table: 'metering_sessions', fields: ['username', 'email', 'user_status'] },
+] as const;
 
 function applyOrder(view: ProjectionView, e: OrderEvent): void {
   const at = new Date(e.occurredAt);
@@ -134,7 +94,7 @@ function applyOrder(view: ProjectionView, e: OrderEvent): void {
       cancelled_at: null,
       refunded_at: null,
       version: e.aggregateVersion,
-      ...userFields(view.get<BillingUserRow>('billing_users', e.userId)),
+      ...billingUserFields(view.get<UserCopyRow>('billing_users', e.userId)),
     };
     return view.put('orders', row);
   }
@@ -185,7 +145,7 @@ function closeSession(view: ProjectionView, device: BillingDeviceRow, e: DeviceE
     billed_minutes: m.billedMinutes,
     cost_fen: m.costFen,
     close_reason: reason,
-    ...userFields(view.get<BillingUserRow>('billing_users', device.user_id)),
+    ...billingUserFields(view.get<UserCopyRow>('billing_users', device.user_id)),
   };
   view.put('metering_sessions', session);
   const day = usageDay(startedAt);
@@ -263,7 +223,7 @@ function applyDevice(view: ProjectionView, e: DeviceEvent): void {
         billed_minutes: null,
         cost_fen: null,
         close_reason: null,
-        ...userFields(view.get<BillingUserRow>('billing_users', device.user_id)),
+        ...billingUserFields(view.get<UserCopyRow>('billing_users', device.user_id)),
       };
       view.put('metering_sessions', session);
       break;
@@ -296,12 +256,7 @@ export const billingProjection: Projection = {
   name: 'billing',
   topics: (t) => [t.user.events, t.device.events, t.order.events],
   tables: {
-    billing_users: {
-      key: 'user_id',
-      source: {
-        placeholder: (userId) => ({ user_id: userId, tenant_id: null, username: null, email: null, phone: null, status: null, version: 0 }),
-      },
-    },
+    billing_users: userCopyTable,
     orders: { key: 'order_id' },
     billing_devices: { key: 'device_id' },
     metering_sessions: { key: 'session_id' },
@@ -326,7 +281,7 @@ export const billingProjection: Projection = {
     return [];
   },
   apply(view, e) {
-    if (e.type.startsWith('user.')) applyUser(view, e as unknown as UserEvent);
+    if (e.type.startsWith('user.')) applyUserCopy(view, 'billing_users', e as unknown as UserEvent, BILLING_DEPENDENTS);
     else if (e.type.startsWith('order.')) applyOrder(view, e as unknown as OrderEvent);
     else if (e.type.startsWith('device.')) applyDevice(view, e as unknown as DeviceEvent);
   },

@@ -1,19 +1,10 @@
 import type { AnyEvent } from '../../lib/event-log';
 import type { Projection, ProjectionView, Row } from '../../lib/projection';
 import { assertNever } from '../../lib/decider';
+import { applyUserCopy, userCopyTable, userFields, type UserCopyRow } from '../common/user-copy';
 import type { AppInstallEvent } from '../../services/app-install/decider';
 import type { DeviceEvent } from '../../services/device/decider';
 import type { UserEvent } from '../../services/user/decider';
-
-export interface DeviceUserRow extends Row {
-  user_id: string;
-  tenant_id: string | null;
-  username: string | null;
-  email: string | null;
-  phone: string | null;
-  status: string | null;
-  version: number;
-}
 
 export interface DeviceRow extends Row {
   device_id: string;
@@ -49,51 +40,10 @@ export interface DeviceAppRow extends Row {
   version: number;
 }
 
-const userFields = (u: DeviceUserRow | undefined) => ({
-  username: u?.username ?? null,
-  email: u?.email ?? null,
-  phone: u?.phone ?? null,
-  user_status: u?.status ?? null,
-});
-
-function applyUser(view: ProjectionView, e: UserEvent): void {
-  const current = view.get<DeviceUserRow>('device_users', e.aggregateId);
-  if (current && e.aggregateVersion <= current.version) return;
-  const base: DeviceUserRow = current ?? {
-    user_id: e.aggregateId,
-    tenant_id: null,
-    username: null,
-    email: null,
-    phone: null,
-    status: null,
-    version: 0,
-  };
-  let next: DeviceUserRow;
-  switch (e.type) {
-    case 'user.created':
-      next = { ...base, tenant_id: e.tenantId, username: e.username, email: e.email, phone: e.phone, status: e.status };
-      break;
-    case 'user.updated':
-      next = { ...base, username: e.username ?? base.username, email: e.email ?? base.email, phone: e.phone ?? base.phone };
-      break;
-    case 'user.status.changed':
-      next = { ...base, status: e.status };
-      break;
-    case 'user.deleted':
-      next = { ...base, status: 'deleted' };
-      break;
-    default:
-      return assertNever(e);
-  }
-  next = { ...next, version: e.aggregateVersion };
-  view.put('device_users', next);
-  view.cascade('devices', e.aggregateId, userFields(next));
-}
-
 function applyDevice(view: ProjectionView, e: DeviceEvent): void {
   const at = new Date(e.occurredAt);
   if (e.type === 'device.created') {
-    const user = view.get<DeviceUserRow>('device_users', e.userId);
+    const user = view.get<UserCopyRow>('device_users', e.userId);
     const row: DeviceRow = {
       device_id: e.aggregateId,
       tenant_id: e.tenantId,
@@ -169,12 +119,7 @@ export const deviceProjection: Projection = {
   name: 'device',
   topics: (t) => [t.user.events, t.device.events, t.appInstall.events],
   tables: {
-    device_users: {
-      key: 'user_id',
-      source: {
-        placeholder: (userId) => ({ user_id: userId, tenant_id: null, username: null, email: null, phone: null, status: null, version: 0 }),
-      },
-    },
+    device_users: userCopyTable,
     devices: { key: 'device_id' },
     device_apps: { key: 'install_id' },
   },
@@ -190,7 +135,7 @@ export const deviceProjection: Projection = {
     return [];
   },
   apply(view, e) {
-    if (isUser(e)) applyUser(view, e);
+    if (isUser(e)) applyUserCopy(view, 'device_users', e, [{ table: 'devices', fields: ['username', 'email', 'phone', 'user_status'] }]);
     else if (isDevice(e)) applyDevice(view, e);
     else if (isApp(e)) applyApp(view, e);
   },

@@ -1,16 +1,9 @@
 import type { Knex } from 'knex';
+import { createUserCopyTable } from '../../common/user-copy';
 
 /** The billing read model: orders and metering sessions with redundant user fields, daily usage, anomalies. */
 export async function up(knex: Knex): Promise<void> {
-  await knex.schema.createTable('billing_users', (t) => {
-    t.text('user_id').primary();
-    t.text('tenant_id');
-    t.text('username');
-    t.text('email');
-    t.text('phone');
-    t.text('status');
-    t.integer('version').notNullable();
-  });
+  await createUserCopyTable(knex, 'billing_users');
   await knex.schema.createTable('orders', (t) => {
     t.text('order_id').primary();
     t.text('tenant_id');

@@ -1,16 +1,9 @@
 import type { Knex } from 'knex';
+import { createUserCopyTable } from '../../common/user-copy';
 
 /** The device read model: devices with their redundant user fields, their installed apps, and the users they take those fields from. */
 export async function up(knex: Knex): Promise<void> {
-  await knex.schema.createTable('device_users', (t) => {
-    t.text('user_id').primary();
-    t.text('tenant_id');
-    t.text('username');
-    t.text('email');
-    t.text('phone');
-    t.text('status');
-    t.integer('version').notNullable();
-  });
+  await createUserCopyTable(knex, 'device_users');
   await knex.schema.createTable('devices', (t) => {
     t.text('device_id').primary();
     t.text('tenant_id');
