@@ -27,6 +27,10 @@ const schema = z.object({
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   HTTP_PORT: int(0, 65535).default(3000),
   COMMAND_TIMEOUT_MS: int(100, 600_000).default(15_000),
+  PAYMENT_TIMEOUT_MS: int(1, 7 * 24 * 3600 * 1000).default(15 * 60 * 1000),
+  DEVICE_QUOTA_PER_USER: int(0, 10_000).default(5),
+  INSTALL_DELAY_MS: int(0, 3600 * 1000).default(3000),
+  SAGA_TICK_MS: int(10, 60_000).default(500),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -39,6 +43,7 @@ export interface Config {
   http: { host: string; port: number };
   /** How long the API waits for a command's reply before answering 503. */
   commandTimeoutMs: number;
+  sagas: { paymentTimeoutMs: number; deviceQuota: number; installDelayMs: number; tickMs: number };
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -62,6 +67,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     topics: { namespace: e.TOPIC_NAMESPACE, partitions: e.TOPIC_PARTITIONS, replicationFactor: e.TOPIC_REPLICATION_FACTOR },
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
+    sagas: {
+      paymentTimeoutMs: e.PAYMENT_TIMEOUT_MS,
+      deviceQuota: e.DEVICE_QUOTA_PER_USER,
+      installDelayMs: e.INSTALL_DELAY_MS,
+      tickMs: e.SAGA_TICK_MS,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -8,10 +8,17 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 export type Db = Knex;
 
-/** Every read model's migrations, one folder per projection. */
-export const MIGRATION_DIRS = ['device', 'billing', 'notification', 'common'].map((p) =>
-  path.resolve(__dirname, '..', 'projections', p, 'migrations'),
-);
+/** Every migration folder: one per read model, saga and policy. */
+export const MIGRATION_DIRS = [
+  'projections/common',
+  'projections/device',
+  'projections/billing',
+  'projections/notification',
+  'policies/common',
+  'policies/purchase-plan',
+  'policies/user-lifecycle',
+  'policies/device-agent',
+].map((p) => path.resolve(__dirname, '..', p, 'migrations'));
 
 /**
  * A knex pool on the platform's PostgreSQL. `schema` puts every table in a PostgreSQL schema of its own

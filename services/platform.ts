@@ -108,6 +108,7 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
     url,
     instanceId,
     topics,
+    bus,
     async stop(): Promise<void> {
       await new Promise<void>((resolve) => {
         (server as Server).close(() => resolve());

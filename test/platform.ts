@@ -1,7 +1,11 @@
 import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
 import { loadEventSchemas } from '../lib/schemas';
 import { topicsFor } from '../lib/topics';
+import type { Config } from '../lib/config';
+import { startPolicies } from '../policies/platform';
+import { startProjections } from '../projections/platform';
 import { startCommandSide, type CommandSide } from '../services/platform';
+import { testDatabase } from './projection-harness';
 import { integration, unique } from './support';
 
 export interface HttpResult {
@@ -33,24 +37,48 @@ export function client(baseUrl: string) {
  * The command side on the real stack, in a namespace of its own (topics and subjects with a random suffix),
  * with `instances` processes' worth of instances side by side.
  */
-export async function startTestPlatform(instances = 1) {
+export async function startTestPlatform(instances = 1, opts: { readSide?: boolean; sagas?: Partial<Config['sagas']> } = {}) {
   const it_ = integration();
   const namespace = unique('test-e2e');
   const topics = topicsFor(namespace);
   const schemas = loadEventSchemas();
   const deps = { admin: await it_.admin(), registry: it_.registry, schemas };
   await bootstrapNamespace(deps, topics, { partitions: 6, replicationFactor: 1 });
-  const cfg = { ...it_.cfg, topics: { ...it_.cfg.topics, namespace }, commandTimeoutMs: 30_000 };
+  const database = opts.readSide ? testDatabase('e2e') : undefined;
+  const cfg: Config = {
+    ...it_.cfg,
+    topics: { ...it_.cfg.topics, namespace },
+    commandTimeoutMs: 30_000,
+    database: { ...it_.cfg.database, schema: database?.schema },
+    sagas: { ...it_.cfg.sagas, ...opts.sagas },
+  };
   const sides: CommandSide[] = [];
-  for (let i = 0; i < instances; i++)
+  for (let i = 0; i < instances; i++) {
     sides.push(await startCommandSide(cfg, { instanceId: `${namespace}-i${i}`, port: 0, logger: it_.logger }));
+  }
+  const read = opts.readSide ? await startProjections(cfg, { logger: it_.logger }) : undefined;
+  let policies = opts.readSide ? await startPolicies(cfg, { bus: sides[0]!.bus, logger: it_.logger }) : undefined;
   return {
     it: it_,
+    cfg,
     topics,
     sides,
+    db: database?.db,
+    get policies() {
+      return policies;
+    },
+    /** Stops the sagas and policies, runs `meanwhile`, and starts them again (as a process restart would). */
+    async restartPolicies(meanwhile: () => Promise<void> = async () => undefined): Promise<void> {
+      await policies?.stop();
+      await meanwhile();
+      policies = await startPolicies(cfg, { bus: sides[0]!.bus, logger: it_.logger });
+    },
     http: sides.map((s) => client(s.url)),
     async stop(): Promise<void> {
+      await policies?.stop();
+      await read?.stop();
       await Promise.all(sides.map((s) => s.stop()));
+      await database?.teardown();
       await dropNamespace(deps, topics).catch(() => undefined);
       await it_.close();
     },

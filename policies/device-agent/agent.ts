@@ -1,0 +1,71 @@
+import type { Knex } from 'knex';
+import type { AnyEvent } from '../../lib/event-log';
+import type { Projection, Row } from '../../lib/projection';
+import { ACTIONS, action, actionsTable, type ActionRow, type ExpandedCommand } from '../../lib/saga';
+import type { AppInstallEvent } from '../../services/app-install/decider';
+
+export const DEVICE_AGENT = 'device-agent';
+
+interface AgentDeviceRow extends Row {
+  device_id: string;
+  status: 'created' | 'running' | 'stopped' | 'deleted';
+  version: number;
+}
+
+const STATUS = {
+  'device.created': 'created',
+  'device.started': 'running',
+  'device.stopped': 'stopped',
+  'device.deleted': 'deleted',
+} as const;
+
+/**
+ * The device agent: app.install.requested → after the install time (a delay, not a busy loop: an action due
+ * later) the install completes, or fails with the reason when the device is missing, deleted or not running
+ * at that moment.
+ */
+export function deviceAgent(opts: { installDelayMs: number }): Projection {
+  return {
+    name: DEVICE_AGENT,
+    topics: (t) => [t.device.events, t.appInstall.events],
+    tables: { agent_devices: { key: 'device_id' }, [ACTIONS]: actionsTable },
+    needs: (e) => (e.type.startsWith('device.') ? [['agent_devices', e.aggregateId]] : []),
+    apply(view, event: AnyEvent) {
+      if (event.type.startsWith('device.')) {
+        const current = view.get<AgentDeviceRow>('agent_devices', event.aggregateId);
+        if (current && event.aggregateVersion <= current.version) return;
+        const status = STATUS[event.type as keyof typeof STATUS] ?? current?.status ?? 'created';
+        view.put('agent_devices', { device_id: event.aggregateId, status, version: event.aggregateVersion });
+        return;
+      }
+      const e = event as unknown as AppInstallEvent;
+      if (e.type !== 'app.install.requested') return;
+      view.put(
+        ACTIONS,
+        action(DEVICE_AGENT, event, 'install', {
+          kind: 'install',
+          payload: { installId: e.aggregateId, deviceId: e.deviceId },
+          dueAt: e.occurredAt + opts.installDelayMs,
+        }),
+      );
+    },
+  };
+}
+
+/** Decides the install when it is due, on the device as the agent knows it then. */
+export async function expandInstall(a: ActionRow, trx: Knex.Transaction): Promise<ExpandedCommand[]> {
+  const { installId, deviceId } = a.payload as { installId: string; deviceId: string };
+  const device = (await trx('agent_devices').where({ device_id: deviceId }).first()) as AgentDeviceRow | undefined;
+  const failure = !device
+    ? 'device not found'
+    : device.status === 'deleted'
+      ? 'device is deleted'
+      : device.status !== 'running'
+        ? 'device is not running'
+        : null;
+  return [
+    failure
+      ? { step: 'fail', aggregate: 'appInstall', aggregateId: installId, type: 'FailAppInstall', payload: { reason: failure } }
+      : { step: 'complete', aggregate: 'appInstall', aggregateId: installId, type: 'CompleteAppInstall', payload: {} },
+  ];
+}
