@@ -4,6 +4,7 @@ import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { readPartition } from '../lib/topic-reader';
+import { startPolicies } from '../policies/platform';
 import { PROJECTIONS, startProjections } from '../projections/platform';
 import { projectionOpsRoutes } from '../projections/routes';
 import { startCommandSide } from '../services/platform';
@@ -43,12 +44,16 @@ async function main(): Promise<void> {
   console.log('\n== topics and schemas');
   await bootstrap(cfg, (line) => (line.startsWith('schema ') ? undefined : console.log(line)));
 
-  console.log('\n== projections and command API');
+  console.log('\n== projections, command API, sagas and policies');
   const logger = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, 'platform');
   const read = await startProjections(cfg, { logger });
   console.log(`projection workers running: ${Object.keys(PROJECTIONS).join(', ')} (migrations applied)`);
   const side = await startCommandSide(cfg, { logger, routers: [projectionOpsRoutes(read)] });
   console.log(`command API listening on ${side.url} (instance ${side.instanceId})`);
+  const policies = await startPolicies(cfg, { bus: side.bus, logger });
+  console.log(
+    `sagas and policies running: purchase-plan (payment timeout ${cfg.sagas.paymentTimeoutMs / 1000}s, quota ${cfg.sagas.deviceQuota}), user-lifecycle, device-agent, notifications`,
+  );
 
   console.log('\n== round trip: HTTP → command processor → Kafka → decoded back');
   const tag = randomUUID().slice(0, 8);
@@ -88,6 +93,7 @@ async function main(): Promise<void> {
 
   const shutdown = async () => {
     console.log('\nstopping the command API and the projection workers…');
+    await policies.stop();
     await side.stop();
     await read.stop();
     process.exit(0);
