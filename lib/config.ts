@@ -31,6 +31,8 @@ const schema = z.object({
   DEVICE_QUOTA_PER_USER: int(0, 10_000).default(5),
   INSTALL_DELAY_MS: int(0, 3600 * 1000).default(3000),
   SAGA_TICK_MS: int(10, 60_000).default(500),
+  JWT_SECRET: z.string().min(16, 'JWT_SECRET must be at least 16 characters').default('dev-only-secret-change-me-in-production'),
+  CONSISTENCY_TIMEOUT_MS: int(0, 60_000).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -44,6 +46,9 @@ export interface Config {
   /** How long the API waits for a command's reply before answering 503. */
   commandTimeoutMs: number;
   sagas: { paymentTimeoutMs: number; deviceQuota: number; installDelayMs: number; tickMs: number };
+  auth: { jwtSecret: string };
+  /** How long a query with a consistency token waits for the projections before answering 503. */
+  consistencyTimeoutMs: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -73,6 +78,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       installDelayMs: e.INSTALL_DELAY_MS,
       tickMs: e.SAGA_TICK_MS,
     },
+    auth: { jwtSecret: e.JWT_SECRET },
+    consistencyTimeoutMs: e.CONSISTENCY_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -8,7 +8,7 @@ import type { EventEnvelope } from './event-log';
  */
 export class DomainError extends Error {
   constructor(
-    readonly status: 400 | 404 | 409 | 422,
+    readonly status: 400 | 401 | 404 | 409 | 422 | 503,
     readonly code: string,
     message: string,
     readonly details: Readonly<Record<string, unknown>> = {},

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { CommandNotSentError, CommandTimeoutError, type CommandBus } from './command-bus';
 import { DomainError, deterministicUuid, invalid, type CommandMeta } from './decider';
 import type { Logger } from './logger';
+import { encodeToken } from './consistency';
 import type { AggregateTopics } from './topics';
 
 /** A JSON problem document (RFC 9457): type, title, status, detail, plus what helps the caller fix the request. */
@@ -20,6 +21,7 @@ interface Problem {
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
@@ -48,7 +50,12 @@ const problem = (status: number, code: string, detail: string, extra: Record<str
 
 /** The field-by-field list of what is wrong with a request. */
 export const fieldErrors = (error: z.ZodError) =>
-  error.issues.map((i) => ({ field: i.path.length > 0 ? i.path.join('.') : '(body)', message: i.message }));
+  error.issues.flatMap((i) => {
+    const at = (key?: string) => [...i.path.map(String), ...(key === undefined ? [] : [key])].join('.') || '(body)';
+    // An unknown field is named as the field itself, not as its parent object.
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: at(k), message: `unknown field "${k}"` }));
+    return [{ field: at(), message: i.message }];
+  });
 
 /** Validates input with a zod schema; a mismatch is a 400 naming every bad field. */
 export function parse<T extends z.ZodType>(schema: T, input: unknown, what = 'request body'): z.infer<T> {
@@ -67,7 +74,7 @@ function errors(logger: Logger, bodyLimit: string): Koa.Middleware {
       }
     } catch (err) {
       if (err instanceof DomainError) {
-        send(ctx, problem(err.status, err.code, err.message, err.details));
+        send(ctx, problem(err.status, err.code, err.message, err.details), err.status === 503 ? { 'Retry-After': '1' } : {});
       } else if (err instanceof CommandTimeoutError || err instanceof CommandNotSentError) {
         logger.warn({ err: err.message, path: ctx.path }, 'command not confirmed');
         send(ctx, problem(503, 'command_unconfirmed', err.message), { 'Retry-After': '1' });
@@ -181,5 +188,11 @@ export async function runCommand(
   ctx.status = command.created && !reply.duplicate ? 201 : 200;
   if (reply.duplicate) ctx.set('Idempotent-Replayed', 'true');
   ctx.set('ETag', `"${reply.version}"`);
-  ctx.body = { id: reply.aggregateId, version: reply.version, eventIds: reply.eventIds, position: reply.position };
+  ctx.body = {
+    id: reply.aggregateId,
+    version: reply.version,
+    eventIds: reply.eventIds,
+    position: reply.position,
+    consistencyToken: reply.position ? encodeToken([reply.position]) : null,
+  };
 }

@@ -9,6 +9,9 @@ import { createProjectionWorker } from '../lib/projection-worker';
 import { createRegistry } from '../lib/registry';
 import { topicsFor } from '../lib/topics';
 import { billingProjection } from './billing/projection';
+import { billingQueryRoutes } from './billing/routes';
+import { deviceQueryRoutes } from './device/routes';
+import { notificationQueryRoutes } from './notification/routes';
 import { deviceProjection } from './device/projection';
 import { notificationProjection } from './notification/projection';
 
@@ -62,3 +65,9 @@ export async function startProjections(
 }
 
 export type ReadSide = Awaited<ReturnType<typeof startProjections>>;
+
+/** The query API of every read model, served next to the command API. */
+export function queryRouters(read: ReadSide, cfg: Config) {
+  const deps = { db: read.db, topics: read.topics, jwtSecret: cfg.auth.jwtSecret, consistencyTimeoutMs: cfg.consistencyTimeoutMs };
+  return [deviceQueryRoutes(deps), billingQueryRoutes(deps), notificationQueryRoutes(deps)];
+}

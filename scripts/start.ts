@@ -5,7 +5,7 @@ import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { readPartition } from '../lib/topic-reader';
 import { startPolicies } from '../policies/platform';
-import { PROJECTIONS, startProjections } from '../projections/platform';
+import { PROJECTIONS, queryRouters, startProjections } from '../projections/platform';
 import { projectionOpsRoutes } from '../projections/routes';
 import { startCommandSide } from '../services/platform';
 import { bootstrap } from './bootstrap';
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const logger = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, 'platform');
   const read = await startProjections(cfg, { logger });
   console.log(`projection workers running: ${Object.keys(PROJECTIONS).join(', ')} (migrations applied)`);
-  const side = await startCommandSide(cfg, { logger, routers: [projectionOpsRoutes(read)] });
+  const side = await startCommandSide(cfg, { logger, routers: [projectionOpsRoutes(read), ...queryRouters(read, cfg)] });
   console.log(`command API listening on ${side.url} (instance ${side.instanceId})`);
   const policies = await startPolicies(cfg, { bus: side.bus, logger });
   console.log(

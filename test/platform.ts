@@ -3,7 +3,7 @@ import { loadEventSchemas } from '../lib/schemas';
 import { topicsFor } from '../lib/topics';
 import type { Config } from '../lib/config';
 import { startPolicies } from '../policies/platform';
-import { startProjections } from '../projections/platform';
+import { queryRouters, startProjections } from '../projections/platform';
 import { startCommandSide, type CommandSide } from '../services/platform';
 import { testDatabase } from './projection-harness';
 import { integration, unique } from './support';
@@ -52,11 +52,12 @@ export async function startTestPlatform(instances = 1, opts: { readSide?: boolea
     database: { ...it_.cfg.database, schema: database?.schema },
     sagas: { ...it_.cfg.sagas, ...opts.sagas },
   };
+  const read = opts.readSide ? await startProjections(cfg, { logger: it_.logger }) : undefined;
+  const routers = read ? queryRouters(read, cfg) : [];
   const sides: CommandSide[] = [];
   for (let i = 0; i < instances; i++) {
-    sides.push(await startCommandSide(cfg, { instanceId: `${namespace}-i${i}`, port: 0, logger: it_.logger }));
+    sides.push(await startCommandSide(cfg, { instanceId: `${namespace}-i${i}`, port: 0, logger: it_.logger, routers }));
   }
-  const read = opts.readSide ? await startProjections(cfg, { logger: it_.logger }) : undefined;
   let policies = opts.readSide ? await startPolicies(cfg, { bus: sides[0]!.bus, logger: it_.logger }) : undefined;
   return {
     it: it_,

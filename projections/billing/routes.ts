@@ -1,0 +1,128 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import { authenticate } from '../../lib/auth';
+import { notFound } from '../../lib/decider';
+import { pathId } from '../../lib/http';
+import { actorOf, page, pageParams, queryParams, readAfter, scoped } from '../../lib/query';
+import type { QueryDeps } from '../query-deps';
+import { billingProjection, type OrderRow, type SessionRow } from './projection';
+
+const order = (o: OrderRow) => ({
+  id: o.order_id,
+  tenantId: o.tenant_id,
+  userId: o.user_id,
+  planId: o.plan_id,
+  planName: o.plan_name,
+  amount: { amount: o.amount, currency: o.currency },
+  paid: { amount: o.paid_amount, currency: o.currency },
+  refunded: { amount: o.refunded_amount, currency: o.currency },
+  status: o.status,
+  paymentMethod: o.payment_method,
+  paymentRef: o.payment_ref,
+  cancelReason: o.cancel_reason,
+  createdAt: o.created_at,
+  paidAt: o.paid_at,
+  cancelledAt: o.cancelled_at,
+  refundedAt: o.refunded_at,
+  user: { username: o.username, email: o.email, status: o.user_status },
+  version: o.version,
+});
+const session = (s: SessionRow) => ({
+  id: s.session_id,
+  deviceId: s.device_id,
+  tenantId: s.tenant_id,
+  userId: s.user_id,
+  tier: s.tier,
+  rateFenPerMinute: s.rate_fen_per_minute,
+  status: s.status,
+  startedAt: s.started_at,
+  stoppedAt: s.stopped_at,
+  durationSeconds: s.duration_seconds,
+  billedMinutes: s.billed_minutes,
+  cost: s.cost_fen === null ? null : { amount: s.cost_fen, currency: 'CNY' },
+  closeReason: s.close_reason,
+  user: { username: s.username, email: s.email, status: s.user_status },
+});
+
+const id = z.string().min(1).max(128);
+const isoTime = z.iso.datetime({ offset: true, message: 'a time is ISO 8601, e.g. 2026-11-25T08:00:00Z' });
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day is YYYY-MM-DD');
+
+/** Query API of the billing read model: orders, metering sessions, daily usage. */
+export function billingQueryRoutes(deps: QueryDeps): Router {
+  const router = new Router();
+  const auth = authenticate(deps.jwtSecret);
+  const projection = { name: billingProjection.name, topics: billingProjection.topics(deps.topics) };
+
+  router.get('/orders', auth, async (ctx) => {
+    const q = queryParams(ctx, {
+      ...pageParams,
+      userId: id.optional(),
+      status: z.enum(['created', 'paid', 'cancelled', 'partially_refunded', 'refunded']).optional(),
+    });
+    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    const query = scoped(deps.db('orders'), actorOf(ctx), 'orders');
+    if (q.userId) query.where('user_id', q.userId);
+    if (q.status) query.where('status', q.status);
+    const result = await page<OrderRow>(query, 'order_id', q);
+    ctx.body = { items: result.items.map(order), next: result.next };
+  });
+
+  router.get('/orders/:id', auth, async (ctx) => {
+    const orderId = pathId(ctx);
+    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    const row = (await scoped(deps.db('orders'), actorOf(ctx), 'orders').where('order_id', orderId).first()) as OrderRow | undefined;
+    if (!row) throw notFound('order not found');
+    ctx.body = order(row);
+  });
+
+  router.get('/billing/sessions', auth, async (ctx) => {
+    const q = queryParams(ctx, {
+      ...pageParams,
+      userId: id.optional(),
+      deviceId: id.optional(),
+      status: z.enum(['open', 'closed']).optional(),
+      from: isoTime.optional(),
+      to: isoTime.optional(),
+    });
+    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    const query = scoped(deps.db('metering_sessions'), actorOf(ctx), 'metering_sessions');
+    if (q.userId) query.where('user_id', q.userId);
+    if (q.deviceId) query.where('device_id', q.deviceId);
+    if (q.status) query.where('status', q.status);
+    if (q.from) query.where('started_at', '>=', new Date(q.from));
+    if (q.to) query.where('started_at', '<', new Date(q.to));
+    const result = await page<SessionRow>(query, 'session_id', q);
+    ctx.body = { items: result.items.map(session), next: result.next };
+  });
+
+  router.get('/billing/usage', auth, async (ctx) => {
+    const q = queryParams(ctx, { userId: id.optional(), from: day.optional(), to: day.optional() });
+    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    const query = scoped(deps.db('usage_daily'), actorOf(ctx), 'usage_daily');
+    if (q.userId) query.where('user_id', q.userId);
+    if (q.from) query.where('day', '>=', q.from);
+    if (q.to) query.where('day', '<=', q.to);
+    const rows = (await query.orderBy(['user_id', 'day']).limit(10_000)) as Array<{
+      user_id: string;
+      day: string;
+      sessions: number;
+      seconds: number;
+      cost_fen: number;
+    }>;
+    const days = rows.map((r) => ({
+      userId: r.user_id,
+      day: r.day,
+      sessions: r.sessions,
+      seconds: r.seconds,
+      cost: { amount: r.cost_fen, currency: 'CNY' },
+    }));
+    const totals = rows.reduce(
+      (t, r) => ({ sessions: t.sessions + r.sessions, seconds: t.seconds + r.seconds, cost: t.cost + r.cost_fen }),
+      { sessions: 0, seconds: 0, cost: 0 },
+    );
+    ctx.body = { days, totals: { sessions: totals.sessions, seconds: totals.seconds, cost: { amount: totals.cost, currency: 'CNY' } } };
+  });
+
+  return router;
+}

@@ -1,0 +1,16 @@
+import { Command } from 'commander';
+import { signToken } from '../lib/auth';
+import { loadConfig } from '../lib/config';
+
+/** Prints a bearer token for the query API, signed with JWT_SECRET (for the demo and for curl). */
+new Command('token')
+  .description('print a dev bearer token (HS256, signed with JWT_SECRET)')
+  .requiredOption('--user <id>', 'the user id the token speaks for')
+  .option('--tenant <id>', 'tenant', 'default')
+  .option('--role <role>', 'user | tenant_admin', 'user')
+  .option('--expires <span>', 'lifetime, e.g. 12h, 7d', '12h')
+  .action((o: { user: string; tenant: string; role: string; expires: string }) => {
+    if (o.role !== 'user' && o.role !== 'tenant_admin') throw new Error('--role is user or tenant_admin');
+    console.log(signToken(loadConfig().auth.jwtSecret, { userId: o.user, tenantId: o.tenant, role: o.role }, o.expires as '12h'));
+  })
+  .parse();
