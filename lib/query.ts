@@ -25,16 +25,36 @@ function decodeCursor(cursor: string): string {
   throw invalid('cursor is malformed: pass the "next" value of the previous page as it is');
 }
 
-/** One page of a query ordered by a unique key: `{ items, next }`, next = null on the last page. */
-export async function page<T extends Record<string, unknown>>(
-  query: Knex.QueryBuilder,
-  key: string,
+/** A list the query API offers: how to build it for a caller and filters, and the unique key it pages by. */
+export interface ListQuery<F> {
+  readonly key: string;
+  build(db: Db, actor: Actor, filters: F): Knex.QueryBuilder;
+}
+
+/** The query a page of a list runs (the same SQL the API sends; the index check EXPLAINs it). */
+export function pageQuery<F>(
+  list: ListQuery<F>,
+  db: Db,
+  actor: Actor,
+  filters: F,
+  params: { limit: number; cursor?: string },
+): Knex.QueryBuilder {
+  const query = list.build(db, actor, filters);
+  if (params.cursor) query.where(list.key, '>', decodeCursor(params.cursor));
+  return query.orderBy(list.key).limit(params.limit + 1);
+}
+
+/** One page of a list: `{ items, next }`, next = null on the last page. */
+export async function listPage<F, T extends Record<string, unknown>>(
+  list: ListQuery<F>,
+  db: Db,
+  actor: Actor,
+  filters: F,
   params: { limit: number; cursor?: string },
 ): Promise<{ items: T[]; next: string | null }> {
-  if (params.cursor) query.where(key, '>', decodeCursor(params.cursor));
-  const rows = (await query.orderBy(key).limit(params.limit + 1)) as T[];
+  const rows = (await pageQuery(list, db, actor, filters, params)) as T[];
   const items = rows.slice(0, params.limit);
-  return { items, next: rows.length > params.limit ? encodeCursor(String(items.at(-1)![key])) : null };
+  return { items, next: rows.length > params.limit ? encodeCursor(String(items.at(-1)![list.key])) : null };
 }
 
 /**

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { authenticate } from '../../lib/auth';
 import { notFound } from '../../lib/decider';
 import { pathId } from '../../lib/http';
-import { actorOf, page, pageParams, queryParams, readAfter, scoped } from '../../lib/query';
+import { actorOf, listPage, pageParams, queryParams, readAfter, scoped } from '../../lib/query';
+import { orderList, sessionList } from './queries';
 import type { QueryDeps } from '../query-deps';
 import { billingProjection, type OrderRow, type SessionRow } from './projection';
 
@@ -61,10 +62,7 @@ export function billingQueryRoutes(deps: QueryDeps): Router {
       status: z.enum(['created', 'paid', 'cancelled', 'partially_refunded', 'refunded']).optional(),
     });
     await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
-    const query = scoped(deps.db('orders'), actorOf(ctx), 'orders');
-    if (q.userId) query.where('user_id', q.userId);
-    if (q.status) query.where('status', q.status);
-    const result = await page<OrderRow>(query, 'order_id', q);
+    const result = await listPage<typeof q, OrderRow>(orderList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(order), next: result.next };
   });
 
@@ -86,13 +84,7 @@ export function billingQueryRoutes(deps: QueryDeps): Router {
       to: isoTime.optional(),
     });
     await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
-    const query = scoped(deps.db('metering_sessions'), actorOf(ctx), 'metering_sessions');
-    if (q.userId) query.where('user_id', q.userId);
-    if (q.deviceId) query.where('device_id', q.deviceId);
-    if (q.status) query.where('status', q.status);
-    if (q.from) query.where('started_at', '>=', new Date(q.from));
-    if (q.to) query.where('started_at', '<', new Date(q.to));
-    const result = await page<SessionRow>(query, 'session_id', q);
+    const result = await listPage<typeof q, SessionRow>(sessionList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(session), next: result.next };
   });
 

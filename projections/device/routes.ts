@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { authenticate } from '../../lib/auth';
 import { notFound } from '../../lib/decider';
 import { pathId } from '../../lib/http';
-import { actorOf, page, pageParams, queryParams, readAfter, scoped } from '../../lib/query';
+import { actorOf, listPage, pageParams, queryParams, readAfter, scoped } from '../../lib/query';
+import { deviceList, userList } from './queries';
 import type { QueryDeps } from '../query-deps';
 import { deviceProjection, type DeviceAppRow, type DeviceRow } from './projection';
 import type { UserCopyRow } from '../common/user-copy';
@@ -56,10 +57,7 @@ export function deviceQueryRoutes(deps: QueryDeps): Router {
       status: z.enum(['created', 'running', 'stopped', 'deleted']).optional(),
     });
     await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
-    const query = scoped(deps.db('devices'), actorOf(ctx), 'devices');
-    if (q.userId) query.where('user_id', q.userId);
-    if (q.status) query.where('status', q.status);
-    const result = await page<DeviceRow>(query, 'device_id', q);
+    const result = await listPage<typeof q, DeviceRow>(deviceList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(device), next: result.next };
   });
 
@@ -75,11 +73,7 @@ export function deviceQueryRoutes(deps: QueryDeps): Router {
   router.get('/users', auth, async (ctx) => {
     const q = queryParams(ctx, { ...pageParams, status: z.enum(['active', 'suspended', 'banned', 'deleted']).optional() });
     await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
-    const actor = actorOf(ctx);
-    const query = deps.db('device_users').where('tenant_id', actor.tenantId).where('version', '>', 0);
-    if (actor.role !== 'tenant_admin') query.where('user_id', actor.userId);
-    if (q.status) query.where('status', q.status);
-    const result = await page<UserCopyRow>(query, 'user_id', q);
+    const result = await listPage<typeof q, UserCopyRow>(userList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(user), next: result.next };
   });
 

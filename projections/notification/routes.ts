@@ -1,7 +1,8 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { authenticate } from '../../lib/auth';
-import { actorOf, page, pageParams, queryParams, readAfter, scoped } from '../../lib/query';
+import { actorOf, listPage, pageParams, queryParams, readAfter } from '../../lib/query';
+import { notificationList } from './queries';
 import type { QueryDeps } from '../query-deps';
 import { notificationProjection, type NotificationRow } from './projection';
 
@@ -28,11 +29,7 @@ export function notificationQueryRoutes(deps: QueryDeps): Router {
       unread: z.enum(['true', 'false']).optional(),
     });
     await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
-    const query = scoped(deps.db('notifications'), actorOf(ctx), 'notifications');
-    if (q.userId) query.where('user_id', q.userId);
-    if (q.unread === 'true') query.where('read', false);
-    if (q.unread === 'false') query.where('read', true);
-    const result = await page<NotificationRow>(query, 'notification_id', q);
+    const result = await listPage<typeof q, NotificationRow>(notificationList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(notification), next: result.next };
   });
   return router;
