@@ -26,6 +26,7 @@ const ENDPOINTS = [
   'POST   /app-installs               {userId, deviceId, appId, appVersion?}',
   'POST   /app-installs/:id/complete | /fail',
   'POST   /notifications              {userId, title, content, cause};  POST /notifications/:id/read',
+  'GET    /devices /users /orders /billing/sessions /billing/usage /notifications  (Bearer token: npm run token -- --user <id> --tenant <t>)',
   'GET    /projections/status         checkpoints, lag and dead letters per projection and partition',
   'GET    /metrics                    Prometheus metrics (projection lag, applied events, dead letters)',
 ];
