@@ -6,7 +6,7 @@ import { CHECKPOINTS } from '../lib/projection-worker';
 import type { Topics } from '../lib/topics';
 import { PROJECTIONS } from './platform';
 
-interface PartitionStatus {
+export interface PartitionStatus {
   topic: string;
   partition: number;
   checkpoint: number;
@@ -15,6 +15,56 @@ interface PartitionStatus {
   lastEventAt: Date | null;
   appliedEvents: number;
   deadLetters: number;
+}
+
+export interface ProjectionStatus {
+  projection: string;
+  lag: number;
+  appliedEvents: number;
+  deadLetters: number;
+  partitions: PartitionStatus[];
+}
+
+/** Each projection's checkpoints against the end of its topics: lag, applied events, dead letters. */
+export async function projectionStatus(deps: { db: Db; kafka: Kafka; topics: Topics }): Promise<ProjectionStatus[]> {
+  const admin = deps.kafka.admin();
+  await admin.connect();
+  try {
+    const rows = (await deps.db(CHECKPOINTS).select()) as Array<{
+      projection: string;
+      topic: string;
+      partition: number;
+      next_offset: number;
+      applied_events: number;
+      dead_letters: number;
+      last_event_at: Date | null;
+    }>;
+    const out: ProjectionStatus[] = [];
+    for (const [name, p] of Object.entries(PROJECTIONS)) {
+      const partitions: PartitionStatus[] = [];
+      for (const topic of p.topics(deps.topics)) {
+        for (const o of await admin.fetchTopicOffsets(topic)) {
+          const cp = rows.find((r) => r.projection === name && r.topic === topic && r.partition === o.partition);
+          const end = Number(o.high);
+          partitions.push({
+            topic,
+            partition: o.partition,
+            checkpoint: cp?.next_offset ?? 0,
+            endOffset: end,
+            lag: Math.max(0, end - (cp?.next_offset ?? 0)),
+            lastEventAt: cp?.last_event_at ?? null,
+            appliedEvents: cp?.applied_events ?? 0,
+            deadLetters: cp?.dead_letters ?? 0,
+          });
+        }
+      }
+      const sum = (k: 'lag' | 'appliedEvents' | 'deadLetters') => partitions.reduce((n, x) => n + x[k], 0);
+      out.push({ projection: name, lag: sum('lag'), appliedEvents: sum('appliedEvents'), deadLetters: sum('deadLetters'), partitions });
+    }
+    return out;
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /**
@@ -28,44 +78,7 @@ export function projectionOpsRoutes(deps: { db: Db; metrics: Metrics; kafka: Kaf
     ctx.body = await deps.metrics.registry.metrics();
   });
   router.get('/projections/status', async (ctx) => {
-    const admin = deps.kafka.admin();
-    await admin.connect();
-    try {
-      const rows = (await deps.db(CHECKPOINTS).select()) as Array<{
-        projection: string;
-        topic: string;
-        partition: number;
-        next_offset: number;
-        applied_events: number;
-        dead_letters: number;
-        last_event_at: Date | null;
-      }>;
-      const out = [];
-      for (const [name, p] of Object.entries(PROJECTIONS)) {
-        const partitions: PartitionStatus[] = [];
-        for (const topic of p.topics(deps.topics)) {
-          for (const o of await admin.fetchTopicOffsets(topic)) {
-            const cp = rows.find((r) => r.projection === name && r.topic === topic && r.partition === o.partition);
-            const end = Number(o.high);
-            partitions.push({
-              topic,
-              partition: o.partition,
-              checkpoint: cp?.next_offset ?? 0,
-              endOffset: end,
-              lag: Math.max(0, end - (cp?.next_offset ?? 0)),
-              lastEventAt: cp?.last_event_at ?? null,
-              appliedEvents: cp?.applied_events ?? 0,
-              deadLetters: cp?.dead_letters ?? 0,
-            });
-          }
-        }
-        const sum = (k: 'lag' | 'appliedEvents' | 'deadLetters') => partitions.reduce((n, x) => n + x[k], 0);
-        out.push({ projection: name, lag: sum('lag'), appliedEvents: sum('appliedEvents'), deadLetters: sum('deadLetters'), partitions });
-      }
-      ctx.body = { projections: out };
-    } finally {
-      await admin.disconnect();
-    }
+    ctx.body = { projections: await projectionStatus(deps) };
   });
   return router;
 }

@@ -122,6 +122,8 @@ export function apicurioRegistry(cfg: StackConfig): Component {
           '-Dapicurio.datasource.jdbc.initial-size=2',
           '-Dapicurio.datasource.jdbc.min-size=2',
           '-Dapicurio.datasource.jdbc.max-size=20',
+          // One subject per event type per topic: the default cap of 1000 subjects is too low for many namespaces.
+          '-Dapicurio.ccompat.max-subjects=100000',
           '-Dapicurio.rest.deletion.artifact.enabled=true',
           '-Dapicurio.rest.deletion.artifact-version.enabled=true',
           '-Dapicurio.rest.deletion.group.enabled=true',
