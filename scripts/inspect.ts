@@ -61,7 +61,12 @@ async function run(topicArg: string, o: Options): Promise<void> {
   const topics = await admin.listTopics();
   if (!topics.includes(topic)) {
     await admin.disconnect();
-    throw new InvalidArgumentError(`no topic "${topic}"; topics: ${topics.filter((x) => !x.startsWith('__')).sort().join(', ')}`);
+    throw new InvalidArgumentError(
+      `no topic "${topic}"; topics: ${topics
+        .filter((x) => !x.startsWith('__'))
+        .sort()
+        .join(', ')}`,
+    );
   }
   const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
   await admin.disconnect();
@@ -75,7 +80,13 @@ async function run(topicArg: string, o: Options): Promise<void> {
         fetch(`${registry.url}/schemas/ids/${id}/versions`)
           .then((r) => r.json() as Promise<Array<{ subject: string; version: number }>>)
           // The same schema may serve several topics: name the subject of this one.
-          .then((vs) => vs.filter((v) => v.subject.startsWith(`${topic}-`)).map((v) => `${v.subject} v${v.version}`).join(', ') || 'no subject of this topic')
+          .then(
+            (vs) =>
+              vs
+                .filter((v) => v.subject.startsWith(`${topic}-`))
+                .map((v) => `${v.subject} v${v.version}`)
+                .join(', ') || 'no subject of this topic',
+          )
           .catch(() => 'unknown subject'),
       );
     }
@@ -101,7 +112,14 @@ async function run(topicArg: string, o: Options): Promise<void> {
 
   const show = async (partition: number, m: KafkaMessage) => {
     const headers = Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(Array.isArray(v) ? v[0] : v)]));
-    const base = { topic, partition, offset: m.offset, timestamp: new Date(Number(m.timestamp)).toISOString(), key: m.key?.toString() ?? null, headers };
+    const base = {
+      topic,
+      partition,
+      offset: m.offset,
+      timestamp: new Date(Number(m.timestamp)).toISOString(),
+      key: m.key?.toString() ?? null,
+      headers,
+    };
     try {
       const r = await eventLog.decodeMessage(topic, partition, m);
       if (o.type && r.event.type !== o.type) return false;
@@ -110,7 +128,11 @@ async function run(topicArg: string, o: Options): Promise<void> {
       else {
         console.log(`${topic}[${partition}]@${m.offset} ${base.timestamp} key=${base.key} schema=${r.schemaId} (${subject})`);
         console.log(`  ${r.event.type} v${r.event.aggregateVersion} ${JSON.stringify(r.event)}`);
-        console.log(`  headers ${Object.entries(headers).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+        console.log(
+          `  headers ${Object.entries(headers)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}`,
+        );
       }
     } catch (err) {
       if (o.type) return false;

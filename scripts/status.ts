@@ -31,7 +31,12 @@ new Command('status')
       }
       const subjects = (await registry.subjects()).filter((s) => s.startsWith(`${topics.namespace}.`)).sort();
       const subjectRows = [];
-      for (const s of subjects) subjectRows.push({ subject: s, versions: (await registry.versions(s)).join(','), compatibility: (await registry.compatibility(s)) ?? 'default' });
+      for (const s of subjects)
+        subjectRows.push({
+          subject: s,
+          versions: (await registry.versions(s)).join(','),
+          compatibility: (await registry.compatibility(s)) ?? 'default',
+        });
       const projections = await projectionStatus({ db, kafka, topics }).catch((err: Error) => {
         console.error(`projections: ${err.message} (have the workers run once: npm start)`);
         return [];
@@ -42,10 +47,13 @@ new Command('status')
       console.log('== schema subjects');
       console.table(subjectRows);
       console.log('== projections');
-      console.table(projections.map((p) => ({ projection: p.projection, lag: p.lag, appliedEvents: p.appliedEvents, deadLetters: p.deadLetters })));
+      console.table(
+        projections.map((p) => ({ projection: p.projection, lag: p.lag, appliedEvents: p.appliedEvents, deadLetters: p.deadLetters })),
+      );
       for (const p of projections) {
         const behind = p.partitions.filter((x) => x.lag > 0);
-        if (behind.length > 0) console.log(`${p.projection} is behind on ${behind.map((x) => `${x.topic}[${x.partition}] by ${x.lag}`).join(', ')}`);
+        if (behind.length > 0)
+          console.log(`${p.projection} is behind on ${behind.map((x) => `${x.topic}[${x.partition}] by ${x.lag}`).join(', ')}`);
       }
     } finally {
       await admin.disconnect();

@@ -25,7 +25,12 @@ function cli(script: string, ...args: string[]): { status: number | null; stdout
   });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
-const jsonLines = (out: string) => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+const jsonLines = (out: string) =>
+  out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('inspect', () => {
   test('--from-beginning --json prints every record decoded, with schema id, subject and headers; poison as hex', () => {
@@ -35,7 +40,12 @@ describe('inspect', () => {
     const devices = fx.produced.filter((e) => e.type.startsWith('device.'));
     expect(lines.filter((l) => l.event)).toHaveLength(devices.length);
     const created = lines.find((l) => l.type === 'device.created')!;
-    expect(created).toMatchObject({ topic: fx.topics.device.events, schemaId: expect.any(Number), subject: expect.stringContaining(`${fx.topics.device.events}-cloudphone.events.device.DeviceCreated v1`), headers: { 'event-type': 'device.created' } });
+    expect(created).toMatchObject({
+      topic: fx.topics.device.events,
+      schemaId: expect.any(Number),
+      subject: expect.stringContaining(`${fx.topics.device.events}-cloudphone.events.device.DeviceCreated v1`),
+      headers: { 'event-type': 'device.created' },
+    });
     expect(lines.find((l) => l.key === 'poison')).toMatchObject({ hex: 'deadbeef', undecodable: expect.stringContaining('wire format') });
   });
 
@@ -48,7 +58,9 @@ describe('inspect', () => {
     expect(byKey.every((l) => l.key === one.aggregateId)).toBe(true);
     expect(byKey.length).toBe(fx.produced.filter((e) => e.aggregateId === one.aggregateId).length);
     const { partition, offset } = byKey[0] as { partition: number; offset: string };
-    const limited = jsonLines(cli('inspect.ts', fx.topics.device.events, '--partition', String(partition), '--offset', offset, '--limit', '1', '--json').stdout);
+    const limited = jsonLines(
+      cli('inspect.ts', fx.topics.device.events, '--partition', String(partition), '--offset', offset, '--limit', '1', '--json').stdout,
+    );
     expect(limited).toEqual([expect.objectContaining({ partition, offset, key: one.aggregateId })]);
   });
 
@@ -66,8 +78,14 @@ describe('status', () => {
     await side.stop();
     const { status, stdout } = cli('status.ts', '--json');
     expect(status).toBe(0);
-    const s = JSON.parse(stdout) as { topics: Array<{ topic: string; endOffsets: number }>; subjects: Array<{ subject: string; compatibility: string }>; projections: Array<{ projection: string; lag: number; deadLetters: number }> };
-    expect(s.topics.find((t) => t.topic === fx.topics.device.events)?.endOffsets).toBe(fx.produced.filter((e) => e.type.startsWith('device.')).length + 1);
+    const s = JSON.parse(stdout) as {
+      topics: Array<{ topic: string; endOffsets: number }>;
+      subjects: Array<{ subject: string; compatibility: string }>;
+      projections: Array<{ projection: string; lag: number; deadLetters: number }>;
+    };
+    expect(s.topics.find((t) => t.topic === fx.topics.device.events)?.endOffsets).toBe(
+      fx.produced.filter((e) => e.type.startsWith('device.')).length + 1,
+    );
     expect(s.subjects.length).toBeGreaterThanOrEqual(20);
     expect(s.subjects.every((x) => x.compatibility === 'BACKWARD')).toBe(true);
     expect(s.projections.find((p) => p.projection === 'device')).toMatchObject({ lag: 0, deadLetters: 1 });
