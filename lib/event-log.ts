@@ -140,6 +140,8 @@ export function createEventLog(registry: Registry, schemas: readonly EventSchema
     schemaId,
     validate,
     encode,
+    /** The Kafka message `append` sends for an event (key, encoded value, headers): for callers that batch sends themselves. */
+    toMessage,
     /** Resolves the schema ids of these event types for a topic up front, so the first append is as fast as any. */
     prepare: async (topic: string, types: readonly string[]) => {
       await Promise.all(types.map((t) => schemaId(topic, t)));

@@ -1,0 +1,136 @@
+import { readFileSync } from 'node:fs';
+import autocannon from 'autocannon';
+import type { Latency, Load } from './results';
+import { percentiles } from './stats';
+
+/**
+ * The load generator, in a process of its own so it does not share the event loop of the servers it measures.
+ * argv: a JSON spec file. Sends its result to the parent (IPC) and exits.
+ *
+ * - `http`: autocannon against one of the given paths (picked at random per request), at saturation or, with
+ *   `perSecond`, paced at that overall rate; `rename` sends a fresh device name as a PATCH body each time.
+ * - `visibility`: commands at a steady rate; each accepted one is read back through the query API with its
+ *   consistency token, timing accepted → visible.
+ */
+export type LoadSpec =
+  | {
+      kind: 'http';
+      url: string;
+      method: 'GET' | 'PATCH';
+      paths: string[];
+      rename?: boolean;
+      headers: Record<string, string>;
+      connections: number;
+      seconds: number;
+      perSecond?: number;
+    }
+  | {
+      kind: 'visibility';
+      url: string;
+      deviceIds: string[];
+      commandHeaders: Record<string, string>;
+      queryHeaders: Record<string, string>;
+      perSecond: number;
+      seconds: number;
+    };
+
+export interface VisibilityResult {
+  sent: number;
+  visible: number;
+  failed: number;
+  acceptedToVisible: Latency;
+  sendToVisible: Latency;
+}
+
+const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+
+async function http(spec: Extract<LoadSpec, { kind: 'http' }>): Promise<Load> {
+  let n = 0;
+  const result = await autocannon({
+    url: spec.url,
+    connections: spec.connections,
+    duration: spec.seconds,
+    overallRate: spec.perSecond,
+    timeout: 30,
+    headers: spec.headers,
+    requests: [
+      {
+        method: spec.method,
+        setupRequest: (req) => ({
+          ...req,
+          path: pick(spec.paths),
+          body: spec.rename ? JSON.stringify({ name: `bench-${process.pid}-${n++}` }) : undefined,
+        }),
+      },
+    ],
+  });
+  return {
+    connections: spec.connections,
+    seconds: spec.seconds,
+    requests: result.requests.total,
+    perSecond: result.requests.total / spec.seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+async function visibility(spec: Extract<LoadSpec, { kind: 'visibility' }>): Promise<VisibilityResult> {
+  const accepted: number[] = [];
+  const sent: number[] = [];
+  let fired = 0;
+  let failed = 0;
+  const one = async (i: number) => {
+    const id = pick(spec.deviceIds);
+    const name = `vis-${process.pid}-${i}`;
+    const t0 = performance.now();
+    try {
+      const res = await fetch(`${spec.url}/devices/${id}`, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/json', ...spec.commandHeaders },
+        body: JSON.stringify({ name }),
+      });
+      const body = (await res.json()) as { consistencyToken?: string };
+      if (!res.ok || !body.consistencyToken) throw new Error(`command ${res.status}`);
+      const t1 = performance.now();
+      for (let tries = 1; ; tries++) {
+        const q = await fetch(`${spec.url}/devices/${id}`, {
+          headers: { ...spec.queryHeaders, 'X-Consistency-Token': body.consistencyToken },
+        });
+        if (q.status === 503 && tries < 5) continue;
+        const row = (await q.json()) as { name?: string };
+        if (!q.ok) throw new Error(`query ${q.status}`);
+        // Another command may have renamed it since; the token guarantees ours was applied.
+        if (row.name === undefined) throw new Error('no name in the read model');
+        break;
+      }
+      const t2 = performance.now();
+      accepted.push(t2 - t1);
+      sent.push(t2 - t0);
+    } catch {
+      failed++;
+    }
+  };
+  const inflight: Array<Promise<void>> = [];
+  const start = performance.now();
+  const end = start + spec.seconds * 1000;
+  while (performance.now() < end) {
+    const due = Math.floor(((performance.now() - start) / 1000) * spec.perSecond);
+    while (fired < due) inflight.push(one(fired++));
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await Promise.all(inflight);
+  return { sent: fired, visible: accepted.length, failed, acceptedToVisible: percentiles(accepted), sendToVisible: percentiles(sent) };
+}
+
+async function main(): Promise<void> {
+  const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadSpec;
+  const result = spec.kind === 'http' ? await http(spec) : await visibility(spec);
+  process.send?.(result, () => process.exit(0));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Latency } from './results';
+
+/** p50 and p99 (nearest rank) of a sample, in the sample's unit. */
+export function percentiles(sample: number[]): Latency {
+  const s = [...sample].sort((a, b) => a - b);
+  const at = (p: number) => (s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!);
+  return { p50: at(50), p99: at(99), count: s.length };
+}
+
+export const rate = (count: number, seconds: number) => ({ count, seconds, perSecond: seconds > 0 ? count / seconds : 0 });
+
+export const seconds = (fromMs: number) => (performance.now() - fromMs) / 1000;
+
+/**
+ * Runs a bench script in a child process through tsx (its own event loop, its own RSS), hands it `args`, and
+ * resolves with the last message it sent; `onMessage` sees every message (progress).
+ */
+export function child<T>(
+  script: string,
+  args: string[],
+  opts: { onMessage?: (m: unknown) => void; execArgv?: string[] } = {},
+): { done: Promise<T>; stop: () => void; pid: number | undefined } {
+  const cp = fork(path.join(__dirname, script), args, {
+    execArgv: ['--import', 'tsx', ...(opts.execArgv ?? [])],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let last: T | undefined;
+  const done = new Promise<T>((resolve, reject) => {
+    cp.on('message', (m) => {
+      last = m as T;
+      opts.onMessage?.(m);
+    });
+    cp.on('exit', (code) => {
+      if (last !== undefined) resolve(last);
+      else reject(new Error(`${script} exited with ${code} before reporting`));
+    });
+    cp.on('error', reject);
+  });
+  return { done, pid: cp.pid, stop: () => (cp.connected ? cp.send('stop') : undefined) };
+}
+
+/** Runs the load generator (bench/load.ts) with a spec. */
+export function runLoad<T>(spec: unknown): Promise<T> {
+  const file = path.join(os.tmpdir(), `bench-load-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify(spec));
+  return child<T>('load.ts', [file]).done;
+}
