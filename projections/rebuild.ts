@@ -59,6 +59,8 @@ export interface RebuildResult {
   /** Offsets replayed. */
   offsets: number;
   differences: RowDiff[];
+  /** At the handover: the partitions where the other side was ahead, and the events the side behind got from the tail. */
+  handover: { partitionsBehind: number; eventsApplied: number };
 }
 
 interface CheckpointRow {
@@ -159,7 +161,7 @@ export async function rebuildProjection(deps: {
     );
     tail = await startTail(kafka, projectionTopics, from);
 
-    const { differences, appliedEvents } = await withRetry(
+    const { differences, appliedEvents, caughtUp } = await withRetry(
       () =>
         handover({ db, live, shadow, retired, projection, tables, ends, shadowCps, tail: tail!, eventLog, verify: Boolean(deps.verify) }),
       { onRetry: (err, attempt) => logger.warn({ attempt, err: (err as Error).message }, 'handover failed; retrying') },
@@ -176,6 +178,7 @@ export async function rebuildProjection(deps: {
       appliedEvents,
       offsets: total,
       differences,
+      handover: caughtUp,
     };
   } finally {
     await tail?.stop().catch(() => undefined);
@@ -298,7 +301,7 @@ async function handover(h: {
   tail: Tail;
   eventLog: EventLog;
   verify: boolean;
-}): Promise<{ differences: RowDiff[]; appliedEvents: number }> {
+}): Promise<{ differences: RowDiff[]; appliedEvents: number; caughtUp: RebuildResult['handover'] }> {
   const { live, shadow, projection } = h;
   const liveCpTable = `${live}.${CHECKPOINTS}`;
   const trx = await h.db.transaction();
@@ -324,6 +327,7 @@ async function handover(h: {
     const liveCps = new Map(locked.map((r) => [partKey(r.topic, r.partition), r]));
 
     const handed: CheckpointRow[] = [];
+    const caughtUp = { partitionsBehind: 0, eventsApplied: 0 };
     for (const [k, p] of h.ends) {
       const l = liveCps.get(k)!;
       const s = h.shadowCps.get(k) ?? { ...p, next_offset: 0, applied_events: 0, dead_letters: 0, last_event_at: null };
@@ -339,6 +343,8 @@ async function handover(h: {
           p.partition,
           await h.tail.range(p.topic, p.partition, s.next_offset, l.next_offset),
         );
+        caughtUp.partitionsBehind++;
+        caughtUp.eventsApplied += r.applied;
         Object.assign(next, {
           next_offset: l.next_offset,
           applied_events: s.applied_events + r.applied,
@@ -348,7 +354,7 @@ async function handover(h: {
       } else if (h.verify && s.next_offset > l.next_offset) {
         // Verifying, the shadow is ahead: the live model gets them, in this transaction only (rolled back).
         await trx.raw('set local search_path to ??', [live]);
-        await applyRecords(
+        const r = await applyRecords(
           trx,
           projection,
           h.eventLog,
@@ -356,6 +362,8 @@ async function handover(h: {
           p.partition,
           await h.tail.range(p.topic, p.partition, l.next_offset, s.next_offset),
         );
+        caughtUp.partitionsBehind++;
+        caughtUp.eventsApplied += r.applied;
       }
       handed.push(next);
     }
@@ -364,7 +372,7 @@ async function handover(h: {
     if (h.verify) {
       const differences = await compareModels(trx, projection, live, shadow);
       await trx.rollback();
-      return { differences, appliedEvents: handed.reduce((n, c) => n + c.applied_events, 0) };
+      return { differences, appliedEvents: handed.reduce((n, c) => n + c.applied_events, 0), caughtUp };
     }
 
     await trx.raw('create schema ??', [h.retired]);
@@ -380,7 +388,7 @@ async function handover(h: {
       });
     }
     await trx.commit();
-    return { differences: [], appliedEvents: handed.reduce((n, c) => n + c.applied_events, 0) };
+    return { differences: [], appliedEvents: handed.reduce((n, c) => n + c.applied_events, 0), caughtUp };
   } catch (err) {
     if (!trx.isCompleted()) await trx.rollback().catch(() => undefined);
     throw err;

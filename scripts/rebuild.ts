@@ -104,6 +104,11 @@ Examples:
       signal: abort.signal,
     }).finally(() => progress.stop());
     const secs = ((Date.now() - started) / 1000).toFixed(1);
+    const { partitionsBehind, eventsApplied } = result.handover;
+    const handover =
+      partitionsBehind === 0
+        ? 'both sides were level at the handover'
+        : `at the handover ${partitionsBehind} partition(s) were behind the other side; ${eventsApplied} event(s) applied to level them`;
     if (o.verify) {
       for (const d of result.differences.slice(0, MAX_ROWS_SHOWN)) printDiff(d);
       if (result.differences.length > MAX_ROWS_SHOWN) console.log(`… and ${result.differences.length - MAX_ROWS_SHOWN} more`);
@@ -112,11 +117,13 @@ Examples:
           ? `${name}: the rebuilt model equals the live one (${result.appliedEvents} events replayed in ${secs}s)`
           : `${name}: ${result.differences.length} row(s) differ between the live and the rebuilt model`,
       );
+      console.log(`${name}: ${handover}`);
       if (o.keep) console.log(`shadow schema kept: ${result.shadowSchema}`);
       process.exitCode = result.differences.length === 0 ? 0 : 1;
       return;
     }
     console.log(`${name}: rebuilt from ${result.offsets} offsets (${result.appliedEvents} events) in ${secs}s and swapped in`);
+    console.log(`${name}: live workers paused for the handover only; ${handover}`);
     console.log(o.keep ? `old tables kept in schema ${result.retiredSchema}` : 'old tables dropped');
   })
   .parseAsync()
