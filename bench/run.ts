@@ -100,7 +100,7 @@ function summarizeRebuild(samples: RebuildProgress[], logEvents: number): Result
   const ninth = samples.find((s) => applied(s) >= (total * 9) / 10) ?? last;
   const lastDt = (wall - ninth.t) / 1000;
   return {
-    via: 'createProjectionWorker ×3 from offset 0 into a fresh schema',
+    via: 'rebuildProjection ×3: shadow schema from offset 0, then swap',
     logEvents,
     appliedEvents: applied(last),
     wallSeconds: wall / 1000,

@@ -31,6 +31,7 @@ export function child<T>(
   let last: T | undefined;
   const done = new Promise<T>((resolve, reject) => {
     cp.on('message', (m) => {
+      if (m === 'bye') return;
       last = m as T;
       opts.onMessage?.(m);
     });
