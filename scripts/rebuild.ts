@@ -122,9 +122,11 @@ Examples:
       process.exitCode = result.differences.length === 0 ? 0 : 1;
       return;
     }
-    console.log(`${name}: rebuilt from ${result.offsets} offsets (${result.appliedEvents} events) in ${secs}s and swapped in`);
+    console.log(
+      `${name}: rebuilt from ${result.offsets} offsets (${result.appliedEvents} events) in ${secs}s in schema ${result.shadowSchema}, and swapped in`,
+    );
     console.log(`${name}: live workers paused for the handover only; ${handover}`);
-    console.log(o.keep ? `old tables kept in schema ${result.retiredSchema}` : 'old tables dropped');
+    console.log(o.keep ? `old tables kept in schema ${result.retiredSchema}` : `old tables dropped (with schema ${result.retiredSchema})`);
   })
   .parseAsync()
   .then(() => process.exit())
