@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
+import { signToken } from '../lib/auth';
 import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
 import { loadConfig } from '../lib/config';
 import { createKafka } from '../lib/kafka';
@@ -29,8 +30,10 @@ async function main(): Promise<void> {
   const topics = topicsFor(namespace);
   await bootstrapNamespace(deps, topics, cfg.topics);
   const side = await startCommandSide(cfg, { logger, port: 0 });
+  const token = signToken(cfg.auth.jwtSecret, { userId: 'bench', tenantId: 'bench', role: 'user' });
+  const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` };
   const call = async (method: string, path: string, body: unknown) => {
-    const res = await fetch(`${side.url}${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${side.url}${path}`, { method, headers, body: JSON.stringify(body) });
     const json = (await res.json()) as { id: string };
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
     return json;

@@ -1,6 +1,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { commandMessageSchema, type CommandMessage, type Position, type Reply } from './commands';
-import { DomainError, handle, type Decider } from './decider';
+import type { Actor } from './auth';
+import { conflict, DomainError, forbidden, handle, type Decider } from './decider';
 import type { AnyEvent, EventEnvelope, EventLog } from './event-log';
 import { createConsumer, createProducer } from './kafka';
 import type { Logger } from './logger';
@@ -17,6 +18,8 @@ interface Applied {
 interface Slot<S> {
   readonly state: S;
   readonly version: number;
+  /** The tenant of the aggregate (of its first event); null while it does not exist. */
+  readonly tenantId: string | null;
   /** The last commands applied to the aggregate, by command id (bounded). */
   readonly applied: ReadonlyMap<string, Applied>;
 }
@@ -43,6 +46,8 @@ export interface CommandProcessorDeps<C extends { readonly type: string }, E ext
   logger: Logger;
   /** How long a newly assigned partition may take to catch up with its event log. */
   catchUpTimeoutMs?: number;
+  /** The user who owns the aggregate in a state (null: nobody, e.g. before it exists); a `user` may only command their own. */
+  owner?: (state: S, aggregateId: string) => string | null;
 }
 
 /**
@@ -66,7 +71,19 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
   const tailPosition = new Map<number, bigint>();
   const verified = new Set<number>();
   const producers = new Map<number, Promise<Producer>>();
-  const initial = (): Slot<S> => ({ state: decider.initialState, version: 0, applied: new Map() });
+  const initial = (): Slot<S> => ({ state: decider.initialState, version: 0, tenantId: null, applied: new Map() });
+  const owner = deps.owner ?? (() => null);
+
+  /**
+   * Whether the actor of a command may see the aggregate: internal callers (no actor) always; over HTTP, only
+   * within the aggregate's tenant, and a `user` only what they own. Decided here, on the writer's own state —
+   * for anybody else the aggregate does not exist (they get the answers of an unknown id: ids don't leak).
+   */
+  function visibleTo(actor: Actor | null | undefined, slot: Slot<S>, aggregateId: string): boolean {
+    if (!actor || slot.version === 0) return true;
+    if (slot.tenantId !== actor.tenantId) return false;
+    return actor.role === 'tenant_admin' || owner(slot.state, aggregateId) === actor.userId;
+  }
   let admin: Admin | undefined;
   let tail: Consumer | undefined;
   let main: Consumer | undefined;
@@ -85,7 +102,12 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
           position,
         })
       : slot.applied;
-    slots.set(event.aggregateId, { state: decider.evolve(slot.state, event), version: event.aggregateVersion, applied });
+    slots.set(event.aggregateId, {
+      state: decider.evolve(slot.state, event),
+      version: event.aggregateVersion,
+      tenantId: slot.tenantId ?? event.tenantId,
+      applied,
+    });
   }
 
   function producerFor(partition: number): Promise<Producer> {
@@ -137,7 +159,9 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         continue;
       }
       const cmd: CommandMessage = parsed.data;
-      const slot = work.get(cmd.aggregateId) ?? slots.get(cmd.aggregateId) ?? initial();
+      const stored = work.get(cmd.aggregateId) ?? slots.get(cmd.aggregateId) ?? initial();
+      const visible = visibleTo(cmd.actor, stored, cmd.aggregateId);
+      const slot = visible ? stored : initial();
       const before = slot.applied.get(cmd.commandId);
       if (before) {
         const reply: Reply = { commandId: cmd.commandId, ok: true, aggregateId: cmd.aggregateId, ...before, duplicate: true };
@@ -147,12 +171,19 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       try {
         const { replyTo: _r, payload, ...meta } = cmd;
         const result = handle(decider, slot, { ...payload, ...meta } as unknown as C & CommandMessage);
+        // Out of the actor's sight the decider answered as for an unknown id (a 404); a create there would clash
+        // with the hidden aggregate (ids are made by the API, so only a key collision gets here).
+        if (!visible) throw conflict('the id is already in use');
+        if (result.events.length > 0 && cmd.actor?.role === 'user' && owner(result.state, cmd.aggregateId) !== cmd.actor.userId) {
+          throw forbidden('a user may only command their own resources');
+        }
         const eventIds = result.events.map((e) => e.eventId);
         const lastEvent = events.length;
         events.push(...result.events.map((event) => ({ event: event as unknown as AnyEvent, commandId: cmd.commandId })));
         work.set(cmd.aggregateId, {
           state: result.state,
           version: result.version,
+          tenantId: stored.tenantId ?? result.events[0]?.tenantId ?? null,
           applied: remember(slot.applied, cmd.commandId, { version: result.version, eventIds, position: null }),
         });
         const reply: Reply = {

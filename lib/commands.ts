@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { actorSchema } from './auth';
 import type { CommandMeta } from './decider';
 
 /**
@@ -21,6 +22,7 @@ export const commandMessageSchema = z.object({
   causationId: z.string().nullable(),
   now: z.number().int(),
   expectedVersion: z.number().int().min(0).optional(),
+  actor: actorSchema.nullable().optional(),
   type: z.string().min(1),
   payload: z.record(z.string(), z.unknown()),
   replyTo: z.string().min(1),

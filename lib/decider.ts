@@ -1,14 +1,16 @@
 import { createHash } from 'node:crypto';
+import type { Actor } from './auth';
 import type { EventEnvelope } from './event-log';
 
 /**
  * Domain errors: thrown by deciders, mapped to HTTP by the error middleware.
- * 400 the input is malformed, 404 the aggregate does not exist, 409 the command conflicts with the
- * aggregate's current state (or a stale expected version), 422 the values break a business rule.
+ * 400 the input is malformed, 401 no valid token, 403 the caller's role may never do this, 404 the aggregate
+ * does not exist (or is not the caller's), 409 the command conflicts with the aggregate's current state (or a
+ * stale expected version), 422 the values break a business rule.
  */
 export class DomainError extends Error {
   constructor(
-    readonly status: 400 | 401 | 404 | 409 | 422 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 422 | 503,
     readonly code: string,
     message: string,
     readonly details: Readonly<Record<string, unknown>> = {},
@@ -17,6 +19,7 @@ export class DomainError extends Error {
   }
 }
 export const invalid = (message: string, details?: Record<string, unknown>) => new DomainError(400, 'invalid', message, details);
+export const forbidden = (message: string) => new DomainError(403, 'forbidden', message);
 export const notFound = (message: string) => new DomainError(404, 'not_found', message);
 export const conflict = (message: string, details?: Record<string, unknown>) => new DomainError(409, 'conflict', message, details);
 export const ruleViolated = (message: string, details?: Record<string, unknown>) => new DomainError(422, 'rule_violated', message, details);
@@ -32,6 +35,11 @@ export interface CommandMeta {
   readonly now: number;
   /** The version the client last saw; a different current version is a 409. */
   readonly expectedVersion?: number;
+  /**
+   * Who sent the command over HTTP (from the bearer token); the aggregate's writer checks on its state that the
+   * actor may command it. Absent for internal callers (sagas and policies) and the open sign-up.
+   */
+  readonly actor?: Actor | null;
 }
 
 /** An event as a decider returns it: its type and fields, without the metadata the handler stamps on. */

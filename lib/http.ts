@@ -6,9 +6,12 @@ import Koa, { type Context } from 'koa';
 import { z } from 'zod';
 import { CommandNotSentError, CommandTimeoutError, type CommandBus } from './command-bus';
 import { DomainError, deterministicUuid, invalid, type CommandMeta } from './decider';
+import { maybeActor } from './auth';
 import type { Logger } from './logger';
 import { encodeToken } from './consistency';
+import { commandResultSchema, openApiDocument, openApiPath, type Operation } from './openapi';
 import type { AggregateTopics } from './topics';
+import { pathIdSchema } from './validation';
 
 /** A JSON problem document (RFC 9457): type, title, status, detail, plus what helps the caller fix the request. */
 interface Problem {
@@ -22,6 +25,7 @@ interface Problem {
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
@@ -97,23 +101,58 @@ function errors(logger: Logger, bodyLimit: string): Koa.Middleware {
 
 export interface HttpApp {
   app: Koa;
+  /** Every route the routers serve (method and OpenAPI path), e.g. `get /devices/{id}`. */
+  routes: string[];
+  /** The OpenAPI document served at GET /openapi.json. */
+  document: ReturnType<typeof openApiDocument>;
   listen(port: number, host?: string): Promise<{ server: Server; url: string }>;
 }
 
-/** The Koa app: error middleware first, a strict JSON body parser (1 MB), then the routers. */
-export function createHttpApp(deps: { logger: Logger; routers: Router[]; bodyLimit?: string }): HttpApp {
+/** GET /openapi.json: the document of every operation the app serves (this one included). */
+const openApiOperation: Operation = {
+  method: 'get',
+  path: '/openapi.json',
+  summary: 'This OpenAPI document',
+  tag: 'operations',
+  access: 'public',
+  responses: { 200: z.looseObject({ openapi: z.string(), info: z.looseObject({}), paths: z.looseObject({}) }) },
+  problems: [],
+};
+
+/**
+ * The Koa app: error middleware first, a strict JSON body parser (1 MB), then the routers, and GET /openapi.json
+ * describing `operations` (the slices list theirs next to their routes).
+ */
+export function createHttpApp(deps: { logger: Logger; routers: Router[]; operations?: readonly Operation[]; bodyLimit?: string }): HttpApp {
   const app = new Koa();
   app.silent = true;
   const bodyLimit = deps.bodyLimit ?? '1mb';
+  const document = openApiDocument([...(deps.operations ?? []), openApiOperation], {
+    title: 'CloudPhone Events API',
+    version: '1',
+    description: 'Commands (write side) and queries (read models) of the cloud-phone platform. Errors are application/problem+json.',
+  });
+  const docs = new Router();
+  docs.get(openApiOperation.path, (ctx) => {
+    ctx.body = document;
+  });
+  const routers = [docs, ...deps.routers];
   app.use(errors(deps.logger, bodyLimit));
   // Malformed JSON (400) and bodies over the limit (413) are thrown with their status to the error middleware.
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimit, encoding: 'utf-8' }));
-  for (const router of deps.routers) {
+  for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   }
+  const routes = routers.flatMap((r) =>
+    r.stack.flatMap((layer) =>
+      layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m.toLowerCase()} ${openApiPath(String(layer.path).replace(/(.)\/$/, '$1'))}`),
+    ),
+  );
   return {
     app,
+    routes,
+    document,
     listen: (port, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         const server = app.listen(port, host);
@@ -127,10 +166,11 @@ export function createHttpApp(deps: { logger: Logger; routers: Router[]; bodyLim
   };
 }
 
-/** What a command route needs: the bus, and the clock (injected, so tests control time). */
+/** What a command route needs: the bus, the clock (injected, so tests control time) and the token secret. */
 export interface CommandDeps {
   bus: CommandBus;
   now: () => number;
+  jwtSecret: string;
 }
 
 const ifMatch = z
@@ -139,30 +179,34 @@ const ifMatch = z
   .transform((v) => Number(v.replace(/\D/g, '')));
 
 /**
- * Builds the metadata of a command from the request: tenant (X-Tenant-Id), correlation (X-Correlation-Id),
- * expected version (If-Match), and the command id — derived from the Idempotency-Key when there is one, so a
- * retried request is the same command and the aggregate's writer answers it with the first result.
+ * The tenant a command acts in: the token's. Only the open sign-up (POST /users without a token) takes it from
+ * X-Tenant-Id (default `default`).
+ */
+export const tenantOf = (ctx: Context): string => maybeActor(ctx)?.tenantId ?? (ctx.get('X-Tenant-Id') || 'default');
+
+/** Whose Idempotency-Keys these are: the same key from another caller is another command. */
+const keyScope = (ctx: Context) => `${tenantOf(ctx)}/${maybeActor(ctx)?.userId ?? '-'}`;
+
+/**
+ * Builds the metadata of a command from the request: the actor and its tenant (bearer token), correlation
+ * (X-Correlation-Id), expected version (If-Match), and the command id — derived from the Idempotency-Key when
+ * there is one, so a retried request is the same command and the aggregate's writer answers it with the first
+ * result.
  */
 export function commandMeta(ctx: Context, deps: CommandDeps, aggregateId: string, route: string): CommandMeta {
-  const tenantId = ctx.get('X-Tenant-Id') || 'default';
   const key = ctx.get('Idempotency-Key');
   const match = ctx.get('If-Match');
   return {
-    commandId: key ? deterministicUuid(`command/${tenantId}/${route}/${aggregateId}/${key}`) : randomUUID(),
+    commandId: key ? deterministicUuid(`command/${keyScope(ctx)}/${route}/${aggregateId}/${key}`) : randomUUID(),
     aggregateId,
-    tenantId,
+    tenantId: tenantOf(ctx),
     correlationId: ctx.get('X-Correlation-Id') || randomUUID(),
     causationId: null,
     now: deps.now(),
     expectedVersion: match ? parse(ifMatch, match, 'If-Match header') : undefined,
+    actor: maybeActor(ctx) ?? null,
   };
 }
-
-const pathIdSchema = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[\w.:-]+$/, 'ids are letters, digits, "-", "_", ".", ":"');
 
 /** The aggregate id in the path, checked (a malformed id is a 400, not a lookup). */
 export const pathId = (ctx: Context) => parse(pathIdSchema, ctx.params.id, 'id in the path');
@@ -170,7 +214,7 @@ export const pathId = (ctx: Context) => parse(pathIdSchema, ctx.params.id, 'id i
 /** The id of an aggregate a POST creates: derived from the Idempotency-Key when there is one (a retry creates nothing new). */
 export function newAggregateId(ctx: Context, route: string): string {
   const key = ctx.get('Idempotency-Key');
-  return key ? deterministicUuid(`aggregate/${ctx.get('X-Tenant-Id') || 'default'}/${route}/${key}`) : randomUUID();
+  return key ? deterministicUuid(`aggregate/${keyScope(ctx)}/${route}/${key}`) : randomUUID();
 }
 
 /**
@@ -191,8 +235,8 @@ export async function runCommand(
   ctx.body = {
     id: reply.aggregateId,
     version: reply.version,
-    eventIds: reply.eventIds,
+    eventIds: [...reply.eventIds],
     position: reply.position,
     consistencyToken: reply.position ? encodeToken([reply.position]) : null,
-  };
+  } satisfies z.infer<typeof commandResultSchema>;
 }

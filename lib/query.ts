@@ -7,6 +7,16 @@ import type { Db } from './db';
 import { invalid } from './decider';
 import { parse } from './http';
 
+/** A time in an answer: ISO 8601 in UTC (what JSON makes of a Date, said in the schema). */
+export const timestamp = z.iso.datetime();
+export const iso = (d: Date): string => d.toISOString();
+export const isoOrNull = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+/** Money in an answer: integer minor units and the currency. */
+export const moneyView = z.object({ amount: z.number().int(), currency: z.string() });
+
+/** The answer of every list endpoint: a page of items and the cursor of the next page (null on the last). */
+export const pageOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next: z.string().nullable() });
+
 /** What every list endpoint takes: a page size (1..200, default 50) and an opaque cursor. */
 export const pageParams = {
   limit: z.coerce.number().int().min(1, 'limit is 1 to 200').max(200, 'limit is 1 to 200').default(50),
@@ -67,8 +77,8 @@ export function scoped(query: Knex.QueryBuilder, actor: Actor, table: string): K
   return query;
 }
 
-/** Query parameters validated with zod (400 naming each bad one). */
-export const queryParams = <T extends z.ZodRawShape>(ctx: Context, shape: T) => parse(z.strictObject(shape), ctx.query, 'query parameters');
+/** Query parameters validated with a strict zod object (400 naming each bad one, an unknown one included). */
+export const queryParams = <T extends z.ZodObject>(ctx: Context, schema: T) => parse(schema, ctx.query, 'query parameters');
 
 /** Honours X-Consistency-Token: waits until the projection has applied the caller's last write (bounded). */
 export async function readAfter(

@@ -4,6 +4,8 @@ import { z } from 'zod';
 export const id = z.string().trim().min(1).max(128);
 export const text = (max: number) => z.string().trim().min(1).max(max);
 export const reason = z.string().trim().min(1).max(500).nullable().optional();
+/** The body of a command without fields: `{}` or none at all. */
+export const noBody = z.strictObject({});
 
 /** Money in integer minor units (fen) with an ISO 4217 code; never a float. */
 export const money = z.strictObject({
@@ -25,3 +27,10 @@ export const deviceSpec = z.strictObject({
 /** The rate tiers a device can be on (their per-minute rates live with the billing read model). */
 export const tier = z.enum(['basic', 'standard', 'premium']);
 export const region = z.string().regex(/^[a-z]{2}-[a-z]+(-\d+)?$/, 'region looks like cn-east or cn-north-1');
+
+/** An aggregate id in a path (a malformed id is a 400, not a lookup). */
+export const pathIdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[\w.:-]+$/, 'ids are letters, digits, "-", "_", ".", ":"');

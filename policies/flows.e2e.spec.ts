@@ -12,10 +12,12 @@ beforeAll(async () => {
     sagas: { paymentTimeoutMs: 2500, deviceQuota: 2, installDelayMs: 300, tickMs: 100 },
   });
   db = platform.db!;
+  T = platform.bearer('ops', 'acme', 'tenant_admin');
 });
 afterAll(() => platform?.stop());
 
-const T = { 'X-Tenant-Id': 'acme' };
+/** The commands of these flows are sent by acme's tenant admin. */
+let T: Record<string, string>;
 const fen = (amount: number) => ({ amount, currency: 'CNY' });
 const spec = { cpuCores: 4, memoryMb: 8192, storageGb: 64, androidVersion: '13' };
 const plan = (userId: string) => ({

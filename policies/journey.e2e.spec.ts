@@ -18,8 +18,10 @@ afterAll(() => platform?.stop());
 type Json = Record<string, unknown>;
 const fen = (amount: number) => ({ amount, currency: 'CNY' });
 const spec = { cpuCores: 4, memoryMb: 8192, storageGb: 64, androidVersion: '13' };
+/** The user's own requests: the sign-up is open (tenant from X-Tenant-Id); after it, with the user's own token. */
+let credentials: Record<string, string> = { 'X-Tenant-Id': 'journey' };
 const command = async (method: string, path: string, body?: unknown): Promise<{ id: string; version: number }> => {
-  const r: HttpResult = await platform.http[0]!(method, path, body, { 'X-Tenant-Id': 'journey' });
+  const r: HttpResult = await platform.http[0]!(method, path, body, credentials);
   if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body as { id: string; version: number };
 };
@@ -35,6 +37,7 @@ const until = <T>(what: string, probe: () => Promise<T | undefined>) => waitFor(
 
 test('register, buy a plan, pay, use the device, rename, install an app, cancel an unpaid order, leave', async () => {
   const user = await command('POST', '/users', { username: 'xiaoming', email: 'xm@example.com', phone: '+86 139 0000 0001' });
+  credentials = platform.bearer(user.id, 'journey');
   const order = await command('POST', '/orders', {
     userId: user.id,
     planId: 'std-month',

@@ -9,9 +9,10 @@ import { createProjectionWorker } from '../lib/projection-worker';
 import { createRegistry } from '../lib/registry';
 import { topicsFor } from '../lib/topics';
 import { billingProjection } from './billing/projection';
-import { billingQueryRoutes } from './billing/routes';
-import { deviceQueryRoutes } from './device/routes';
-import { notificationQueryRoutes } from './notification/routes';
+import type { Operation } from '../lib/openapi';
+import { billingQueryOperations, billingQueryRoutes } from './billing/routes';
+import { deviceQueryOperations, deviceQueryRoutes } from './device/routes';
+import { notificationQueryOperations, notificationQueryRoutes } from './notification/routes';
 import { deviceProjection } from './device/projection';
 import { notificationProjection } from './notification/projection';
 
@@ -65,6 +66,9 @@ export async function startProjections(
 }
 
 export type ReadSide = Awaited<ReturnType<typeof startProjections>>;
+
+/** The operations of the query API, for the OpenAPI document. */
+export const queryOperations: readonly Operation[] = [...deviceQueryOperations, ...billingQueryOperations, ...notificationQueryOperations];
 
 /** The query API of every read model, served next to the command API. */
 export function queryRouters(read: ReadSide, cfg: Config) {

@@ -14,8 +14,9 @@ const bearer = (userId: string, tenantId: string, role: 'user' | 'tenant_admin' 
 });
 const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult> =>
   platform.http[0]!(method, path, body, headers);
+/** A command sent by the tenant's admin. */
 const ok = async (method: string, path: string, body: unknown, tenant: string) => {
-  const r = await call(method, path, body, { 'X-Tenant-Id': tenant });
+  const r = await call(method, path, body, bearer('admin-1', tenant, 'tenant_admin'));
   if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body as { id: string; version: number; consistencyToken: string };
 };

@@ -1,10 +1,14 @@
 import Router from '@koa/router';
 import type { Kafka } from 'kafkajs';
+import { z } from 'zod';
+import type { Config } from '../lib/config';
 import type { Db } from '../lib/db';
 import type { Metrics } from '../lib/metrics';
+import type { Operation } from '../lib/openapi';
 import { CHECKPOINTS } from '../lib/projection-worker';
+import { timestamp } from '../lib/query';
 import type { Topics } from '../lib/topics';
-import { PROJECTIONS } from './platform';
+import { PROJECTIONS, queryOperations, queryRouters, type ReadSide } from './platform';
 
 export interface PartitionStatus {
   topic: string;
@@ -65,6 +69,57 @@ export async function projectionStatus(deps: { db: Db; kafka: Kafka; topics: Top
   } finally {
     await admin.disconnect();
   }
+}
+
+const count = z.number().int().min(0);
+const statusView = z.object({
+  projections: z.array(
+    z.object({
+      projection: z.string(),
+      lag: count,
+      appliedEvents: count,
+      deadLetters: count,
+      partitions: z.array(
+        z.object({
+          topic: z.string(),
+          partition: count,
+          checkpoint: count,
+          endOffset: count,
+          lag: count,
+          lastEventAt: timestamp.nullable(),
+          appliedEvents: count,
+          deadLetters: count,
+        }),
+      ),
+    }),
+  ),
+});
+
+/** The operations of the operations endpoints, for the OpenAPI document (no token: they show no tenant's data). */
+export const projectionOpsOperations: Operation[] = [
+  {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics: projection lag, applied events, dead letters',
+    tag: 'operations',
+    access: 'public',
+    responses: { 200: { contentType: 'text/plain', schema: z.string() } },
+    problems: [],
+  },
+  {
+    method: 'get',
+    path: '/projections/status',
+    summary: 'Each projection’s checkpoints, lag, last event time and dead letters, per partition',
+    tag: 'operations',
+    access: 'public',
+    responses: { 200: statusView },
+    problems: [],
+  },
+];
+
+/** The whole read side's HTTP API (query API and operations endpoints) and its operations, as `npm start` serves it. */
+export function readSideApi(read: ReadSide, cfg: Config): { routers: Router[]; operations: readonly Operation[] } {
+  return { routers: [projectionOpsRoutes(read), ...queryRouters(read, cfg)], operations: [...projectionOpsOperations, ...queryOperations] };
 }
 
 /**

@@ -1,19 +1,20 @@
 import { randomUUID } from 'node:crypto';
+import { signToken } from '../lib/auth';
 import { createEventLog } from '../lib/event-log';
 import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { readPartition } from '../lib/topic-reader';
 import { startPolicies } from '../policies/platform';
-import { PROJECTIONS, queryRouters, startProjections } from '../projections/platform';
-import { projectionOpsRoutes } from '../projections/routes';
+import { PROJECTIONS, startProjections } from '../projections/platform';
+import { readSideApi } from '../projections/routes';
 import { startCommandSide } from '../services/platform';
 import { bootstrap } from './bootstrap';
 import { createStack, status, up, StackError } from './stack/index';
 
-/** The command API, one line each (README lists them with a curl example). */
+/** The APIs, one line each (README lists them with a curl example). Commands need a Bearer token except the sign-up. */
 const ENDPOINTS = [
-  'POST   /users                      register {username, email, phone?}',
+  'POST   /users                      register {username, email, phone?}  (open sign-up: tenant from X-Tenant-Id)',
   'PATCH  /users/:id                  change {username?, email?, phone?}',
   'POST   /users/:id/status           {status: active|suspended|banned, reason?}',
   'DELETE /users/:id                  delete the account',
@@ -26,8 +27,10 @@ const ENDPOINTS = [
   'POST   /app-installs               {userId, deviceId, appId, appVersion?}',
   'POST   /app-installs/:id/complete | /fail',
   'POST   /notifications              {userId, title, content, cause};  POST /notifications/:id/read',
-  'GET    /devices /users /orders /billing/sessions /billing/usage /notifications  (Bearer token: npm run token -- --user <id> --tenant <t>)',
+  'GET    /devices /users /orders /billing/sessions /billing/usage /notifications',
+  'Bearer token for all but the sign-up: npm run token -- --user <id> --tenant <t> [--role tenant_admin]',
   'GET    /projections/status         checkpoints, lag and dead letters per projection and partition',
+  'GET    /openapi.json               the OpenAPI 3.1 document of both APIs (no token)',
   'GET    /metrics                    Prometheus metrics (projection lag, applied events, dead letters)',
 ];
 
@@ -49,7 +52,7 @@ async function main(): Promise<void> {
   const logger = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, 'platform');
   const read = await startProjections(cfg, { logger });
   console.log(`projection workers running: ${Object.keys(PROJECTIONS).join(', ')} (migrations applied)`);
-  const side = await startCommandSide(cfg, { logger, routers: [projectionOpsRoutes(read), ...queryRouters(read, cfg)] });
+  const side = await startCommandSide(cfg, { logger, ...readSideApi(read, cfg) });
   console.log(`command API listening on ${side.url} (instance ${side.instanceId})`);
   const policies = await startPolicies(cfg, { bus: side.bus, logger });
   console.log(
@@ -58,10 +61,12 @@ async function main(): Promise<void> {
 
   console.log('\n== round trip: HTTP → command processor → Kafka → decoded back');
   const tag = randomUUID().slice(0, 8);
+  // The sign-up is open (tenant from X-Tenant-Id); then the user acts with their own token.
+  let credentials: Record<string, string> = { 'X-Tenant-Id': 'demo' };
   const post = async (path: string, body: unknown) => {
     const res = await fetch(`${side.url}${path}`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-Tenant-Id': 'demo' },
+      headers: { 'Content-Type': 'application/json', ...credentials },
       body: JSON.stringify(body),
     });
     const json = (await res.json()) as { id: string; version: number; position: { topic: string; partition: number; offset: string } };
@@ -70,6 +75,8 @@ async function main(): Promise<void> {
     return json;
   };
   const user = await post('/users', { username: `demo-${tag}`, email: `demo-${tag}@example.com` });
+  credentials = { Authorization: `Bearer ${signToken(cfg.auth.jwtSecret, { userId: user.id, tenantId: 'demo', role: 'user' })}` };
+  console.log(`the user's token: npm run token -- --user ${user.id} --tenant demo`);
   const spec = { cpuCores: 4, memoryMb: 8192, storageGb: 64, androidVersion: '13' };
   const device = await post('/devices', { userId: user.id, name: 'demo phone', spec, tier: 'standard', region: 'cn-east' });
   const started = await post(`/devices/${device.id}/start`, {});

@@ -49,12 +49,17 @@ const table: Array<[string, string, string, unknown, number, string]> = [
   ['malformed If-Match', 'PATCH', '/devices/d-1', { name: 'x' }, 400, 'If-Match'],
   ['id too long', 'POST', `/devices/${'d'.repeat(200)}/start`, {}, 400, 'id in the path'],
   ['unknown route', 'GET', '/nowhere', undefined, 404, 'no route'],
+  ['malformed Authorization header', 'POST', '/devices', device, 401, 'Bearer <token>'],
   ['wrong method', 'PUT', '/devices', {}, 405, 'not allowed'],
 ];
 
 describe('bad input gets a clear 4xx and appends nothing', () => {
   test.each(table)('%s → %s %s', async (_what, method, path, body, status, named) => {
-    const headers: Record<string, string> = path.startsWith('/devices/d-1') ? { 'If-Match': 'v-one' } : {};
+    const admin = platform.bearer('ops', 'default', 'tenant_admin');
+    const headers: Record<string, string> = {
+      ...(named === 'Bearer <token>' ? { Authorization: 'Basic b3BzOm9wcw==' } : admin),
+      ...(path.startsWith('/devices/d-1') ? { 'If-Match': 'v-one' } : {}),
+    };
     const res = await platform.http[0]!(method, path, body, headers);
     expect(res.status).toBe(status);
     expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);

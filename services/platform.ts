@@ -7,32 +7,34 @@ import type { Config } from '../lib/config';
 import type { Decider } from '../lib/decider';
 import { createEventLog } from '../lib/event-log';
 import { createHttpApp } from '../lib/http';
+import type { Operation } from '../lib/openapi';
 import { createKafka } from '../lib/kafka';
 import { createLogger, type Logger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { topicsFor, type AggregateName } from '../lib/topics';
-import { appInstallDecider } from './app-install/decider';
-import { appInstallRoutes } from './app-install/routes';
-import { deviceDecider } from './device/decider';
-import { deviceRoutes } from './device/routes';
-import { notificationDecider } from './notification/decider';
-import { notificationRoutes } from './notification/routes';
-import { orderDecider } from './order/decider';
-import { orderRoutes } from './order/routes';
+import { appInstallDecider, appInstallOwner } from './app-install/decider';
+import { appInstallOperations, appInstallRoutes } from './app-install/routes';
+import { deviceDecider, deviceOwner } from './device/decider';
+import { deviceOperations, deviceRoutes } from './device/routes';
+import { notificationDecider, notificationOwner } from './notification/decider';
+import { notificationOperations, notificationRoutes } from './notification/routes';
+import { orderDecider, orderOwner } from './order/decider';
+import { orderOperations, orderRoutes } from './order/routes';
 import { reservationDecider } from './reservation/decider';
 import { releaseReservations } from './reservation/release-policy';
 import { createPolicy } from '../lib/policy';
-import { userDecider } from './user/decider';
-import { userRoutes } from './user/routes';
+import { userDecider, userOwner } from './user/decider';
+import { userOperations, userRoutes } from './user/routes';
 
+/** Each aggregate's decider, and whose it is (reservations belong to nobody: only internal callers command them). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const DECIDERS: Record<AggregateName, Decider<any, any, any>> = {
-  user: userDecider,
-  device: deviceDecider,
-  order: orderDecider,
-  appInstall: appInstallDecider,
-  notification: notificationDecider,
-  reservation: reservationDecider,
+const AGGREGATES: Record<AggregateName, { decider: Decider<any, any, any>; owner?: (state: any, id: string) => string | null }> = {
+  user: { decider: userDecider, owner: userOwner },
+  device: { decider: deviceDecider, owner: deviceOwner },
+  order: { decider: orderDecider, owner: orderOwner },
+  appInstall: { decider: appInstallDecider, owner: appInstallOwner },
+  notification: { decider: notificationDecider, owner: notificationOwner },
+  reservation: { decider: reservationDecider },
 };
 
 export interface PlatformOptions {
@@ -43,9 +45,20 @@ export interface PlatformOptions {
   logger?: Logger;
   /** Port to listen on (0 = any free port); defaults to the config's. */
   port?: number;
-  /** More routers served by the same app (e.g. the read side's operations endpoints). */
+  /** More routers served by the same app (e.g. the read side's query API and operations endpoints). */
   routers?: Router[];
+  /** Their operations, for the OpenAPI document. */
+  operations?: readonly Operation[];
 }
+
+/** The operations of the command API, for the OpenAPI document. */
+export const commandOperations: readonly Operation[] = [
+  ...userOperations,
+  ...deviceOperations,
+  ...orderOperations,
+  ...appInstallOperations,
+  ...notificationOperations,
+];
 
 /**
  * The composition root of the command side: one command processor per aggregate (the single writers), the
@@ -61,11 +74,12 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
   const topics = topicsFor(cfg.topics.namespace);
   const now = opts.now ?? Date.now;
 
-  const processors: CommandProcessor[] = (Object.keys(DECIDERS) as AggregateName[]).map((name) =>
+  const processors: CommandProcessor[] = (Object.keys(AGGREGATES) as AggregateName[]).map((name) =>
     createCommandProcessor({
       kafka,
       eventLog,
-      decider: DECIDERS[name],
+      decider: AGGREGATES[name].decider,
+      owner: AGGREGATES[name].owner,
       topics: topics[name],
       repliesTopic: topics.replies,
       groupId: `${topics.namespace}.${name}.processor`,
@@ -89,7 +103,7 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
   await Promise.all([...processors.map((p) => p.start()), bus.start()]);
   await Promise.all(policies.map((p) => p.start()));
 
-  const deps = { bus, now };
+  const deps = { bus, now, jwtSecret: cfg.auth.jwtSecret };
   const http = createHttpApp({
     logger,
     routers: [
@@ -100,6 +114,7 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
       notificationRoutes({ ...deps, topics: topics.notification }),
       ...(opts.routers ?? []),
     ],
+    operations: [...commandOperations, ...(opts.operations ?? [])],
   });
   const { server, url } = await http.listen(opts.port ?? cfg.http.port, cfg.http.host);
   logger.info({ url, instanceId }, 'command API listening');
@@ -109,6 +124,9 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
     instanceId,
     topics,
     bus,
+    /** Every route served (method and OpenAPI path) and the OpenAPI document (GET /openapi.json). */
+    routes: http.routes,
+    document: http.document,
     async stop(): Promise<void> {
       await new Promise<void>((resolve) => {
         (server as Server).close(() => resolve());

@@ -1,9 +1,11 @@
+import { signToken, type Actor } from '../lib/auth';
 import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
 import { loadEventSchemas } from '../lib/schemas';
 import { topicsFor } from '../lib/topics';
 import type { Config } from '../lib/config';
 import { startPolicies } from '../policies/platform';
-import { queryRouters, startProjections } from '../projections/platform';
+import { startProjections } from '../projections/platform';
+import { readSideApi } from '../projections/routes';
 import { startCommandSide, type CommandSide } from '../services/platform';
 import { testDatabase } from './projection-harness';
 import { integration, unique } from './support';
@@ -33,6 +35,14 @@ export function client(baseUrl: string) {
   };
 }
 
+export type Call = ReturnType<typeof client>;
+
+/** A client that sends these headers (e.g. a bearer token) with every request; a call's own headers win. */
+export const withHeaders =
+  (call: Call, defaults: Record<string, string>): Call =>
+  (method, path, body, headers = {}) =>
+    call(method, path, body, { ...defaults, ...headers });
+
 /**
  * The command side on the real stack, in a namespace of its own (topics and subjects with a random suffix),
  * with `instances` processes' worth of instances side by side.
@@ -53,10 +63,10 @@ export async function startTestPlatform(instances = 1, opts: { readSide?: boolea
     sagas: { ...it_.cfg.sagas, ...opts.sagas },
   };
   const read = opts.readSide ? await startProjections(cfg, { logger: it_.logger }) : undefined;
-  const routers = read ? queryRouters(read, cfg) : [];
+  const api = read ? readSideApi(read, cfg) : { routers: [], operations: [] };
   const sides: CommandSide[] = [];
   for (let i = 0; i < instances; i++) {
-    sides.push(await startCommandSide(cfg, { instanceId: `${namespace}-i${i}`, port: 0, logger: it_.logger, routers }));
+    sides.push(await startCommandSide(cfg, { instanceId: `${namespace}-i${i}`, port: 0, logger: it_.logger, ...api }));
   }
   let policies = opts.readSide ? await startPolicies(cfg, { bus: sides[0]!.bus, logger: it_.logger }) : undefined;
   return {
@@ -75,6 +85,10 @@ export async function startTestPlatform(instances = 1, opts: { readSide?: boolea
       policies = await startPolicies(cfg, { bus: sides[0]!.bus, logger: it_.logger });
     },
     http: sides.map((s) => client(s.url)),
+    /** The Authorization header of a token for this actor, signed with the platform's secret. */
+    bearer: (userId: string, tenantId: string, role: Actor['role'] = 'user') => ({
+      Authorization: `Bearer ${signToken(cfg.auth.jwtSecret, { userId, tenantId, role })}`,
+    }),
     async stop(): Promise<void> {
       await policies?.stop();
       await read?.stop();

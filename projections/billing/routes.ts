@@ -3,12 +3,101 @@ import { z } from 'zod';
 import { authenticate } from '../../lib/auth';
 import { notFound } from '../../lib/decider';
 import { pathId } from '../../lib/http';
-import { actorOf, listPage, pageParams, queryParams, readAfter, scoped } from '../../lib/query';
+import { queryOperation, type Operation } from '../../lib/openapi';
+import {
+  actorOf,
+  iso,
+  isoOrNull,
+  listPage,
+  moneyView,
+  pageOf,
+  pageParams,
+  queryParams,
+  readAfter,
+  scoped,
+  timestamp,
+} from '../../lib/query';
 import { orderList, sessionList } from './queries';
 import type { QueryDeps } from '../query-deps';
 import { billingProjection, type OrderRow, type SessionRow } from './projection';
 
-const order = (o: OrderRow) => ({
+const userFieldsView = z.object({ username: z.string().nullable(), email: z.string().nullable(), status: z.string().nullable() });
+const orderView = z.object({
+  id: z.string(),
+  tenantId: z.string().nullable(),
+  userId: z.string(),
+  planId: z.string(),
+  planName: z.string(),
+  amount: moneyView,
+  paid: moneyView,
+  refunded: moneyView,
+  status: z.enum(['created', 'paid', 'cancelled', 'partially_refunded', 'refunded']),
+  paymentMethod: z.string().nullable(),
+  paymentRef: z.string().nullable(),
+  cancelReason: z.string().nullable(),
+  createdAt: timestamp,
+  paidAt: timestamp.nullable(),
+  cancelledAt: timestamp.nullable(),
+  refundedAt: timestamp.nullable(),
+  user: userFieldsView,
+  version: z.number().int(),
+});
+const sessionView = z.object({
+  id: z.string(),
+  deviceId: z.string(),
+  tenantId: z.string().nullable(),
+  userId: z.string(),
+  tier: z.string(),
+  rateFenPerMinute: z.number().int(),
+  status: z.enum(['open', 'closed']),
+  startedAt: timestamp,
+  stoppedAt: timestamp.nullable(),
+  durationSeconds: z.number().int().nullable(),
+  billedMinutes: z.number().int().nullable(),
+  cost: moneyView.nullable(),
+  closeReason: z.enum(['stopped', 'deleted']).nullable(),
+  user: userFieldsView,
+});
+const usageTotals = z.object({ sessions: z.number().int(), seconds: z.number().int(), cost: moneyView });
+const usageView = z.object({
+  days: z.array(usageTotals.extend({ userId: z.string(), day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) })),
+  totals: usageTotals,
+});
+
+const id = z.string().min(1).max(128);
+const isoTime = z.iso.datetime({ offset: true, message: 'a time is ISO 8601, e.g. 2026-11-25T08:00:00Z' });
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day is YYYY-MM-DD');
+const orderQuery = z.strictObject({
+  ...pageParams,
+  userId: id.optional(),
+  status: z.enum(['created', 'paid', 'cancelled', 'partially_refunded', 'refunded']).optional(),
+});
+const sessionQuery = z.strictObject({
+  ...pageParams,
+  userId: id.optional(),
+  deviceId: id.optional(),
+  status: z.enum(['open', 'closed']).optional(),
+  from: isoTime.optional(),
+  to: isoTime.optional(),
+});
+const usageQuery = z.strictObject({ userId: id.optional(), from: day.optional(), to: day.optional() });
+
+/** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
+const tag = 'billing (queries)';
+export const billingQueryOperations: Operation[] = [
+  queryOperation({ path: '/orders', summary: 'List orders', tag, query: orderQuery, response: pageOf(orderView) }),
+  queryOperation({ path: '/orders/:id', summary: 'An order', tag, response: orderView }),
+  queryOperation({
+    path: '/billing/sessions',
+    summary: 'List metering sessions (by user, device, status, start time)',
+    tag,
+    query: sessionQuery,
+    response: pageOf(sessionView),
+  }),
+  queryOperation({ path: '/billing/usage', summary: 'Usage per user and day, with totals', tag, query: usageQuery, response: usageView }),
+];
+
+const order = (o: OrderRow): z.infer<typeof orderView> => ({
   id: o.order_id,
   tenantId: o.tenant_id,
   userId: o.user_id,
@@ -21,14 +110,14 @@ const order = (o: OrderRow) => ({
   paymentMethod: o.payment_method,
   paymentRef: o.payment_ref,
   cancelReason: o.cancel_reason,
-  createdAt: o.created_at,
-  paidAt: o.paid_at,
-  cancelledAt: o.cancelled_at,
-  refundedAt: o.refunded_at,
+  createdAt: iso(o.created_at),
+  paidAt: isoOrNull(o.paid_at),
+  cancelledAt: isoOrNull(o.cancelled_at),
+  refundedAt: isoOrNull(o.refunded_at),
   user: { username: o.username, email: o.email, status: o.user_status },
   version: o.version,
 });
-const session = (s: SessionRow) => ({
+const session = (s: SessionRow): z.infer<typeof sessionView> => ({
   id: s.session_id,
   deviceId: s.device_id,
   tenantId: s.tenant_id,
@@ -36,18 +125,14 @@ const session = (s: SessionRow) => ({
   tier: s.tier,
   rateFenPerMinute: s.rate_fen_per_minute,
   status: s.status,
-  startedAt: s.started_at,
-  stoppedAt: s.stopped_at,
+  startedAt: iso(s.started_at),
+  stoppedAt: isoOrNull(s.stopped_at),
   durationSeconds: s.duration_seconds,
   billedMinutes: s.billed_minutes,
   cost: s.cost_fen === null ? null : { amount: s.cost_fen, currency: 'CNY' },
   closeReason: s.close_reason,
   user: { username: s.username, email: s.email, status: s.user_status },
 });
-
-const id = z.string().min(1).max(128);
-const isoTime = z.iso.datetime({ offset: true, message: 'a time is ISO 8601, e.g. 2026-11-25T08:00:00Z' });
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day is YYYY-MM-DD');
 
 /** Query API of the billing read model: orders, metering sessions, daily usage. */
 export function billingQueryRoutes(deps: QueryDeps): Router {
@@ -56,11 +141,7 @@ export function billingQueryRoutes(deps: QueryDeps): Router {
   const projection = { name: billingProjection.name, topics: billingProjection.topics(deps.topics) };
 
   router.get('/orders', auth, async (ctx) => {
-    const q = queryParams(ctx, {
-      ...pageParams,
-      userId: id.optional(),
-      status: z.enum(['created', 'paid', 'cancelled', 'partially_refunded', 'refunded']).optional(),
-    });
+    const q = queryParams(ctx, orderQuery);
     await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
     const result = await listPage<typeof q, OrderRow>(orderList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(order), next: result.next };
@@ -75,21 +156,14 @@ export function billingQueryRoutes(deps: QueryDeps): Router {
   });
 
   router.get('/billing/sessions', auth, async (ctx) => {
-    const q = queryParams(ctx, {
-      ...pageParams,
-      userId: id.optional(),
-      deviceId: id.optional(),
-      status: z.enum(['open', 'closed']).optional(),
-      from: isoTime.optional(),
-      to: isoTime.optional(),
-    });
+    const q = queryParams(ctx, sessionQuery);
     await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
     const result = await listPage<typeof q, SessionRow>(sessionList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(session), next: result.next };
   });
 
   router.get('/billing/usage', auth, async (ctx) => {
-    const q = queryParams(ctx, { userId: id.optional(), from: day.optional(), to: day.optional() });
+    const q = queryParams(ctx, usageQuery);
     await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
     const query = scoped(deps.db('usage_daily'), actorOf(ctx), 'usage_daily');
     if (q.userId) query.where('user_id', q.userId);
@@ -113,7 +187,10 @@ export function billingQueryRoutes(deps: QueryDeps): Router {
       (t, r) => ({ sessions: t.sessions + r.sessions, seconds: t.seconds + r.seconds, cost: t.cost + r.cost_fen }),
       { sessions: 0, seconds: 0, cost: 0 },
     );
-    ctx.body = { days, totals: { sessions: totals.sessions, seconds: totals.seconds, cost: { amount: totals.cost, currency: 'CNY' } } };
+    ctx.body = {
+      days,
+      totals: { sessions: totals.sessions, seconds: totals.seconds, cost: { amount: totals.cost, currency: 'CNY' } },
+    } satisfies z.infer<typeof usageView>;
   });
 
   return router;

@@ -3,38 +3,102 @@ import { z } from 'zod';
 import { authenticate } from '../../lib/auth';
 import { notFound } from '../../lib/decider';
 import { pathId } from '../../lib/http';
-import { actorOf, listPage, pageParams, queryParams, readAfter, scoped } from '../../lib/query';
+import { queryOperation, type Operation } from '../../lib/openapi';
+import { actorOf, iso, isoOrNull, listPage, pageOf, pageParams, queryParams, readAfter, scoped, timestamp } from '../../lib/query';
+import { deviceSpec } from '../../lib/validation';
 import { deviceList, userList } from './queries';
 import type { QueryDeps } from '../query-deps';
 import { deviceProjection, type DeviceAppRow, type DeviceRow } from './projection';
 import type { UserCopyRow } from '../common/user-copy';
 
-const device = (d: DeviceRow) => ({
+const userFieldsView = z.object({
+  username: z.string().nullable(),
+  email: z.string().nullable(),
+  phone: z.string().nullable(),
+  status: z.string().nullable(),
+});
+const deviceView = z.object({
+  id: z.string(),
+  tenantId: z.string().nullable(),
+  userId: z.string(),
+  orderId: z.string().nullable(),
+  name: z.string(),
+  spec: deviceSpec,
+  tier: z.string(),
+  region: z.string(),
+  status: z.enum(['created', 'running', 'stopped', 'deleted']),
+  user: userFieldsView,
+  createdAt: timestamp,
+  updatedAt: timestamp,
+  version: z.number().int(),
+});
+const appView = z.object({
+  installId: z.string(),
+  appId: z.string(),
+  appVersion: z.string().nullable(),
+  status: z.enum(['requested', 'installed', 'failed']),
+  requestedAt: timestamp,
+  installedAt: timestamp.nullable(),
+  failedAt: timestamp.nullable(),
+  failureReason: z.string().nullable(),
+});
+const userView = z.object({
+  id: z.string(),
+  tenantId: z.string().nullable(),
+  username: z.string().nullable(),
+  email: z.string().nullable(),
+  phone: z.string().nullable(),
+  status: z.string().nullable(),
+  version: z.number().int(),
+});
+const deviceQuery = z.strictObject({
+  ...pageParams,
+  userId: z.string().min(1).max(128).optional(),
+  status: z.enum(['created', 'running', 'stopped', 'deleted']).optional(),
+});
+const userQuery = z.strictObject({ ...pageParams, status: z.enum(['active', 'suspended', 'banned', 'deleted']).optional() });
+
+/** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
+const tag = 'devices and users (queries)';
+export const deviceQueryOperations: Operation[] = [
+  queryOperation({
+    path: '/devices',
+    summary: 'List devices with their user’s fields',
+    tag,
+    query: deviceQuery,
+    response: pageOf(deviceView),
+  }),
+  queryOperation({ path: '/devices/:id', summary: 'A device with its apps', tag, response: deviceView.extend({ apps: z.array(appView) }) }),
+  queryOperation({ path: '/users', summary: 'List users', tag, query: userQuery, response: pageOf(userView) }),
+  queryOperation({ path: '/users/:id', summary: 'A user', tag, response: userView }),
+];
+
+const device = (d: DeviceRow): z.infer<typeof deviceView> => ({
   id: d.device_id,
   tenantId: d.tenant_id,
   userId: d.user_id,
   orderId: d.order_id,
   name: d.name,
-  spec: d.spec,
+  spec: d.spec as z.infer<typeof deviceSpec>,
   tier: d.tier,
   region: d.region,
   status: d.status,
   user: { username: d.username, email: d.email, phone: d.phone, status: d.user_status },
-  createdAt: d.created_at,
-  updatedAt: d.updated_at,
+  createdAt: iso(d.created_at),
+  updatedAt: iso(d.updated_at),
   version: d.version,
 });
-const app = (a: DeviceAppRow) => ({
+const app = (a: DeviceAppRow): z.infer<typeof appView> => ({
   installId: a.install_id,
   appId: a.app_id,
   appVersion: a.app_version,
   status: a.status,
-  requestedAt: a.requested_at,
-  installedAt: a.installed_at,
-  failedAt: a.failed_at,
+  requestedAt: iso(a.requested_at),
+  installedAt: isoOrNull(a.installed_at),
+  failedAt: isoOrNull(a.failed_at),
   failureReason: a.failure_reason,
 });
-const user = (u: UserCopyRow) => ({
+const user = (u: UserCopyRow): z.infer<typeof userView> => ({
   id: u.user_id,
   tenantId: u.tenant_id,
   username: u.username,
@@ -51,11 +115,7 @@ export function deviceQueryRoutes(deps: QueryDeps): Router {
   const projection = { name: deviceProjection.name, topics: deviceProjection.topics(deps.topics) };
 
   router.get('/devices', auth, async (ctx) => {
-    const q = queryParams(ctx, {
-      ...pageParams,
-      userId: z.string().min(1).max(128).optional(),
-      status: z.enum(['created', 'running', 'stopped', 'deleted']).optional(),
-    });
+    const q = queryParams(ctx, deviceQuery);
     await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
     const result = await listPage<typeof q, DeviceRow>(deviceList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(device), next: result.next };
@@ -71,7 +131,7 @@ export function deviceQueryRoutes(deps: QueryDeps): Router {
   });
 
   router.get('/users', auth, async (ctx) => {
-    const q = queryParams(ctx, { ...pageParams, status: z.enum(['active', 'suspended', 'banned', 'deleted']).optional() });
+    const q = queryParams(ctx, userQuery);
     await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
     const result = await listPage<typeof q, UserCopyRow>(userList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(user), next: result.next };

@@ -1,12 +1,41 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { authenticate } from '../../lib/auth';
-import { actorOf, listPage, pageParams, queryParams, readAfter } from '../../lib/query';
+import { queryOperation, type Operation } from '../../lib/openapi';
+import { actorOf, iso, isoOrNull, listPage, pageOf, pageParams, queryParams, readAfter, timestamp } from '../../lib/query';
 import { notificationList } from './queries';
 import type { QueryDeps } from '../query-deps';
 import { notificationProjection, type NotificationRow } from './projection';
 
-const notification = (n: NotificationRow) => ({
+const notificationView = z.object({
+  id: z.string(),
+  userId: z.string(),
+  title: z.string(),
+  content: z.string(),
+  cause: z.string(),
+  causeEventId: z.string().nullable(),
+  read: z.boolean(),
+  sentAt: timestamp,
+  readAt: timestamp.nullable(),
+});
+const notificationQuery = z.strictObject({
+  ...pageParams,
+  userId: z.string().min(1).max(128).optional(),
+  unread: z.enum(['true', 'false']).optional(),
+});
+
+/** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
+export const notificationQueryOperations: Operation[] = [
+  queryOperation({
+    path: '/notifications',
+    summary: 'List notifications (unread=true: the unread ones)',
+    tag: 'notifications (queries)',
+    query: notificationQuery,
+    response: pageOf(notificationView),
+  }),
+];
+
+const notification = (n: NotificationRow): z.infer<typeof notificationView> => ({
   id: n.notification_id,
   userId: n.user_id,
   title: n.title,
@@ -14,8 +43,8 @@ const notification = (n: NotificationRow) => ({
   cause: n.cause,
   causeEventId: n.cause_event_id,
   read: n.read,
-  sentAt: n.sent_at,
-  readAt: n.read_at,
+  sentAt: iso(n.sent_at),
+  readAt: isoOrNull(n.read_at),
 });
 
 /** Query API of the notification read model. */
@@ -23,11 +52,7 @@ export function notificationQueryRoutes(deps: QueryDeps): Router {
   const router = new Router();
   const projection = { name: notificationProjection.name, topics: notificationProjection.topics(deps.topics) };
   router.get('/notifications', authenticate(deps.jwtSecret), async (ctx) => {
-    const q = queryParams(ctx, {
-      ...pageParams,
-      userId: z.string().min(1).max(128).optional(),
-      unread: z.enum(['true', 'false']).optional(),
-    });
+    const q = queryParams(ctx, notificationQuery);
     await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
     const result = await listPage<typeof q, NotificationRow>(notificationList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(notification), next: result.next };

@@ -58,3 +58,6 @@ export const appInstallDecider: Decider<AppInstallCommand, AppInstallEvent, AppI
   decide,
   evolve,
 };
+
+/** Whose install it is: a `user` may command only their own (checked by the writer, lib/command-processor.ts). */
+export const appInstallOwner = (state: AppInstallState): string | null => (state.status === 'none' ? null : state.userId);

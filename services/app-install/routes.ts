@@ -1,9 +1,11 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { authenticate, tenantAdminOnly } from '../../lib/auth';
 import { commandMeta, newAggregateId, parse, pathId, runCommand, type CommandDeps } from '../../lib/http';
+import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
-import { id, text } from '../../lib/validation';
+import { id, noBody, text } from '../../lib/validation';
 
 const requestBody = z.strictObject({
   userId: id,
@@ -11,13 +13,45 @@ const requestBody = z.strictObject({
   appId: z.string().regex(/^[a-zA-Z][\w]*(\.[a-zA-Z][\w]*)+$/, 'appId is an Android package name such as com.tencent.mm'),
   appVersion: text(50).nullable().optional(),
 });
+const failBody = z.strictObject({ reason: text(500) });
 
-/** The app install command API: a user asks for an install; the device reports it completed or failed. */
+/** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
+const tag = 'app installs';
+export const appInstallOperations: Operation[] = [
+  commandOperation({
+    method: 'post',
+    path: '/app-installs',
+    summary: 'Ask for an app install on a device (a user: their own)',
+    tag,
+    access: 'user',
+    body: requestBody,
+    created: true,
+  }),
+  commandOperation({
+    method: 'post',
+    path: '/app-installs/:id/complete',
+    summary: 'Report an install completed',
+    tag,
+    access: 'tenant_admin',
+    body: noBody,
+  }),
+  commandOperation({
+    method: 'post',
+    path: '/app-installs/:id/fail',
+    summary: 'Report an install failed',
+    tag,
+    access: 'tenant_admin',
+    body: failBody,
+  }),
+];
+
+/** The app install command API: a user asks for an install; the device side (a tenant admin) reports it completed or failed. */
 export function appInstallRoutes(deps: CommandDeps & { topics: AggregateTopics }): Router {
   const router = new Router({ prefix: '/app-installs' });
   const body = (ctx: Context) => ctx.request.body ?? {};
+  const auth = authenticate(deps.jwtSecret);
 
-  router.post('/', async (ctx) => {
+  router.post('/', auth, async (ctx) => {
     const input = parse(requestBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, newAggregateId(ctx, 'request-install'), 'request-install'),
@@ -27,8 +61,8 @@ export function appInstallRoutes(deps: CommandDeps & { topics: AggregateTopics }
     });
   });
 
-  router.post('/:id/complete', async (ctx) => {
-    parse(z.strictObject({}), body(ctx));
+  router.post('/:id/complete', auth, tenantAdminOnly, async (ctx) => {
+    parse(noBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, pathId(ctx), 'complete-install'),
       type: 'CompleteAppInstall',
@@ -36,8 +70,8 @@ export function appInstallRoutes(deps: CommandDeps & { topics: AggregateTopics }
     });
   });
 
-  router.post('/:id/fail', async (ctx) => {
-    const input = parse(z.strictObject({ reason: text(500) }), body(ctx));
+  router.post('/:id/fail', auth, tenantAdminOnly, async (ctx) => {
+    const input = parse(failBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, pathId(ctx), 'fail-install'),
       type: 'FailAppInstall',

@@ -1,8 +1,11 @@
-import { startTestPlatform } from '../../test/platform';
+import { startTestPlatform, withHeaders, type Call } from '../../test/platform';
 
 let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+/** The two instances, called by a tenant admin of `default` (the auth rules: services/auth.e2e.spec.ts). */
+let a: Call, b: Call;
 beforeAll(async () => {
   platform = await startTestPlatform(2);
+  [a, b] = platform.http.map((call) => withHeaders(call, platform.bearer('ops', 'default', 'tenant_admin'))) as [Call, Call];
 });
 afterAll(() => platform?.stop());
 
@@ -11,16 +14,15 @@ const newDevice = (userId = 'u-1') => ({ userId, name: 'phone', spec, tier: 'sta
 
 describe('device command API (two instances, real Kafka)', () => {
   test('create, start, stop, rename and delete a device; each answer names the new version and the events', async () => {
-    const [a, b] = platform.http;
-    const created = await a!('POST', '/devices', newDevice());
+    const created = await a('POST', '/devices', newDevice());
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ version: 1, eventIds: [expect.any(String)] });
     expect(created.headers.get('etag')).toBe('"1"');
     const id = created.body.id as string;
-    expect((await b!('POST', `/devices/${id}/start`, {})).body).toMatchObject({ id, version: 2 });
-    expect((await a!('POST', `/devices/${id}/stop`, { reason: 'user' })).body).toMatchObject({ version: 3 });
-    expect((await b!('PATCH', `/devices/${id}`, { name: 'work phone' })).body).toMatchObject({ version: 4 });
-    expect((await a!('DELETE', `/devices/${id}`, {})).body).toMatchObject({ version: 5 });
+    expect((await b('POST', `/devices/${id}/start`, {})).body).toMatchObject({ id, version: 2 });
+    expect((await a('POST', `/devices/${id}/stop`, { reason: 'user' })).body).toMatchObject({ version: 3 });
+    expect((await b('PATCH', `/devices/${id}`, { name: 'work phone' })).body).toMatchObject({ version: 4 });
+    expect((await a('DELETE', `/devices/${id}`, {})).body).toMatchObject({ version: 5 });
 
     const events = (await platform.it.readAll(platform.topics.device.events)).filter((r) => r.event.aggregateId === id);
     expect(events.map((r) => [r.event.type, r.event.aggregateVersion])).toEqual([
@@ -34,25 +36,23 @@ describe('device command API (two instances, real Kafka)', () => {
   });
 
   test('rules and versions are enforced with 404, 409 and the current version', async () => {
-    const [a] = platform.http;
-    expect(await a!('POST', '/devices/nope-1/start', {})).toMatchObject({ status: 404, body: { detail: 'device not found' } });
-    const id = (await a!('POST', '/devices', newDevice())).body.id as string;
-    expect(await a!('POST', `/devices/${id}/stop`, {})).toMatchObject({
+    expect(await a('POST', '/devices/nope-1/start', {})).toMatchObject({ status: 404, body: { detail: 'device not found' } });
+    const id = (await a('POST', '/devices', newDevice())).body.id as string;
+    expect(await a('POST', `/devices/${id}/stop`, {})).toMatchObject({
       status: 409,
       body: { detail: 'device is not running (it is created)' },
     });
-    const stale = await a!('PATCH', `/devices/${id}`, { name: 'x' }, { 'If-Match': '"7"' });
+    const stale = await a('PATCH', `/devices/${id}`, { name: 'x' }, { 'If-Match': '"7"' });
     expect(stale).toMatchObject({ status: 409, body: { currentVersion: 1 } });
-    expect(await a!('PATCH', `/devices/${id}`, { name: 'x' }, { 'If-Match': '"1"' })).toMatchObject({ status: 200, body: { version: 2 } });
+    expect(await a('PATCH', `/devices/${id}`, { name: 'x' }, { 'If-Match': '"1"' })).toMatchObject({ status: 200, body: { version: 2 } });
   });
 
   test('concurrency: 100 commands on one device and 100 over 20 devices, through both instances, leave versions 1..N and one event set per 2xx', async () => {
-    const [a, b] = platform.http;
     const ids: string[] = [];
-    for (let i = 0; i < 21; i++) ids.push((await a!('POST', '/devices', newDevice(`u-${i}`))).body.id as string);
+    for (let i = 0; i < 21; i++) ids.push((await a('POST', '/devices', newDevice(`u-${i}`))).body.id as string);
     const [hot, ...spread] = ids;
     const command = (id: string, i: number) => {
-      const call = i % 2 === 0 ? a! : b!;
+      const call = i % 2 === 0 ? a : b;
       switch (i % 3) {
         case 0:
           return call('POST', `/devices/${id}/start`, {});
@@ -87,11 +87,10 @@ describe('device command API (two instances, real Kafka)', () => {
   });
 
   test('the same POST three times with one Idempotency-Key creates one device', async () => {
-    const [a, b] = platform.http;
     const key = { 'Idempotency-Key': 'create-device-once' };
-    const first = await a!('POST', '/devices', newDevice(), key);
-    const second = await b!('POST', '/devices', newDevice(), key);
-    const third = await a!('POST', '/devices', newDevice(), key);
+    const first = await a('POST', '/devices', newDevice(), key);
+    const second = await b('POST', '/devices', newDevice(), key);
+    const third = await a('POST', '/devices', newDevice(), key);
     expect(first.status).toBe(201);
     expect([second.status, third.status]).toEqual([200, 200]);
     expect(second.headers.get('idempotent-replayed')).toBe('true');

@@ -1,8 +1,10 @@
 import Router from '@koa/router';
 import { z } from 'zod';
+import { authenticate } from '../../lib/auth';
 import { commandMeta, newAggregateId, parse, pathId, runCommand, type CommandDeps } from '../../lib/http';
+import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
-import { deviceSpec, id, reason, region, text, tier } from '../../lib/validation';
+import { deviceSpec, id, noBody, reason, region, text, tier } from '../../lib/validation';
 
 const createBody = z.strictObject({
   userId: id,
@@ -17,12 +19,31 @@ const updateBody = z
   .refine((b) => b.name !== undefined || b.spec !== undefined, 'give a name or a spec to change');
 const reasonBody = z.strictObject({ reason });
 
-/** The device command API: allocate, start, stop, rename or resize, release. */
+/** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
+const tag = 'devices';
+export const deviceOperations: Operation[] = [
+  commandOperation({
+    method: 'post',
+    path: '/devices',
+    summary: 'Allocate a device (a user: to themselves)',
+    tag,
+    access: 'user',
+    body: createBody,
+    created: true,
+  }),
+  commandOperation({ method: 'patch', path: '/devices/:id', summary: 'Rename or resize a device', tag, access: 'user', body: updateBody }),
+  commandOperation({ method: 'post', path: '/devices/:id/start', summary: 'Power a device on', tag, access: 'user', body: noBody }),
+  commandOperation({ method: 'post', path: '/devices/:id/stop', summary: 'Power a device off', tag, access: 'user', body: reasonBody }),
+  commandOperation({ method: 'delete', path: '/devices/:id', summary: 'Release a device', tag, access: 'user', body: reasonBody }),
+];
+
+/** The device command API: allocate, start, stop, rename or resize, release (a user their own devices, a tenant admin any of the tenant's). */
 export function deviceRoutes(deps: CommandDeps & { topics: AggregateTopics }): Router {
   const router = new Router({ prefix: '/devices' });
   const body = (ctx: { request: { body?: unknown } }) => ctx.request.body ?? {};
+  const auth = authenticate(deps.jwtSecret);
 
-  router.post('/', async (ctx) => {
+  router.post('/', auth, async (ctx) => {
     const input = parse(createBody, body(ctx));
     const deviceId = newAggregateId(ctx, 'create-device');
     await runCommand(ctx, deps, deps.topics, {
@@ -33,7 +54,7 @@ export function deviceRoutes(deps: CommandDeps & { topics: AggregateTopics }): R
     });
   });
 
-  router.patch('/:id', async (ctx) => {
+  router.patch('/:id', auth, async (ctx) => {
     const input = parse(updateBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, pathId(ctx), 'update-device'),
@@ -42,8 +63,8 @@ export function deviceRoutes(deps: CommandDeps & { topics: AggregateTopics }): R
     });
   });
 
-  router.post('/:id/start', async (ctx) => {
-    parse(z.strictObject({}), body(ctx));
+  router.post('/:id/start', auth, async (ctx) => {
+    parse(noBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, pathId(ctx), 'start-device'),
       type: 'StartDevice',
@@ -51,7 +72,7 @@ export function deviceRoutes(deps: CommandDeps & { topics: AggregateTopics }): R
     });
   });
 
-  router.post('/:id/stop', async (ctx) => {
+  router.post('/:id/stop', auth, async (ctx) => {
     const input = parse(reasonBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, pathId(ctx), 'stop-device'),
@@ -60,7 +81,7 @@ export function deviceRoutes(deps: CommandDeps & { topics: AggregateTopics }): R
     });
   });
 
-  router.delete('/:id', async (ctx) => {
+  router.delete('/:id', auth, async (ctx) => {
     const input = parse(reasonBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, pathId(ctx), 'delete-device'),

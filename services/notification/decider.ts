@@ -39,3 +39,6 @@ export const notificationDecider: Decider<NotificationCommand, NotificationEvent
   decide,
   evolve,
 };
+
+/** Whose notification it is: a `user` may command only their own (checked by the writer, lib/command-processor.ts). */
+export const notificationOwner = (state: NotificationState): string | null => (state.status === 'none' ? null : state.userId);

@@ -1,18 +1,43 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { authenticate, tenantAdminOnly } from '../../lib/auth';
 import { commandMeta, newAggregateId, parse, pathId, runCommand, type CommandDeps } from '../../lib/http';
+import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
-import { id, text } from '../../lib/validation';
+import { id, noBody, text } from '../../lib/validation';
 
 const sendBody = z.strictObject({ userId: id, title: text(100), content: text(2000), cause: text(100) });
 
-/** The notification command API: an operator issues a notice; the user reads it. */
+/** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
+const tag = 'notifications';
+export const notificationOperations: Operation[] = [
+  commandOperation({
+    method: 'post',
+    path: '/notifications',
+    summary: 'Issue a notification to a user',
+    tag,
+    access: 'tenant_admin',
+    body: sendBody,
+    created: true,
+  }),
+  commandOperation({
+    method: 'post',
+    path: '/notifications/:id/read',
+    summary: 'Mark a notification read (its user)',
+    tag,
+    access: 'user',
+    body: noBody,
+  }),
+];
+
+/** The notification command API: an operator (tenant admin) issues a notice; the user reads it. */
 export function notificationRoutes(deps: CommandDeps & { topics: AggregateTopics }): Router {
   const router = new Router({ prefix: '/notifications' });
   const body = (ctx: Context) => ctx.request.body ?? {};
+  const auth = authenticate(deps.jwtSecret);
 
-  router.post('/', async (ctx) => {
+  router.post('/', auth, tenantAdminOnly, async (ctx) => {
     const input = parse(sendBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, newAggregateId(ctx, 'send-notification'), 'send-notification'),
@@ -22,8 +47,8 @@ export function notificationRoutes(deps: CommandDeps & { topics: AggregateTopics
     });
   });
 
-  router.post('/:id/read', async (ctx) => {
-    parse(z.strictObject({}), body(ctx));
+  router.post('/:id/read', auth, async (ctx) => {
+    parse(noBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, pathId(ctx), 'read-notification'),
       type: 'ReadNotification',

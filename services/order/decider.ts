@@ -109,3 +109,6 @@ function evolve(state: OrderState, e: OrderEvent): OrderState {
 }
 
 export const orderDecider: Decider<OrderCommand, OrderEvent, OrderState> = { initialState: { status: 'none' }, decide, evolve };
+
+/** Whose order it is: a `user` may command only their own (checked by the writer, lib/command-processor.ts). */
+export const orderOwner = (state: OrderState): string | null => (state.status === 'none' ? null : state.userId);

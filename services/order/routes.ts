@@ -1,7 +1,9 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { authenticate, tenantAdminOnly } from '../../lib/auth';
 import { commandMeta, newAggregateId, parse, pathId, runCommand, type CommandDeps } from '../../lib/http';
+import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
 import { deviceSpec, id, money, region, text, tier } from '../../lib/validation';
 
@@ -14,12 +16,51 @@ const payBody = z.strictObject({
 const cancelBody = z.strictObject({ reason: text(500) });
 const refundBody = z.strictObject({ amount: money.optional(), reason: text(500) });
 
-/** The order command API: open a plan purchase, pay it, cancel it, refund it. */
+/** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
+const tag = 'orders';
+export const orderOperations: Operation[] = [
+  commandOperation({
+    method: 'post',
+    path: '/orders',
+    summary: 'Open a plan purchase (a user: their own)',
+    tag,
+    access: 'user',
+    body: createBody,
+    created: true,
+  }),
+  commandOperation({
+    method: 'post',
+    path: '/orders/:id/pay',
+    summary: 'Pay an order (the exact amount)',
+    tag,
+    access: 'user',
+    body: payBody,
+  }),
+  commandOperation({
+    method: 'post',
+    path: '/orders/:id/cancel',
+    summary: 'Cancel an unpaid order',
+    tag,
+    access: 'user',
+    body: cancelBody,
+  }),
+  commandOperation({
+    method: 'post',
+    path: '/orders/:id/refund',
+    summary: 'Refund a paid order (all that is left, or an amount)',
+    tag,
+    access: 'tenant_admin',
+    body: refundBody,
+  }),
+];
+
+/** The order command API: open a plan purchase, pay it, cancel it (a user their own orders), refund it (a tenant admin). */
 export function orderRoutes(deps: CommandDeps & { topics: AggregateTopics }): Router {
   const router = new Router({ prefix: '/orders' });
   const body = (ctx: Context) => ctx.request.body ?? {};
+  const auth = authenticate(deps.jwtSecret);
 
-  router.post('/', async (ctx) => {
+  router.post('/', auth, async (ctx) => {
     const input = parse(createBody, body(ctx));
     const orderId = newAggregateId(ctx, 'create-order');
     await runCommand(ctx, deps, deps.topics, {
@@ -30,7 +71,7 @@ export function orderRoutes(deps: CommandDeps & { topics: AggregateTopics }): Ro
     });
   });
 
-  router.post('/:id/pay', async (ctx) => {
+  router.post('/:id/pay', auth, async (ctx) => {
     const input = parse(payBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, pathId(ctx), 'pay-order'),
@@ -39,7 +80,7 @@ export function orderRoutes(deps: CommandDeps & { topics: AggregateTopics }): Ro
     });
   });
 
-  router.post('/:id/cancel', async (ctx) => {
+  router.post('/:id/cancel', auth, async (ctx) => {
     const input = parse(cancelBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, pathId(ctx), 'cancel-order'),
@@ -48,7 +89,7 @@ export function orderRoutes(deps: CommandDeps & { topics: AggregateTopics }): Ro
     });
   });
 
-  router.post('/:id/refund', async (ctx) => {
+  router.post('/:id/refund', auth, tenantAdminOnly, async (ctx) => {
     const input = parse(refundBody, body(ctx));
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, pathId(ctx), 'refund-order'),

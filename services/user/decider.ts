@@ -101,3 +101,6 @@ export const userDecider: Decider<UserCommand, UserEvent, UserState> = {
     }
   },
 };
+
+/** A user owns their own account: a `user` may command only it (checked by the writer, lib/command-processor.ts). */
+export const userOwner = (state: UserState, userId: string): string | null => (state.status === 'none' ? null : userId);

@@ -1,8 +1,10 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { DomainError } from '../../lib/decider';
-import { commandMeta, newAggregateId, parse, pathId, runCommand, type CommandDeps } from '../../lib/http';
+import { authenticate, maybeActor, tenantAdminOnly } from '../../lib/auth';
+import { DomainError, forbidden, notFound } from '../../lib/decider';
+import { commandMeta, newAggregateId, parse, pathId, runCommand, tenantOf, type CommandDeps } from '../../lib/http';
+import { commandOperation, type Operation } from '../../lib/openapi';
 import type { Topics } from '../../lib/topics';
 import { reason } from '../../lib/validation';
 import { reservationId, type ReservationKind } from '../reservation/decider';
@@ -22,13 +24,56 @@ const updateBody = z
   .strictObject({ username: username.optional(), email: email.optional(), phone: phone.optional() })
   .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one of username, email, phone');
 const statusBody = z.strictObject({ status: z.enum(['active', 'suspended', 'banned']), reason });
+const deleteBody = z.strictObject({ reason });
+
+/** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
+const tag = 'users';
+export const userOperations: Operation[] = [
+  commandOperation({
+    method: 'post',
+    path: '/users',
+    summary: 'Register a user (open sign-up, or a tenant admin)',
+    tag,
+    access: 'signup',
+    body: registerBody,
+    created: true,
+  }),
+  commandOperation({
+    method: 'patch',
+    path: '/users/:id',
+    summary: 'Change a user’s username, email or phone (a user: their own)',
+    tag,
+    access: 'user',
+    body: updateBody,
+  }),
+  commandOperation({
+    method: 'post',
+    path: '/users/:id/status',
+    summary: 'Change a user’s status',
+    tag,
+    access: 'tenant_admin',
+    body: statusBody,
+  }),
+  commandOperation({
+    method: 'delete',
+    path: '/users/:id',
+    summary: 'Delete a user (a user: their own account)',
+    tag,
+    access: 'user',
+    body: deleteBody,
+  }),
+];
 
 type Deps = CommandDeps & { topics: Topics };
 
-/** Metadata of a reservation command sent on behalf of a user request (the request's If-Match is the user's, not the reservation's). */
+/**
+ * Metadata of a reservation command sent on behalf of a user request: the request's If-Match is the user's, not
+ * the reservation's; and it is the API's own bookkeeping (no actor): the user command decides who may act.
+ */
 const reservationMeta = (ctx: Context, deps: Deps, id: string, route: string) => ({
   ...commandMeta(ctx, deps, id, route),
   expectedVersion: undefined,
+  actor: null,
 });
 
 interface Claim {
@@ -45,7 +90,7 @@ interface Claim {
  */
 async function claimAll(ctx: Context, deps: Deps, ownerId: string, values: Array<[ReservationKind, string | undefined]>): Promise<Claim[]> {
   const claims: Claim[] = [];
-  const tenantId = ctx.get('X-Tenant-Id') || 'default';
+  const tenantId = tenantOf(ctx);
   for (const [kind, value] of values) {
     if (value === undefined) continue;
     const meta = reservationMeta(ctx, deps, reservationId(tenantId, kind, value), `claim-${kind}`);
@@ -60,7 +105,7 @@ async function claimAll(ctx: Context, deps: Deps, ownerId: string, values: Array
 }
 
 async function releaseAll(ctx: Context, deps: Deps, ownerId: string, claims: Claim[]): Promise<void> {
-  const tenantId = ctx.get('X-Tenant-Id') || 'default';
+  const tenantId = tenantOf(ctx);
   for (const c of claims.filter((x) => x.fresh)) {
     const meta = reservationMeta(ctx, deps, reservationId(tenantId, c.kind, c.value), `release-${c.kind}`);
     await deps.bus.send(deps.topics.reservation, { meta, type: 'ReleaseReservation', payload: { ownerId } });
@@ -78,15 +123,23 @@ async function withClaims(ctx: Context, deps: Deps, userId: string, claims: Clai
 }
 
 /**
- * The user command API. Usernames and emails are unique within a tenant: each is claimed on the reservation
+ * The user command API. Registration is open (sign-up: no token, the tenant from X-Tenant-Id) or a tenant
+ * admin's; a user changes or deletes their own account; only a tenant admin changes a status. Usernames and emails are unique within a tenant: each is claimed on the reservation
  * aggregate before the user command is sent. Values a user gives up are released by the reservation policy
  * when it sees user.updated / user.deleted.
  */
 export function userRoutes(deps: Deps): Router {
   const router = new Router({ prefix: '/users' });
   const body = (ctx: Context) => ctx.request.body ?? {};
+  const auth = authenticate(deps.jwtSecret);
+  /** A user's own account (the writer checks it too; refused here before any username or email is claimed). */
+  const own = (ctx: Context, userId: string) => {
+    const actor = maybeActor(ctx)!;
+    if (actor.role === 'user' && actor.userId !== userId) throw notFound('user not found');
+  };
 
-  router.post('/', async (ctx) => {
+  router.post('/', authenticate(deps.jwtSecret, { optional: true }), async (ctx) => {
+    if (maybeActor(ctx)?.role === 'user') throw forbidden('a user cannot register users: sign up without a token, or ask a tenant admin');
     const input = parse(registerBody, body(ctx));
     const userId = newAggregateId(ctx, 'register-user');
     const claims = await claimAll(ctx, deps, userId, [
@@ -103,8 +156,9 @@ export function userRoutes(deps: Deps): Router {
     );
   });
 
-  router.patch('/:id', async (ctx) => {
+  router.patch('/:id', auth, async (ctx) => {
     const userId = pathId(ctx);
+    own(ctx, userId);
     const input = parse(updateBody, body(ctx));
     const claims = await claimAll(ctx, deps, userId, [
       ['username', input.username],
@@ -115,7 +169,7 @@ export function userRoutes(deps: Deps): Router {
     );
   });
 
-  router.post('/:id/status', async (ctx) => {
+  router.post('/:id/status', auth, tenantAdminOnly, async (ctx) => {
     const userId = pathId(ctx);
     const input = parse(statusBody, body(ctx));
     await runCommand(ctx, deps, deps.topics.user, {
@@ -125,9 +179,9 @@ export function userRoutes(deps: Deps): Router {
     });
   });
 
-  router.delete('/:id', async (ctx) => {
+  router.delete('/:id', auth, async (ctx) => {
     const userId = pathId(ctx);
-    const input = parse(z.strictObject({ reason }), body(ctx));
+    const input = parse(deleteBody, body(ctx));
     await runCommand(ctx, deps, deps.topics.user, {
       meta: commandMeta(ctx, deps, userId, 'delete-user'),
       type: 'DeleteUser',

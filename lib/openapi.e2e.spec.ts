@@ -1,0 +1,200 @@
+import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { openApiPath } from './openapi';
+import { startTestPlatform, type HttpResult } from '../test/platform';
+
+/**
+ * The OpenAPI document against the real platform: every route the Koa routers serve is documented (and nothing
+ * else is), and real answers — successes and errors, of the command and the query API — each validate against
+ * the document's schema for their path, method, status and content type (ajv, JSON Schema 2020-12).
+ */
+let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let doc: { paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, unknown> }> }>> };
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats(ajv);
+beforeAll(async () => {
+  platform = await startTestPlatform(1, { readSide: true, sagas: { installDelayMs: 60_000, tickMs: 100 } });
+});
+afterAll(() => platform?.stop());
+
+/** `get /devices/{id}` → the statuses whose answers were checked against the document. */
+const checked = new Map<string, Set<number>>();
+const validators = new Map<string, ValidateFunction>();
+const pointer = (...segments: string[]) => segments.map((s) => encodeURIComponent(s.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/');
+
+/** Validates a real answer against the document: the operation, the status and the content type must be documented, the body must match. */
+function conform(method: string, koaPath: string, res: HttpResult): HttpResult {
+  const path = openApiPath(koaPath);
+  const op = doc.paths[path]?.[method.toLowerCase()];
+  if (!op) throw new Error(`${method} ${path} is not in the document`);
+  const documented = op.responses[String(res.status)];
+  if (!documented)
+    throw new Error(`${method} ${path} answered ${res.status}, a status the document does not list: ${JSON.stringify(res.body)}`);
+  const media = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
+  if (!(media in documented.content))
+    throw new Error(`${method} ${path} ${res.status} answered ${media}, the document says ${Object.keys(documented.content)}`);
+  const ref = `openapi.json#/${pointer('paths', path, method.toLowerCase(), 'responses', String(res.status), 'content', media, 'schema')}`;
+  let validate = validators.get(ref);
+  if (!validate) validators.set(ref, (validate = ajv.compile({ $ref: ref })));
+  const body = media === 'text/plain' ? (res.body.raw ?? '') : res.body;
+  if (!validate(body)) {
+    throw new Error(
+      `${method} ${path} ${res.status} does not match the document: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body)}`,
+    );
+  }
+  const key = `${method.toLowerCase()} ${path}`;
+  checked.set(key, new Set([...(checked.get(key) ?? []), res.status]));
+  return res;
+}
+
+/** Sends a request and checks its answer; `koaPath` names the route (`/devices/:id`), `path` the request. */
+const send = async (method: string, koaPath: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  conform(method, koaPath, await platform.http[0]!(method, path, body, headers));
+
+const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
+const fen = (amount: number) => ({ amount, currency: 'CNY' });
+
+describe('OpenAPI document', () => {
+  test('GET /openapi.json needs no token and is the document the app was built with', async () => {
+    const res = await platform.http[0]!('GET', '/openapi.json');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(JSON.parse(JSON.stringify(platform.sides[0]!.document)));
+    doc = res.body as typeof doc;
+    ajv.addSchema(doc, 'openapi.json');
+    conform('GET', '/openapi.json', res);
+    expect(res.body).toMatchObject({ openapi: '3.1.0', components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } });
+  });
+
+  test('every route the routers serve is documented, and every documented operation is served', () => {
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`));
+    expect([...platform.sides[0]!.routes].sort()).toEqual([...documented].sort());
+  });
+
+  test('real answers of both APIs, successes and errors, match the document', async () => {
+    // Commands: sign-up (open), then the user's own commands and the tenant admin's.
+    const signUp = await send(
+      'POST',
+      '/users',
+      '/users',
+      { username: 'oa-user', email: 'oa@example.com' },
+      { 'X-Tenant-Id': 'oa', 'Idempotency-Key': 'oa-1' },
+    );
+    expect(signUp.status).toBe(201);
+    const user = signUp.body.id as string;
+    expect(
+      (
+        await send(
+          'POST',
+          '/users',
+          '/users',
+          { username: 'oa-user', email: 'oa@example.com' },
+          { 'X-Tenant-Id': 'oa', 'Idempotency-Key': 'oa-1' },
+        )
+      ).status,
+    ).toBe(200);
+    const me = platform.bearer(user, 'oa');
+    const admin = platform.bearer('ops', 'oa', 'tenant_admin');
+    const patched = await send('PATCH', '/users/:id', `/users/${user}`, { phone: '+86 139 0000 0000' }, me);
+    expect(patched.status).toBe(200);
+    expect((await send('POST', '/users/:id/status', `/users/${user}/status`, { status: 'active' }, admin)).body).toMatchObject({
+      eventIds: [],
+      position: null,
+    });
+    const device = (
+      await send('POST', '/devices', '/devices', { userId: user, name: 'oa phone', spec, tier: 'basic', region: 'cn-east' }, me)
+    ).body.id as string;
+    expect((await send('PATCH', '/devices/:id', `/devices/${device}`, { name: 'renamed' }, me)).status).toBe(200);
+    expect((await send('POST', '/devices/:id/start', `/devices/${device}/start`, {}, me)).status).toBe(200);
+    expect((await send('POST', '/devices/:id/start', `/devices/${device}/start`, {}, me)).status).toBe(409);
+    const stopped = await send('POST', '/devices/:id/stop', `/devices/${device}/stop`, { reason: 'night' }, me);
+    const plan = { userId: user, planId: 'p', planName: 'Plan', amount: fen(990), spec, tier: 'basic', region: 'cn-east' };
+    const order = (await send('POST', '/orders', '/orders', plan, me)).body.id as string;
+    expect((await send('POST', '/orders/:id/pay', `/orders/${order}/pay`, { amount: fen(1), paymentMethod: 'alipay' }, me)).status).toBe(
+      422,
+    );
+    expect((await send('POST', '/orders/:id/pay', `/orders/${order}/pay`, { amount: fen(990), paymentMethod: 'alipay' }, me)).status).toBe(
+      200,
+    );
+    expect((await send('POST', '/orders/:id/refund', `/orders/${order}/refund`, { reason: 'x' }, me)).status).toBe(403);
+    const refunded = await send('POST', '/orders/:id/refund', `/orders/${order}/refund`, { amount: fen(90), reason: 'outage' }, admin);
+    expect(refunded.status).toBe(200);
+    const other = (await send('POST', '/orders', '/orders', plan, me)).body.id as string;
+    const cancelled = await send('POST', '/orders/:id/cancel', `/orders/${other}/cancel`, { reason: 'no' }, me);
+    const install = (await send('POST', '/app-installs', '/app-installs', { userId: user, deviceId: device, appId: 'com.tencent.mm' }, me))
+      .body.id as string;
+    const failing = (await send('POST', '/app-installs', '/app-installs', { userId: user, deviceId: device, appId: 'com.example.app' }, me))
+      .body.id as string;
+    expect((await send('POST', '/app-installs/:id/complete', `/app-installs/${install}/complete`, {}, admin)).status).toBe(200);
+    expect((await send('POST', '/app-installs/:id/fail', `/app-installs/${failing}/fail`, { reason: 'no space' }, admin)).status).toBe(200);
+    const notice = (
+      await send('POST', '/notifications', '/notifications', { userId: user, title: 't', content: 'c', cause: 'operator' }, admin)
+    ).body.id as string;
+    const read = await send('POST', '/notifications/:id/read', `/notifications/${notice}/read`, {}, me);
+
+    // Command errors.
+    expect((await send('POST', '/devices', '/devices', { userId: user }, me)).status).toBe(400);
+    expect((await send('POST', '/devices', '/devices', '{"userId": ', me)).status).toBe(400);
+    expect((await send('POST', '/devices', '/devices', { userId: user, name: 'x'.repeat(2 * 1024 * 1024) }, me)).status).toBe(413);
+    expect((await send('POST', '/devices/:id/start', '/devices/nope/start', {}, me)).status).toBe(404);
+    expect((await send('POST', '/devices/:id/start', `/devices/${device}/start`, {}, {})).status).toBe(401);
+    expect((await send('PATCH', '/devices/:id', `/devices/${device}`, { name: 'x' }, { ...me, 'If-Match': '"1"' })).body).toMatchObject({
+      status: 409,
+      currentVersion: 4,
+    });
+
+    // Queries, each after the writes it shows (read-your-writes), as the user and as the admin. (The paid order
+    // also makes the purchase-plan saga allocate a device: the user may have two.)
+    const after = (r: HttpResult) => ({ 'X-Consistency-Token': r.body.consistencyToken as string });
+    expect((await send('GET', '/devices', '/devices', undefined, { ...me, ...after(stopped) })).body.items).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: device })]),
+    );
+    const detail = await send('GET', '/devices/:id', `/devices/${device}`, undefined, { ...me, ...after(stopped) });
+    expect(detail.body).toMatchObject({ name: 'renamed', status: 'stopped', user: { username: 'oa-user' } });
+    expect((await send('GET', '/users', '/users', undefined, { ...admin, ...after(patched) })).body.items).toHaveLength(1);
+    expect((await send('GET', '/users/:id', `/users/${user}`, undefined, me)).body).toMatchObject({ phone: '+86 139 0000 0000' });
+    expect((await send('GET', '/orders', '/orders?limit=1', undefined, { ...me, ...after(cancelled) })).body.next).toEqual(
+      expect.any(String),
+    );
+    expect((await send('GET', '/orders/:id', `/orders/${order}`, undefined, { ...me, ...after(refunded) })).body).toMatchObject({
+      status: 'partially_refunded',
+    });
+    expect(
+      (await send('GET', '/billing/sessions', `/billing/sessions?deviceId=${device}`, undefined, { ...me, ...after(stopped) })).body.items,
+    ).toHaveLength(1);
+    expect((await send('GET', '/billing/usage', '/billing/usage', undefined, me)).body).toMatchObject({ totals: { sessions: 1 } });
+    expect((await send('GET', '/notifications', '/notifications', undefined, { ...me, ...after(read) })).body.items).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: notice, read: true })]),
+    );
+    await send('GET', '/projections/status', '/projections/status');
+    await send('GET', '/metrics', '/metrics');
+
+    // Query errors.
+    expect((await send('GET', '/devices', '/devices')).status).toBe(401);
+    expect((await send('GET', '/devices', '/devices?status=flying', undefined, me)).status).toBe(400);
+    expect((await send('GET', '/orders/:id', '/orders/nope', undefined, me)).status).toBe(404);
+    const future = Buffer.from(JSON.stringify([{ topic: platform.topics.device.events, partition: 0, offset: '999999' }])).toString(
+      'base64url',
+    );
+    expect((await send('GET', '/devices', '/devices', undefined, { ...me, 'X-Consistency-Token': future })).status).toBe(503);
+
+    // Last: the deletions.
+    expect((await send('DELETE', '/devices/:id', `/devices/${device}`, {}, me)).status).toBe(200);
+    expect((await send('DELETE', '/users/:id', `/users/${user}`, { reason: 'done' }, me)).status).toBe(200);
+
+    // Every documented operation answered at least one success that matched.
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`));
+    const succeeded = [...checked].filter(([, statuses]) => [...statuses].some((s) => s < 300)).map(([k]) => k);
+    expect(succeeded.sort()).toEqual(documented.sort());
+  });
+
+  test('the check has teeth: a drifted answer (a field added, removed or of another type) does not match', async () => {
+    const me = platform.bearer('nobody', 'oa', 'tenant_admin');
+    const res = await platform.http[0]!('GET', '/devices?limit=1', undefined, me);
+    const item = (res.body.items as Array<Record<string, unknown>>)[0]!;
+    const { name: _n, ...missing } = item;
+    for (const drifted of [{ ...item, extra: 1 }, missing, { ...item, version: '4' }, { ...item, createdAt: 'yesterday' }]) {
+      expect(() => conform('GET', '/devices', { ...res, body: { items: [drifted], next: null } })).toThrow(/does not match the document/);
+    }
+    expect(() => conform('GET', '/devices', { ...res, status: 500 })).toThrow(/a status the document does not list/);
+  });
+});
