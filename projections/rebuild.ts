@@ -72,6 +72,10 @@ interface CheckpointRow {
   last_event_at: Date | null;
 }
 
+/** How long the handover waits for a lock (a live table a query is reading) before it rolls back and tries again. */
+const LOCK_TIMEOUT_MS = 5000;
+const LOCK_NOT_AVAILABLE = '55P03';
+
 const partKey = (topic: string, partition: number) => `${topic}/${partition}`;
 
 export async function rebuildProjection(deps: {
@@ -164,7 +168,7 @@ export async function rebuildProjection(deps: {
     const { differences, appliedEvents, caughtUp } = await withRetry(
       () =>
         handover({ db, live, shadow, retired, projection, tables, ends, shadowCps, tail: tail!, eventLog, verify: Boolean(deps.verify) }),
-      { onRetry: (err, attempt) => logger.warn({ attempt, err: (err as Error).message }, 'handover failed; retrying') },
+      { retries: 20, onRetry: (err, attempt) => logger.warn({ attempt, err: (err as Error).message }, 'handover failed; retrying') },
     );
     await tail.stop();
     tail = undefined;
@@ -306,6 +310,8 @@ async function handover(h: {
   const liveCpTable = `${live}.${CHECKPOINTS}`;
   const trx = await h.db.transaction();
   try {
+    // A long query on a live table must not stall the query API behind our ALTER TABLE: give up and retry instead.
+    await trx.raw(`set local lock_timeout = '${LOCK_TIMEOUT_MS}ms'`);
     // A row for every partition, so that no live batch of this projection can run while we hold them.
     const now = new Date();
     await trx(liveCpTable)
@@ -391,6 +397,7 @@ async function handover(h: {
     return { differences: [], appliedEvents: handed.reduce((n, c) => n + c.applied_events, 0), caughtUp };
   } catch (err) {
     if (!trx.isCompleted()) await trx.rollback().catch(() => undefined);
+    if ((err as { code?: string }).code === LOCK_NOT_AVAILABLE) throw Object.assign(err as Error, { retriable: true });
     throw err;
   }
 }
