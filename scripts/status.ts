@@ -27,7 +27,13 @@ new Command('status')
       const topicRows = [];
       for (const t of names) {
         const offsets = await admin.fetchTopicOffsets(t);
-        topicRows.push({ topic: t, partitions: offsets.length, endOffsets: offsets.reduce((n, p) => n + Number(p.high), 0) });
+        offsets.sort((a, b) => a.partition - b.partition);
+        topicRows.push({
+          topic: t,
+          partitions: offsets.length,
+          endOffsets: offsets.reduce((n, p) => n + Number(p.high), 0),
+          byPartition: offsets.map((p) => p.high).join(' '),
+        });
       }
       const subjects = (await registry.subjects()).filter((s) => s.startsWith(`${topics.namespace}.`)).sort();
       const subjectRows = [];
@@ -48,7 +54,14 @@ new Command('status')
       console.table(subjectRows);
       console.log('== projections');
       console.table(
-        projections.map((p) => ({ projection: p.projection, lag: p.lag, appliedEvents: p.appliedEvents, deadLetters: p.deadLetters })),
+        projections.map((p) => ({
+          projection: p.projection,
+          checkpoints: p.partitions.reduce((n, x) => n + x.checkpoint, 0),
+          endOffsets: p.partitions.reduce((n, x) => n + x.endOffset, 0),
+          lag: p.lag,
+          appliedEvents: p.appliedEvents,
+          deadLetters: p.deadLetters,
+        })),
       );
       for (const p of projections) {
         const behind = p.partitions.filter((x) => x.lag > 0);
