@@ -17,11 +17,19 @@ const MAX_ROWS_SHOWN = 50;
 
 function progressReporter(name: string) {
   const started = Date.now();
-  const rate = (p: RebuildProgress) => Math.round(p.applied / Math.max(0.001, (Date.now() - started) / 1000));
+  const secs = () => Math.max(0.001, (Date.now() - started) / 1000);
+  const rate = (p: RebuildProgress) => Math.round(p.applied / secs());
+  /** Time left at the pace so far (offsets per second since the start). */
+  const eta = (p: RebuildProgress) => {
+    if (p.done >= p.total) return '0s';
+    if (p.done === 0) return '?';
+    const left = Math.ceil(((p.total - p.done) * secs()) / p.done);
+    return left >= 60 ? `${Math.floor(left / 60)}m${String(left % 60).padStart(2, '0')}s` : `${left}s`;
+  };
   if (process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
-        format: `${name} |{bar}| {percentage}% | {value}/{total} offsets | {applied} events | {rate} events/s | ETA {eta_formatted}`,
+        format: `${name} |{bar}| {percentage}% | {value}/{total} offsets | {applied} events | {rate} events/s | ETA {eta}`,
         stream: process.stderr,
         hideCursor: true,
         etaBuffer: 20,
@@ -31,10 +39,10 @@ function progressReporter(name: string) {
     let begun = false;
     return {
       update(p: RebuildProgress) {
-        if (!begun) bar.start(Math.max(1, p.total), 0, { applied: 0, rate: 0 });
+        if (!begun) bar.start(Math.max(1, p.total), 0, { applied: 0, rate: 0, eta: '?' });
         begun = true;
         bar.setTotal(Math.max(1, p.total));
-        bar.update(p.done, { applied: p.applied, rate: rate(p) });
+        bar.update(p.done, { applied: p.applied, rate: rate(p), eta: eta(p) });
       },
       stop: () => begun && bar.stop(),
     };
@@ -45,10 +53,8 @@ function progressReporter(name: string) {
       const done = p.done >= p.total;
       if (!done && Date.now() - lastLine < 2000) return;
       lastLine = Date.now();
-      const secs = (Date.now() - started) / 1000;
-      const eta = done ? '0s' : p.done > 0 ? `${Math.ceil(((p.total - p.done) * secs) / p.done)}s` : '?';
       console.error(
-        `${name}: ${p.done}/${p.total} offsets (${p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100}%), ${p.applied} events, ${rate(p)} events/s, ETA ${eta}`,
+        `${name}: ${p.done}/${p.total} offsets (${p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100}%), ${p.applied} events, ${rate(p)} events/s, ETA ${eta(p)}`,
       );
     },
     stop: () => undefined,
