@@ -1,4 +1,4 @@
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Consumer, Kafka, Message, Producer } from 'kafkajs';
 import type { CommandMessage, Reply } from './commands';
 import type { CommandMeta } from './decider';
 import { createConsumer, createProducer } from './kafka';
@@ -41,6 +41,42 @@ export function createCommandBus(deps: { kafka: Kafka; repliesTopic: string; ins
   const waiting = new Map<string, Array<(reply: Reply) => void>>();
   let producer: Producer | undefined;
   let consumer: Consumer | undefined;
+
+  // Commands sent while a produce request is in flight wait for it and then go together in one request. The
+  // idempotent producer has one request in flight at a time, so one request per command queued 100 concurrent
+  // commands behind each other (npm run bench: command p99 at 100 clients); an idle bus sends at once.
+  let queue: Array<{ topic: string; message: Message; done: (err?: unknown) => void }> = [];
+  let sending = false;
+  async function flush(): Promise<void> {
+    if (sending || queue.length === 0) return;
+    sending = true;
+    const pending = queue;
+    queue = [];
+    const byTopic = new Map<string, Message[]>();
+    for (const p of pending) {
+      const list = byTopic.get(p.topic) ?? [];
+      if (list.length === 0) byTopic.set(p.topic, list);
+      list.push(p.message);
+    }
+    try {
+      await producer!.sendBatch({
+        acks: -1,
+        timeout: timeoutMs,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+      for (const p of pending) p.done();
+    } catch (err) {
+      for (const p of pending) p.done(err);
+    } finally {
+      sending = false;
+      void flush();
+    }
+  }
+  const produce = (topic: string, message: Message) =>
+    new Promise<void>((resolve, reject) => {
+      queue.push({ topic, message, done: (err) => (err === undefined ? resolve() : reject(err as Error)) });
+      void flush();
+    });
 
   return {
     instanceId,
@@ -85,11 +121,10 @@ export function createCommandBus(deps: { kafka: Kafka; repliesTopic: string; ins
         }, timeoutMs);
       });
       waiting.set(command.meta.commandId, [...(waiting.get(command.meta.commandId) ?? []), resolver]);
-      const sent = producer.send({
-        topic: topics.commands,
-        acks: -1,
-        timeout: timeoutMs,
-        messages: [{ key: command.meta.aggregateId, value: JSON.stringify(message), headers: { 'reply-to': instanceId } }],
+      const sent = produce(topics.commands, {
+        key: command.meta.aggregateId,
+        value: JSON.stringify(message),
+        headers: { 'reply-to': instanceId },
       });
       try {
         // The idempotent producer retries a failed send for as long as it takes; the reply timer bounds the wait.
