@@ -30,8 +30,7 @@ async function main(): Promise<void> {
   const topics = topicsFor(namespace);
   await bootstrapNamespace(deps, topics, cfg.topics);
   const side = await startCommandSide(cfg, { logger, port: 0 });
-  const token = signToken(cfg.auth.jwtSecret, { userId: 'bench', tenantId: 'bench', role: 'user' });
-  const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` };
+  let headers: Record<string, string> = { 'Content-Type': 'application/json', 'X-Tenant-Id': 'bench' };
   const call = async (method: string, path: string, body: unknown) => {
     const res = await fetch(`${side.url}${path}`, { method, headers, body: JSON.stringify(body) });
     const json = (await res.json()) as { id: string };
@@ -39,8 +38,13 @@ async function main(): Promise<void> {
     return json;
   };
   const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
-  const device = () => call('POST', '/devices', { userId: 'bench', name: 'd', spec, tier: 'basic', region: 'cn-east' });
+  let userId = '';
+  const device = () => call('POST', '/devices', { userId, name: 'd', spec, tier: 'basic', region: 'cn-east' });
   try {
+    // The client is a signed-up user acting with their own token (a create also asks the user's writer about the user).
+    userId = (await call('POST', '/users', { username: 'bench', email: 'bench@example.com' })).id;
+    const token = signToken(cfg.auth.jwtSecret, { userId, tenantId: 'bench', role: 'user' });
+    headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` };
     const hot = (await device()).id;
     const scenarios: Array<[string, (i: number) => Promise<unknown>]> = [
       ['rename one device (same aggregate)', (i) => call('PATCH', `/devices/${hot}`, { name: `n${i}` })],

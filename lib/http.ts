@@ -173,6 +173,12 @@ export interface CommandDeps {
   jwtSecret: string;
 }
 
+/**
+ * Checks, with the user's writer, that the caller may name this user in a command of another aggregate (the
+ * user exists in the caller's tenant and is not deleted; a `user` may name only themselves): 404 or 409 otherwise.
+ */
+export type CheckUser = (ctx: Context, userId: string) => Promise<void>;
+
 const ifMatch = z
   .string()
   .regex(/^(W\/)?"?\d+"?$/, 'If-Match must be a version number, e.g. "3"')

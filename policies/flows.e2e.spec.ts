@@ -128,7 +128,7 @@ describe('user lifecycle, device agent, notifications', () => {
     for (const d of [d1, d2]) await row('devices', { device_id: d.id }, 'the devices to be deleted', (r) => r.status === 'deleted');
   });
 
-  test('an install completes on a running device and fails with the reason on a stopped one', async () => {
+  test('an install completes on a running device and fails with the reason on a stopped one, a missing one or another user’s', async () => {
     const user = await ok('POST', '/users', { username: 'wen', email: 'wen@example.com' });
     const running = await ok('POST', '/devices', { userId: user.id, name: 'r', spec, tier: 'basic', region: 'cn-east' });
     const idle = await ok('POST', '/devices', { userId: user.id, name: 'i', spec, tier: 'basic', region: 'cn-east' });
@@ -137,6 +137,8 @@ describe('user lifecycle, device agent, notifications', () => {
     const good = await ok('POST', '/app-installs', { userId: user.id, deviceId: running.id, appId: 'com.tencent.mm' });
     const bad = await ok('POST', '/app-installs', { userId: user.id, deviceId: idle.id, appId: 'com.tencent.mm' });
     const missing = await ok('POST', '/app-installs', { userId: user.id, deviceId: 'no-such-device', appId: 'com.tencent.mm' });
+    const other = await ok('POST', '/users', { username: 'wen-other', email: 'wen-other@example.com' });
+    const foreign = await ok('POST', '/app-installs', { userId: other.id, deviceId: running.id, appId: 'com.tencent.mm' });
     expect(await row('device_apps', { install_id: good.id }, 'the install', (r) => r.status !== 'requested')).toMatchObject({
       status: 'installed',
     });
@@ -145,6 +147,10 @@ describe('user lifecycle, device agent, notifications', () => {
       failure_reason: 'device is not running',
     });
     expect(await row('device_apps', { install_id: missing.id }, 'the install', (r) => r.status !== 'requested')).toMatchObject({
+      status: 'failed',
+      failure_reason: 'device not found',
+    });
+    expect(await row('device_apps', { install_id: foreign.id }, 'the install', (r) => r.status !== 'requested')).toMatchObject({
       status: 'failed',
       failure_reason: 'device not found',
     });

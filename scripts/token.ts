@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { signToken } from '../lib/auth';
 import { loadConfig } from '../lib/config';
 
-/** Prints a bearer token for the query API, signed with JWT_SECRET (for the demo and for curl). */
+/** Prints a bearer token for the command and query APIs, signed with JWT_SECRET (for the demo and for curl). */
 new Command('token')
   .description('print a dev bearer token (HS256, signed with JWT_SECRET)')
   .requiredOption('--user <id>', 'the user id the token speaks for')

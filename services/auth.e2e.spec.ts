@@ -5,7 +5,8 @@ import { startTestPlatform, type HttpResult } from '../test/platform';
 /**
  * The auth rules of the command API, HTTP in, response and topic contents out: a bearer token names the actor and
  * its tenant; a user commands only their own resources, a tenant admin anything of the tenant, nobody another
- * tenant's (404 like an unknown id); operator commands are a tenant admin's (403 for a user); sign-up is open.
+ * tenant's (404 like an unknown id); a new resource names a user the caller may name; operator commands are a
+ * tenant admin's (403 for a user); sign-up is open.
  */
 let platform: Awaited<ReturnType<typeof startTestPlatform>>;
 beforeAll(async () => {
@@ -101,18 +102,20 @@ describe('command API auth', () => {
     expect(events[2]).toMatchObject({ reason: 'maintenance', userId: alice });
   });
 
-  test('a user may not create a resource for another user (403); a tenant admin may', async () => {
+  test('a resource names a user the caller may name: a user only themselves, an admin only their tenant’s (404 like an unknown user)', async () => {
     const forBob = { userId: bob, name: 'not mine', spec, tier: 'basic', region: 'cn-east' };
-    expect(await call('POST', '/devices', forBob, as(alice, 'acme'))).toMatchObject(
-      problem(403, 'a user may only command their own resources'),
-    );
+    const unknownUser = await call('POST', '/devices', { ...forBob, userId: 'no-such-user' }, adminOf('acme'));
+    expect(unknownUser).toMatchObject(problem(404, 'user not found'));
+    expect((await call('POST', '/devices', forBob, as(alice, 'acme'))).body).toEqual(unknownUser.body);
+    expect((await call('POST', '/devices', { ...forBob, userId: carol }, adminOf('acme'))).body).toEqual(unknownUser.body);
     const order = { userId: bob, planId: 'p', planName: 'Plan', amount: fen(990), spec, tier: 'basic', region: 'cn-east' };
-    expect(await call('POST', '/orders', order, as(alice, 'acme'))).toMatchObject({ status: 403 });
-    expect(
-      await call('POST', '/app-installs', { userId: bob, deviceId: aliceDevice, appId: 'com.tencent.mm' }, as(alice, 'acme')),
-    ).toMatchObject({
-      status: 403,
-    });
+    expect(await call('POST', '/orders', order, as(alice, 'acme'))).toMatchObject(problem(404, 'user not found'));
+    expect(await call('POST', '/orders', { ...order, userId: carol }, adminOf('acme'))).toMatchObject({ status: 404 });
+    const install = { userId: bob, deviceId: aliceDevice, appId: 'com.tencent.mm' };
+    expect(await call('POST', '/app-installs', install, as(alice, 'acme'))).toMatchObject({ status: 404 });
+    const notice = { userId: carol, title: 't', content: 'c', cause: 'operator' };
+    expect(await call('POST', '/notifications', notice, adminOf('acme'))).toMatchObject(problem(404, 'user not found'));
+
     const bobsDevice = await created(call('POST', '/devices', forBob, adminOf('acme')));
     const devices = (await platform.it.readAll(platform.topics.device.events)).filter((r) => r.event.type === 'device.created');
     expect(devices.map((r) => [r.event.aggregateId, (r.event as unknown as { userId: string }).userId])).toEqual([
@@ -121,6 +124,7 @@ describe('command API auth', () => {
     ]);
     expect(await platform.it.readAll(platform.topics.order.events)).toEqual([]);
     expect(await platform.it.readAll(platform.topics.appInstall.events)).toEqual([]);
+    expect(await platform.it.readAll(platform.topics.notification.events)).toEqual([]);
   });
 
   test('orders: a user pays and cancels their own; refunds are a tenant admin’s; another user’s order is a 404', async () => {
@@ -190,6 +194,9 @@ describe('command API auth', () => {
       status: 200,
     });
     expect(await call('DELETE', `/users/${bob}`, { reason: 'leaving' }, as(bob, 'acme'))).toMatchObject({ status: 200 });
+    expect(
+      await call('POST', '/devices', { userId: bob, name: 'x', spec, tier: 'basic', region: 'cn-east' }, adminOf('acme')),
+    ).toMatchObject(problem(409, 'user is deleted'));
     expect((await eventsOf(platform.topics.user.events, bob)).map((e) => e.type)).toEqual([
       'user.created',
       'user.status.changed',

@@ -24,7 +24,7 @@ import { reservationDecider } from './reservation/decider';
 import { releaseReservations } from './reservation/release-policy';
 import { createPolicy } from '../lib/policy';
 import { userDecider, userOwner } from './user/decider';
-import { userOperations, userRoutes } from './user/routes';
+import { userCheck, userOperations, userRoutes } from './user/routes';
 
 /** Each aggregate's decider, and whose it is (reservations belong to nobody: only internal callers command them). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -103,7 +103,8 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
   await Promise.all([...processors.map((p) => p.start()), bus.start()]);
   await Promise.all(policies.map((p) => p.start()));
 
-  const deps = { bus, now, jwtSecret: cfg.auth.jwtSecret };
+  const base = { bus, now, jwtSecret: cfg.auth.jwtSecret };
+  const deps = { ...base, checkUser: userCheck({ ...base, topics }) };
   const http = createHttpApp({
     logger,
     routers: [

@@ -10,6 +10,9 @@ interface AgentDeviceRow extends Row {
   device_id: string;
   status: 'created' | 'running' | 'stopped' | 'deleted';
   version: number;
+  /** Whose device it is (null on rows written before the agent kept it). */
+  user_id: string | null;
+  tenant_id: string | null;
 }
 
 const STATUS = {
@@ -21,8 +24,8 @@ const STATUS = {
 
 /**
  * The device agent: app.install.requested → after the install time (a delay, not a busy loop: an action due
- * later) the install completes, or fails with the reason when the device is missing, deleted or not running
- * at that moment.
+ * later) the install completes, or fails with the reason when the device is missing (or not the install's
+ * user's: the same answer, ids don't leak), deleted or not running at that moment.
  */
 export function deviceAgent(opts: { installDelayMs: number }): Projection {
   return {
@@ -35,7 +38,11 @@ export function deviceAgent(opts: { installDelayMs: number }): Projection {
         const current = view.get<AgentDeviceRow>('agent_devices', event.aggregateId);
         if (current && event.aggregateVersion <= current.version) return;
         const status = STATUS[event.type as keyof typeof STATUS] ?? current?.status ?? 'created';
-        view.put('agent_devices', { device_id: event.aggregateId, status, version: event.aggregateVersion });
+        const owner =
+          event.type === 'device.created'
+            ? { user_id: (event as unknown as { userId: string }).userId, tenant_id: event.tenantId }
+            : { user_id: current?.user_id ?? null, tenant_id: current?.tenant_id ?? null };
+        view.put('agent_devices', { device_id: event.aggregateId, status, version: event.aggregateVersion, ...owner });
         return;
       }
       const e = event as unknown as AppInstallEvent;
@@ -44,7 +51,7 @@ export function deviceAgent(opts: { installDelayMs: number }): Projection {
         ACTIONS,
         action(DEVICE_AGENT, event, 'install', {
           kind: 'install',
-          payload: { installId: e.aggregateId, deviceId: e.deviceId },
+          payload: { installId: e.aggregateId, deviceId: e.deviceId, userId: e.userId, tenantId: e.tenantId },
           dueAt: e.occurredAt + opts.installDelayMs,
         }),
       );
@@ -54,15 +61,22 @@ export function deviceAgent(opts: { installDelayMs: number }): Projection {
 
 /** Decides the install when it is due, on the device as the agent knows it then. */
 export async function expandInstall(a: ActionRow, trx: Knex.Transaction): Promise<ExpandedCommand[]> {
-  const { installId, deviceId } = a.payload as { installId: string; deviceId: string };
+  const { installId, deviceId, userId, tenantId } = a.payload as {
+    installId: string;
+    deviceId: string;
+    userId?: string;
+    tenantId?: string;
+  };
   const device = (await trx('agent_devices').where({ device_id: deviceId }).first()) as AgentDeviceRow | undefined;
-  const failure = !device
-    ? 'device not found'
-    : device.status === 'deleted'
-      ? 'device is deleted'
-      : device.status !== 'running'
-        ? 'device is not running'
-        : null;
+  const foreign = device?.user_id != null && userId !== undefined && (device.user_id !== userId || device.tenant_id !== (tenantId ?? null));
+  const failure =
+    !device || foreign
+      ? 'device not found'
+      : device.status === 'deleted'
+        ? 'device is deleted'
+        : device.status !== 'running'
+          ? 'device is not running'
+          : null;
   return [
     failure
       ? { step: 'fail', aggregate: 'appInstall', aggregateId: installId, type: 'FailAppInstall', payload: { reason: failure } }

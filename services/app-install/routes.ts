@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { authenticate, tenantAdminOnly } from '../../lib/auth';
-import { commandMeta, newAggregateId, parse, pathId, runCommand, type CommandDeps } from '../../lib/http';
+import { commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
 import { id, noBody, text } from '../../lib/validation';
@@ -46,13 +46,14 @@ export const appInstallOperations: Operation[] = [
 ];
 
 /** The app install command API: a user asks for an install; the device side (a tenant admin) reports it completed or failed. */
-export function appInstallRoutes(deps: CommandDeps & { topics: AggregateTopics }): Router {
+export function appInstallRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
   const router = new Router({ prefix: '/app-installs' });
   const body = (ctx: Context) => ctx.request.body ?? {};
   const auth = authenticate(deps.jwtSecret);
 
   router.post('/', auth, async (ctx) => {
     const input = parse(requestBody, body(ctx));
+    await deps.checkUser(ctx, input.userId);
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, newAggregateId(ctx, 'request-install'), 'request-install'),
       type: 'RequestAppInstall',

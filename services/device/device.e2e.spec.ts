@@ -3,14 +3,17 @@ import { startTestPlatform, withHeaders, type Call } from '../../test/platform';
 let platform: Awaited<ReturnType<typeof startTestPlatform>>;
 /** The two instances, called by a tenant admin of `default` (the auth rules: services/auth.e2e.spec.ts). */
 let a: Call, b: Call;
+/** The user the devices are for (a device names a user of the tenant). */
+let user: string;
 beforeAll(async () => {
   platform = await startTestPlatform(2);
   [a, b] = platform.http.map((call) => withHeaders(call, platform.bearer('ops', 'default', 'tenant_admin'))) as [Call, Call];
+  user = (await a('POST', '/users', { username: 'dana', email: 'dana@example.com' })).body.id as string;
 });
 afterAll(() => platform?.stop());
 
 const spec = { cpuCores: 4, memoryMb: 8192, storageGb: 64, androidVersion: '13' };
-const newDevice = (userId = 'u-1') => ({ userId, name: 'phone', spec, tier: 'standard', region: 'cn-east' });
+const newDevice = () => ({ userId: user, name: 'phone', spec, tier: 'standard', region: 'cn-east' });
 
 describe('device command API (two instances, real Kafka)', () => {
   test('create, start, stop, rename and delete a device; each answer names the new version and the events', async () => {
@@ -32,7 +35,7 @@ describe('device command API (two instances, real Kafka)', () => {
       ['device.updated', 4],
       ['device.deleted', 5],
     ]);
-    expect(events[3]!.event).toMatchObject({ name: 'work phone', userId: 'u-1', tenantId: 'default' });
+    expect(events[3]!.event).toMatchObject({ name: 'work phone', userId: user, tenantId: 'default' });
   });
 
   test('rules and versions are enforced with 404, 409 and the current version', async () => {
@@ -49,7 +52,7 @@ describe('device command API (two instances, real Kafka)', () => {
 
   test('concurrency: 100 commands on one device and 100 over 20 devices, through both instances, leave versions 1..N and one event set per 2xx', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 21; i++) ids.push((await a('POST', '/devices', newDevice(`u-${i}`))).body.id as string);
+    for (let i = 0; i < 21; i++) ids.push((await a('POST', '/devices', newDevice())).body.id as string);
     const [hot, ...spread] = ids;
     const command = (id: string, i: number) => {
       const call = i % 2 === 0 ? a : b;

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { authenticate } from '../../lib/auth';
-import { commandMeta, newAggregateId, parse, pathId, runCommand, type CommandDeps } from '../../lib/http';
+import { commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
 import { deviceSpec, id, noBody, reason, region, text, tier } from '../../lib/validation';
@@ -38,13 +38,14 @@ export const deviceOperations: Operation[] = [
 ];
 
 /** The device command API: allocate, start, stop, rename or resize, release (a user their own devices, a tenant admin any of the tenant's). */
-export function deviceRoutes(deps: CommandDeps & { topics: AggregateTopics }): Router {
+export function deviceRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
   const router = new Router({ prefix: '/devices' });
   const body = (ctx: { request: { body?: unknown } }) => ctx.request.body ?? {};
   const auth = authenticate(deps.jwtSecret);
 
   router.post('/', auth, async (ctx) => {
     const input = parse(createBody, body(ctx));
+    await deps.checkUser(ctx, input.userId);
     const deviceId = newAggregateId(ctx, 'create-device');
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, deviceId, 'create-device'),

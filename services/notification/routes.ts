@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { authenticate, tenantAdminOnly } from '../../lib/auth';
-import { commandMeta, newAggregateId, parse, pathId, runCommand, type CommandDeps } from '../../lib/http';
+import { commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
 import { id, noBody, text } from '../../lib/validation';
@@ -32,13 +32,14 @@ export const notificationOperations: Operation[] = [
 ];
 
 /** The notification command API: an operator (tenant admin) issues a notice; the user reads it. */
-export function notificationRoutes(deps: CommandDeps & { topics: AggregateTopics }): Router {
+export function notificationRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
   const router = new Router({ prefix: '/notifications' });
   const body = (ctx: Context) => ctx.request.body ?? {};
   const auth = authenticate(deps.jwtSecret);
 
   router.post('/', auth, tenantAdminOnly, async (ctx) => {
     const input = parse(sendBody, body(ctx));
+    await deps.checkUser(ctx, input.userId);
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, newAggregateId(ctx, 'send-notification'), 'send-notification'),
       type: 'SendNotification',

@@ -3,27 +3,30 @@ import { startTestPlatform, withHeaders, type Call } from '../../test/platform';
 let platform: Awaited<ReturnType<typeof startTestPlatform>>;
 /** Called by a tenant admin of `default` (refunds, install reports and notices are theirs; services/auth.e2e.spec.ts). */
 let api: Call;
+/** The user the orders, installs and notices are for (they name a user of the tenant). */
+let user: string;
 beforeAll(async () => {
   platform = await startTestPlatform(1);
   api = withHeaders(platform.http[0]!, platform.bearer('ops', 'default', 'tenant_admin'));
+  user = (await api('POST', '/users', { username: 'omar', email: 'omar@example.com' })).body.id as string;
 });
 afterAll(() => platform?.stop());
 
 const fen = (amount: number) => ({ amount, currency: 'CNY' });
 const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '12' };
-const plan = {
-  userId: 'u-1',
+const plan = () => ({
+  userId: user,
   planId: 'basic-month',
   planName: 'Basic (1 month)',
   amount: fen(2990),
   spec,
   tier: 'basic',
   region: 'cn-east',
-};
+});
 
 describe('order command API', () => {
   test('open, pay, partly refund, refund the rest; money stays integer fen in the events', async () => {
-    const id = (await api('POST', '/orders', plan)).body.id as string;
+    const id = (await api('POST', '/orders', plan())).body.id as string;
     expect(await api('POST', `/orders/${id}/pay`, { amount: fen(100), paymentMethod: 'alipay' })).toMatchObject({
       status: 422,
       body: { detail: 'payment of 1.00 CNY does not match the order amount 29.90 CNY' },
@@ -61,7 +64,7 @@ describe('order command API', () => {
   });
 
   test('an unpaid order is cancelled and then cannot be paid', async () => {
-    const id = (await api('POST', '/orders', plan)).body.id as string;
+    const id = (await api('POST', '/orders', plan())).body.id as string;
     expect(await api('POST', `/orders/${id}/cancel`, { reason: 'changed my mind' })).toMatchObject({ status: 200 });
     expect(await api('POST', `/orders/${id}/pay`, { amount: fen(2990), paymentMethod: 'wechat' })).toMatchObject({
       status: 409,
@@ -73,7 +76,7 @@ describe('order command API', () => {
 
 describe('app install and notification command APIs', () => {
   test('an install is requested, then completes once', async () => {
-    const req = await api('POST', '/app-installs', { userId: 'u-1', deviceId: 'd-1', appId: 'com.tencent.mm' });
+    const req = await api('POST', '/app-installs', { userId: user, deviceId: 'd-1', appId: 'com.tencent.mm' });
     expect(req).toMatchObject({ status: 201, body: { version: 1 } });
     const id = req.body.id as string;
     expect(await api('POST', `/app-installs/${id}/complete`, {})).toMatchObject({ status: 200, body: { version: 2 } });
@@ -86,7 +89,7 @@ describe('app install and notification command APIs', () => {
 
   test('a notification is sent and read once', async () => {
     const sent = await api('POST', '/notifications', {
-      userId: 'u-1',
+      userId: user,
       title: '欢迎加入',
       content: '欢迎使用云手机平台！',
       cause: 'user.created',

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { authenticate, tenantAdminOnly } from '../../lib/auth';
-import { commandMeta, newAggregateId, parse, pathId, runCommand, type CommandDeps } from '../../lib/http';
+import { commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
 import { deviceSpec, id, money, region, text, tier } from '../../lib/validation';
@@ -55,13 +55,14 @@ export const orderOperations: Operation[] = [
 ];
 
 /** The order command API: open a plan purchase, pay it, cancel it (a user their own orders), refund it (a tenant admin). */
-export function orderRoutes(deps: CommandDeps & { topics: AggregateTopics }): Router {
+export function orderRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
   const router = new Router({ prefix: '/orders' });
   const body = (ctx: Context) => ctx.request.body ?? {};
   const auth = authenticate(deps.jwtSecret);
 
   router.post('/', auth, async (ctx) => {
     const input = parse(createBody, body(ctx));
+    await deps.checkUser(ctx, input.userId);
     const orderId = newAggregateId(ctx, 'create-order');
     await runCommand(ctx, deps, deps.topics, {
       meta: commandMeta(ctx, deps, orderId, 'create-order'),

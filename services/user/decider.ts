@@ -7,7 +7,13 @@ export type UserCommand =
   | { readonly type: 'RegisterUser'; readonly username: string; readonly email: string; readonly phone: string | null }
   | { readonly type: 'UpdateUser'; readonly username?: string; readonly email?: string; readonly phone?: string }
   | { readonly type: 'ChangeUserStatus'; readonly status: UserStatus; readonly reason: string | null }
-  | { readonly type: 'DeleteUser'; readonly reason: string | null };
+  | { readonly type: 'DeleteUser'; readonly reason: string | null }
+  /**
+   * Appends nothing: the user exists and is not deleted. Sent before a command of another aggregate names the
+   * user (a device, an order, an install, a notice for them), so that this writer decides whether the caller may
+   * name the user — their tenant's, and for a `user` only themselves.
+   */
+  | { readonly type: 'CheckUser' };
 
 interface Profile {
   readonly username: string;
@@ -75,6 +81,9 @@ export const userDecider: Decider<UserCommand, UserEvent, UserState> = {
         return changeStatus(command, state);
       case 'DeleteUser':
         return remove(command, state);
+      case 'CheckUser':
+        live(state);
+        return [];
       default:
         return assertNever(command);
     }

@@ -76,6 +76,20 @@ describe('user decider', () => {
         .thenRejects(409, /deleted/));
   });
 
+  describe('CheckUser', () => {
+    test('a live user passes and nothing is appended', () => spec.given(created).when({ type: 'CheckUser' }).then());
+    test('an unknown user is not found', () =>
+      spec
+        .given()
+        .when({ type: 'CheckUser' })
+        .thenRejects(404, /user not found/));
+    test('a deleted user is refused', () =>
+      spec
+        .given(created, deleted)
+        .when({ type: 'CheckUser' })
+        .thenRejects(409, /user is deleted/));
+  });
+
   describe('DeleteUser', () => {
     test('a user is deleted, with the username and email it frees', () =>
       spec

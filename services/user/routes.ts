@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { authenticate, maybeActor, tenantAdminOnly } from '../../lib/auth';
 import { DomainError, forbidden, notFound } from '../../lib/decider';
-import { commandMeta, newAggregateId, parse, pathId, runCommand, tenantOf, type CommandDeps } from '../../lib/http';
+import { commandMeta, newAggregateId, parse, pathId, runCommand, tenantOf, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { Topics } from '../../lib/topics';
 import { reason } from '../../lib/validation';
@@ -120,6 +121,16 @@ async function withClaims(ctx: Context, deps: Deps, userId: string, claims: Clai
     if (err instanceof DomainError) await releaseAll(ctx, deps, userId, claims);
     throw err;
   }
+}
+
+/** The CheckUser of the command routes that name a user (lib/http.ts): the user's writer answers. */
+export function userCheck(deps: Deps): CheckUser {
+  return async (ctx, userId) => {
+    // A fresh command id each time: the answer is about now, never a replay of an earlier check.
+    const meta = { ...commandMeta(ctx, deps, userId, 'check-user'), commandId: randomUUID(), expectedVersion: undefined };
+    const reply = await deps.bus.send(deps.topics.user, { meta, type: 'CheckUser', payload: {} });
+    if (!reply.ok) throw new DomainError(reply.status as DomainError['status'], reply.code, reply.message, reply.details);
+  };
 }
 
 /**
