@@ -154,6 +154,10 @@ describe('user lifecycle, device agent, notifications', () => {
       status: 'failed',
       failure_reason: 'device not found',
     });
+    // The device's user does not see the other user's attempt among its apps.
+    const token = platform.bearer(user.id, 'acme');
+    const detail = await platform.http[0]!('GET', `/devices/${running.id}`, undefined, token);
+    expect((detail.body.apps as Array<{ installId: string }>).map((x) => x.installId)).toEqual([good.id]);
   });
 
   test('redelivery: actions sent again and events delivered again to the notification service produce nothing new', async () => {

@@ -130,7 +130,9 @@ export function deviceQueryRoutes(deps: QueryDeps): Router {
       deps.db('device_apps').where('device_id', id).orderBy('requested_at'),
     ])) as [DeviceRow | undefined, DeviceAppRow[]];
     if (!row) throw notFound('device not found');
-    ctx.body = { ...device(row), apps: apps.map(app) };
+    // Only its user's installs: a request naming someone else's device fails (device agent) and is not shown here.
+    const own = apps.filter((a) => a.user_id === row.user_id && a.tenant_id === row.tenant_id);
+    ctx.body = { ...device(row), apps: own.map(app) };
   });
 
   router.get('/users', auth, async (ctx) => {
