@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { openApiPath } from './openapi';
@@ -63,6 +67,15 @@ describe('OpenAPI document', () => {
     ajv.addSchema(doc, 'openapi.json');
     conform('GET', '/openapi.json', res);
     expect(res.body).toMatchObject({ openapi: '3.1.0', components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } });
+  });
+
+  test('the document is valid OpenAPI 3.1 (@seriousme/openapi-schema-validator against the official schema)', () => {
+    // The validator is an ES module: run its CLI in a process of its own rather than through jest's module loader.
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'openapi-')), 'openapi.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const cli = require.resolve('@seriousme/openapi-schema-validator/bin/validate-api-cli.js');
+    const result = JSON.parse(execFileSync(process.execPath, [cli, file], { encoding: 'utf8' })) as { valid: boolean; errors?: unknown };
+    expect(result).toEqual({ valid: true });
   });
 
   test('every route the routers serve is documented, and every documented operation is served', () => {
