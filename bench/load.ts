@@ -5,7 +5,8 @@ import { percentiles } from './stats';
 
 /**
  * The load generator, in a process of its own so it does not share the event loop of the servers it measures.
- * argv: a JSON spec file. Sends its result to the parent (IPC) and exits.
+ * argv: a JSON file with a spec (or an array of specs, run one after the other). Sends the result (or the array
+ * of results) to the parent (IPC) and exits.
  *
  * - `http`: autocannon against one of the given paths (picked at random per request), at saturation or, with
  *   `perSecond`, paced at that overall rate; `rename` sends a fresh device name as a PATCH body each time.
@@ -125,8 +126,17 @@ async function visibility(spec: Extract<LoadSpec, { kind: 'visibility' }>): Prom
 }
 
 async function main(): Promise<void> {
-  const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadSpec;
-  const result = spec.kind === 'http' ? await http(spec) : await visibility(spec);
+  const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadSpec | LoadSpec[];
+  const one = (s: LoadSpec) => (s.kind === 'http' ? http(s) : visibility(s));
+  let result: unknown;
+  if (Array.isArray(spec)) {
+    // Several steps in one process (one start-up): run in order, results in the same order.
+    const all: unknown[] = [];
+    for (const s of spec) all.push(await one(s));
+    result = all;
+  } else {
+    result = await one(spec);
+  }
   process.send?.(result, () => process.exit(0));
 }
 

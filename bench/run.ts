@@ -331,35 +331,36 @@ async function main(): Promise<void> {
     try {
       const headers = { 'Content-Type': 'application/json', 'X-Tenant-Id': 'acme', Authorization: `Bearer ${token}` };
       const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
-      const create = async () => {
-        const res = await fetch(`${side.url}/devices`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ userId: 'bench-user', name: 'd', spec, tier: 'basic', region: 'cn-east' }),
-        });
-        if (res.status !== 201) throw new Error(`POST /devices: ${res.status} ${await res.text()}`);
+      const post = async (path: string, body: unknown) => {
+        const res = await fetch(`${side.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+        if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
         return ((await res.json()) as { id: string }).id;
       };
+      const tag = randomUUID().slice(0, 8);
+      const userId = await post('/users', { username: `bench-${tag}`, email: `bench-${tag}@example.com` });
+      const create = () => post('/devices', { userId, name: 'd', spec, tier: 'basic', region: 'cn-east' });
       const deviceIds: string[] = [];
       const pool = small ? 20 : quick ? 200 : 500;
       while (deviceIds.length < pool) deviceIds.push(...(await Promise.all(Array.from({ length: 20 }, create))));
       const hot = deviceIds[0]!;
-      for (const scenario of ['many', 'hot'] as const) {
-        for (const connections of [1, 10, 100]) {
-          const r = await runLoad<Load>({
-            kind: 'http',
-            url: side.url,
-            method: 'PATCH',
-            paths: scenario === 'hot' ? [`/devices/${hot}`] : deviceIds.map((id) => `/devices/${id}`),
-            rename: true,
-            headers,
-            connections,
-            seconds: stepSeconds,
-          });
-          commands.push({ scenario, ...r });
-          log(`  ${scenario} ×${connections}: ${Math.round(r.perSecond)} cmd/s, p99 ${r.p99} ms`);
-        }
-      }
+      const steps = (['many', 'hot'] as const).flatMap((scenario) => [1, 10, 100].map((connections) => ({ scenario, connections })));
+      const loads = await runLoad<Load[]>(
+        steps.map(({ scenario, connections }) => ({
+          kind: 'http',
+          url: side.url,
+          method: 'PATCH',
+          paths: scenario === 'hot' ? [`/devices/${hot}`] : deviceIds.map((id) => `/devices/${id}`),
+          rename: true,
+          headers,
+          connections,
+          seconds: stepSeconds,
+        })),
+      );
+      steps.forEach(({ scenario }, i) => {
+        const r = loads[i]!;
+        commands.push({ scenario, ...r });
+        log(`  ${scenario} ×${r.connections}: ${Math.round(r.perSecond)} cmd/s, p50 ${r.p50} ms, p99 ${r.p99} ms`);
+      });
       const capacity = Math.max(...commands.filter((c) => c.scenario === 'many').map((c) => c.perSecond));
       const v = await runLoad<VisibilityResult>({
         kind: 'visibility',
@@ -392,29 +393,32 @@ async function main(): Promise<void> {
       single: ids.map((id) => `/devices/${id}`),
       list: ids.map((id) => `/devices?status=running&limit=50&cursor=${cursor(id)}`),
     };
-    const q = (kind: 'single' | 'list', perSecond?: number) =>
-      runLoad<Load>({
-        kind: 'http',
-        url,
-        method: 'GET',
-        paths: paths[kind],
-        headers: qHeaders,
-        connections: perSecond ? 20 : 50,
-        seconds: stepSeconds,
-        perSecond,
-      });
+    const spec = (kind: 'single' | 'list', perSecond?: number) => ({
+      kind: 'http',
+      url,
+      method: 'GET',
+      paths: paths[kind],
+      headers: qHeaders,
+      connections: perSecond ? 20 : 50,
+      seconds: stepSeconds,
+      perSecond,
+    });
+    /** Single reads then list pages, in one load process; at saturation or at the given rates. */
+    const q = async (rates?: { single: number; list: number }) => {
+      const [single, list] = await runLoad<[Load, Load]>([spec('single', rates?.single), spec('list', rates?.list)]);
+      return { single, list };
+    };
     let queries: Results['platform']['queries'];
     try {
-      const saturation = { single: await q('single'), list: await q('list') };
+      const saturation = await q();
       const quarter = { single: saturation.single.perSecond / 4, list: saturation.list.perSecond / 4 };
-      const steady = { single: await q('single', quarter.single), list: await q('list', quarter.list) };
+      const steady = await q(quarter);
       log(`  steady p99: single ${steady.single.p99} ms, list ${steady.list.p99} ms`);
       const rb2 = await rebuild(ns, schemaOf('rebuild2'), marker.events);
       const started = () => rb2.samples.some((s) => Object.values(s.projections).some((p) => p.applied > 0));
       for (let i = 0; i < 600 && !started(); i++) await new Promise((r) => setTimeout(r, 100));
       const before = rb2.samples.at(-1);
-      const single = await q('single', quarter.single);
-      const list = await q('list', quarter.list);
+      const { single, list } = await q(quarter);
       const after = rb2.samples.at(-1);
       const running = after?.kind === 'progress';
       rb2.run.stop();
@@ -457,6 +461,8 @@ async function main(): Promise<void> {
     writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);
     console.log(`\n${table(results)}\n\nwritten to ${o.out}`);
   } finally {
+    // Whatever happened, no schema of the bench is left behind (the rebuilds drop their shadows themselves).
+    for (const s of ['q', 'l3', 'naive', 'rebuild', 'rebuild2', 'cmd']) await dropSchema(db, schemaOf(s)).catch(() => undefined);
     if (o.dropSeed) {
       forgetSeed(stack.dir, ns);
       await dropNamespace(deps, seeded).catch(() => undefined);
