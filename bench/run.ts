@@ -41,10 +41,11 @@ const program = new Command('bench')
   .option('--seconds <n>', 'seconds per load step')
   .option('--naive <n>', 'events the naive peer handles')
   .option('--rows <n>', 'device rows the query API pages over (COPYed by L3)')
-  .option('--namespace <ns>', 'topic namespace (schemas are named after it)', 'bench')
+  .option('--namespace <ns>', 'topic namespace, schemas named after it (default: bench, or bench-quick with --quick)')
   .option('--out <file>', 'where to write the results', path.join(__dirname, 'results.json'))
   .option('--drop-seed', 'delete the seeded topics at the end (default: keep them for the next run)')
   .option('--profile <dir>', 'write a --cpu-prof of the rebuild process into this folder')
+  .option('--seed-only', 'seed (or check the seed of) the namespace and stop')
   .parse();
 
 interface Options {
@@ -53,10 +54,11 @@ interface Options {
   seconds?: string;
   naive?: string;
   rows?: string;
-  namespace: string;
+  namespace?: string;
   out: string;
   dropSeed?: boolean;
   profile?: string;
+  seedOnly?: boolean;
 }
 
 const log = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -173,7 +175,7 @@ async function main(): Promise<void> {
   const mode: Results['mode'] = o.events || o.seconds ? 'custom' : quick ? 'quick' : 'full';
   const events = Number(o.events ?? (quick ? 100_000 : 1_000_000));
   const stepSeconds = Number(o.seconds ?? (quick ? 4 : 12));
-  const naiveSample = Number(o.naive ?? (quick ? 5_000 : 50_000));
+  const naiveSample = Number(o.naive ?? (quick ? 5_000 : 20_000));
   const queryRows = Number(o.rows ?? (quick ? 200_000 : 1_000_000));
   const small = events < 20_000;
   const startedAt = new Date();
@@ -190,7 +192,7 @@ async function main(): Promise<void> {
   const eventLog = createEventLog(registry);
   const schemas = loadEventSchemas();
   const db = createDb(cfg.database.url, { poolMax: 2 });
-  const ns = o.namespace;
+  const ns = o.namespace ?? (quick ? 'bench-quick' : 'bench');
   const prefix = ns.replace(/\W/g, '_').toLowerCase();
   const seeded = topicsFor(ns);
   const scratch = topicsFor(`${ns}-ceiling`);
@@ -239,6 +241,7 @@ async function main(): Promise<void> {
     }
     const seedResult = { events: marker.events, reused, seconds: seconds(t), perTopic: marker.perTopic };
     log(`seed: ${marker.events.toLocaleString()} events ${reused ? '(reused)' : `in ${seedResult.seconds.toFixed(1)} s`}`);
+    if (o.seedOnly) return;
 
     // ── L1
     log('L1 raw produce');
@@ -273,7 +276,7 @@ async function main(): Promise<void> {
       'device_id',
       Math.max(1, Math.floor(queryRows / 20_000)),
     );
-    const l3Rows = small ? 2_000 : quick ? 50_000 : 200_000;
+    const l3Rows = small ? 2_000 : quick ? 50_000 : 100_000;
     const copyNotes = await copyRows(cfg.database.url, l3Schema, 'notifications', notificationRow, l3Rows, 'notification_id');
     await l3db.raw('truncate notifications');
     const upsertDevices = await upsertRows(l3db, 'devices', (i) => deviceRow(i), l3Rows, 'device_id');
