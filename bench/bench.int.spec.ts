@@ -5,7 +5,7 @@ import { resultsSchema } from './results';
 import { unique } from '../test/support';
 
 /**
- * Smoke run of `npm run bench` with a tiny event count and one-second load steps, in a namespace of its own,
+ * Smoke run of `npm run bench` with a tiny event count and half-second load steps, in a namespace of its own,
  * writing under .stack/ (bench/results.json holds the last full run). It checks that the results are well formed
  * and complete — never the timings: a benchmark judges its figures itself, in the table it prints.
  */
@@ -18,7 +18,7 @@ describe('npm run bench (smoke)', () => {
   it('runs every line on 2,000 events and writes results that match the schema', () => {
     const run = spawnSync(
       'npx',
-      ['tsx', 'bench/run.ts', '--events', '2000', '--seconds', '1', '--naive', '300', '--rows', '5000'].concat([
+      ['tsx', 'bench/run.ts', '--events', '2000', '--seconds', '0.5', '--naive', '300', '--rows', '5000'].concat([
         '--namespace',
         namespace,
         '--out',
