@@ -203,6 +203,14 @@ async function expectEqualsFreshBuild(projection: Projection): Promise<void> {
   expect(rows).toBeGreaterThan(seeded.length);
 }
 
+test('--help explains the command; an unknown projection is refused', async () => {
+  expect(await cli('rebuild.ts', '--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('--verify') });
+  expect(await cli('rebuild.ts', 'purchase-plan')).toMatchObject({
+    status: 1,
+    stderr: expect.stringContaining('one of device, billing, notification'),
+  });
+});
+
 describe('rebuild --verify', () => {
   test('a clean live model verifies while commands flow (exit 0, nothing swapped)', async () => {
     const before = await tableOids();
@@ -256,6 +264,10 @@ describe.each(['device', 'billing', 'notification'])('rebuild %s', (name) => {
       shadow!.replace(/^rebuild_/, 'retired_'),
     ]);
     expect(leftovers).toEqual([]);
+
+    // Its consumer groups (the replay's and the tail's) are gone too.
+    const groups = (await (await platform.it.admin()).listGroups()).groups.map((g) => g.groupId);
+    expect(groups.filter((g) => g.startsWith(`${platform.topics.namespace}.rebuild.${name}.`))).toEqual([]);
 
     await expectEqualsFreshBuild(projection);
     if (name === 'device') {

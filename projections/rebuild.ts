@@ -163,7 +163,7 @@ export async function rebuildProjection(deps: {
         Math.min(shadowCps.get(k)?.next_offset ?? 0, deps.verify ? (liveNow.get(k)?.next_offset ?? 0) : Infinity),
       ]),
     );
-    tail = await startTail(kafka, projectionTopics, from);
+    tail = await startTail(kafka, `${groupId}.tail`, projectionTopics, from);
 
     const { differences, appliedEvents, caughtUp } = await withRetry(
       () =>
@@ -172,6 +172,7 @@ export async function rebuildProjection(deps: {
     );
     await tail.stop();
     tail = undefined;
+    await admin.deleteGroups([`${groupId}.tail`]).catch(() => undefined);
     if (!deps.verify && !deps.keep) await db.raw('drop schema if exists ?? cascade', [retired]);
     if (deps.verify && deps.keep) shadowCreated = false;
     return {
@@ -215,8 +216,8 @@ interface Tail {
   stop(): Promise<void>;
 }
 
-async function startTail(kafka: Kafka, topics: string[], from: Map<string, number>): Promise<Tail> {
-  const consumer: Consumer = createConsumer(kafka, `rebuild-tail-${randomBytes(6).toString('hex')}`);
+async function startTail(kafka: Kafka, groupId: string, topics: string[], from: Map<string, number>): Promise<Tail> {
+  const consumer: Consumer = createConsumer(kafka, groupId);
   const buffered = new Map<string, Map<string, KafkaMessage>>();
   const reached = new Map<string, number>();
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
