@@ -3,8 +3,9 @@ import { logLevel, type logCreator } from 'kafkajs';
 
 export type Logger = pino.Logger;
 
-export function createLogger(level: string, name = 'cloudphone'): Logger {
-  return pino({ name, level });
+/** A pino logger; `stderr` for CLIs whose stdout is their output (logs stay out of a pipe). */
+export function createLogger(level: string, name = 'cloudphone', opts: { stderr?: boolean } = {}): Logger {
+  return opts.stderr ? pino({ name, level }, pino.destination(2)) : pino({ name, level });
 }
 
 /** Routes kafkajs' own log lines into pino. */

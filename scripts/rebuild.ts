@@ -91,7 +91,7 @@ Examples:
   )
   .action(async (name: string, o: { verify?: boolean; keep?: boolean }) => {
     const cfg = loadConfig();
-    const logger = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, 'rebuild');
+    const logger = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, 'rebuild', { stderr: true });
     const kafka = createKafka(cfg, logger, `${cfg.kafka.clientId}.rebuild`);
     const eventLog = createEventLog(createRegistry(cfg.registry.url));
     const progress = progressReporter(name);
