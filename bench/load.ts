@@ -8,8 +8,9 @@ import { percentiles } from './stats';
  * argv: a JSON file with a spec (or an array of specs, run one after the other). Sends the result (or the array
  * of results) to the parent (IPC) and exits.
  *
- * - `http`: autocannon against one of the given paths (picked at random per request), at saturation or, with
- *   `perSecond`, paced at that overall rate; `rename` sends a fresh device name as a PATCH body each time.
+ * - `http`: autocannon against one of the given paths (picked at random per request) at saturation or, with
+ *   `perSecond`, requests at that constant arrival rate (see `paced`); `rename` sends a fresh device name as a
+ *   PATCH body each time.
  * - `visibility`: commands at a steady rate; each accepted one is read back through the query API with its
  *   consistency token, timing accepted → visible.
  */
@@ -45,13 +46,67 @@ export interface VisibilityResult {
 
 const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 
+/**
+ * A constant arrival rate: request i is due at start + i / rate whatever the earlier ones are doing (open loop),
+ * and its latency counts from when it was due, so a server that falls behind is not hidden (no coordinated
+ * omission). autocannon's own rate limit sends each connection's quota for the second back to back and then
+ * waits, which is a burst at saturation every second.
+ */
+async function paced(spec: Extract<LoadSpec, { kind: 'http' }>, perSecond: number): Promise<Load> {
+  const ms: number[] = [];
+  let errors = 0;
+  let non2xx = 0;
+  let inflight = 0;
+  let maxInflight = 0;
+  let n = 0;
+  const one = async (due: number) => {
+    inflight++;
+    maxInflight = Math.max(maxInflight, inflight);
+    try {
+      const res = await fetch(`${spec.url}${pick(spec.paths)}`, {
+        method: spec.method,
+        headers: spec.headers,
+        body: spec.rename ? JSON.stringify({ name: `bench-${process.pid}-${n++}` }) : undefined,
+      });
+      await res.arrayBuffer();
+      if (res.status < 200 || res.status > 299) non2xx++;
+      ms.push(performance.now() - due);
+    } catch {
+      errors++;
+    } finally {
+      inflight--;
+    }
+  };
+  const all: Array<Promise<void>> = [];
+  const start = performance.now();
+  const total = Math.floor(spec.seconds * perSecond);
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    all.push(one(due));
+  }
+  await Promise.all(all);
+  const p = percentiles(ms);
+  return {
+    connections: maxInflight,
+    seconds: spec.seconds,
+    requests: ms.length,
+    perSecond: ms.length / spec.seconds,
+    p50: p.p50,
+    p99: p.p99,
+    errors,
+    non2xx,
+  };
+}
+
 async function http(spec: Extract<LoadSpec, { kind: 'http' }>): Promise<Load> {
+  if (spec.perSecond) return paced(spec, spec.perSecond);
   let n = 0;
   const result = await autocannon({
     url: spec.url,
     connections: spec.connections,
     duration: spec.seconds,
-    overallRate: spec.perSecond,
     timeout: 30,
     headers: spec.headers,
     requests: [

@@ -13,6 +13,7 @@ import { createHttpApp } from '../lib/http';
 import { createConsumer, createKafka, createProducer } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { applyBatch } from '../lib/projection';
+import { withRetry } from '../lib/retry';
 import { createRegistry } from '../lib/registry';
 import { loadEventSchemas } from '../lib/schemas';
 import { topicsFor, type Topics } from '../lib/topics';
@@ -60,6 +61,9 @@ interface Options {
   profile?: string;
   seedOnly?: boolean;
 }
+
+/** Topic creation on a busy broker sometimes answers UNKNOWN_TOPIC_OR_PARTITION while it settles (retriable). */
+const retrying = <T>(fn: () => Promise<T>) => withRetry(fn, { retries: 6, initialMs: 500 });
 
 const log = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
@@ -228,7 +232,7 @@ async function main(): Promise<void> {
     const reused = marker !== undefined;
     if (!marker) {
       await deleteTopics(admin, seededTopics(seeded));
-      await bootstrapNamespace(deps, seeded, cfg.topics);
+      await retrying(() => bootstrapNamespace(deps, seeded, cfg.topics));
       const producer = createProducer(kafka);
       await producer.connect();
       marker = await seed({ admin, producer, eventLog, stackDir: stack.dir }, seeded, events, (n) =>
@@ -237,7 +241,7 @@ async function main(): Promise<void> {
       process.stdout.write('\n');
       await producer.disconnect();
     } else {
-      await bootstrapNamespace(deps, seeded, cfg.topics);
+      await retrying(() => bootstrapNamespace(deps, seeded, cfg.topics));
     }
     const seedResult = { events: marker.events, reused, seconds: seconds(t), perTopic: marker.perTopic };
     log(`seed: ${marker.events.toLocaleString()} events ${reused ? '(reused)' : `in ${seedResult.seconds.toFixed(1)} s`}`);
@@ -318,7 +322,7 @@ async function main(): Promise<void> {
 
     // ── (3) command API and (4) end-to-end visibility
     log('command API');
-    await bootstrapNamespace(deps, cmdTopics, cfg.topics);
+    await retrying(() => bootstrapNamespace(deps, cmdTopics, cfg.topics));
     const cmdSchema = schemaOf('cmd');
     await dropSchema(db, cmdSchema);
     const cmdCfg: Config = {
@@ -416,7 +420,7 @@ async function main(): Promise<void> {
       const saturation = await q();
       const quarter = { single: saturation.single.perSecond / 4, list: saturation.list.perSecond / 4 };
       const steady = await q(quarter);
-      log(`  steady p99: single ${steady.single.p99} ms, list ${steady.list.p99} ms`);
+      log(`  steady p99: single ${steady.single.p99.toFixed(1)} ms, list ${steady.list.p99.toFixed(1)} ms`);
       const rb2 = await rebuild(ns, schemaOf('rebuild2'), marker.events);
       const started = () => rb2.samples.some((s) => Object.values(s.projections).some((p) => p.applied > 0));
       for (let i = 0; i < 600 && !started(); i++) await new Promise((r) => setTimeout(r, 100));
@@ -432,7 +436,7 @@ async function main(): Promise<void> {
       if (!running)
         notes.push('the rebuild finished before the query load during it ended; the "during a rebuild" figures cover only part of it');
       queries = { rows: queryRows, saturation, steady, duringRebuild: { single, list, rebuildAppliedPerSecond } };
-      log(`  during a rebuild p99: single ${single.p99} ms, list ${list.p99} ms`);
+      log(`  during a rebuild p99: single ${single.p99.toFixed(1)} ms, list ${list.p99.toFixed(1)} ms`);
     } finally {
       server.close();
       server.closeAllConnections();
