@@ -1,5 +1,6 @@
 import type { Admin } from 'kafkajs';
 import type { Compatibility, Registry } from './registry';
+import { waitFor } from './wait';
 import type { EventSchema } from './schemas';
 import { eventTopics, subjectFor, TOPIC_CONFIG, type AggregateTopics, type Topics } from './topics';
 
@@ -36,8 +37,10 @@ export async function ensureTopics(
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.name));
   if (missing.length > 0) {
+    // kafkajs's own wait for leaders gives up on the first "This server does not host this topic-partition",
+    // which a just-created topic answers until the broker's metadata has it: wait below instead.
     await admin.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: missing.map((s) => ({
         topic: s.name,
         numPartitions: opts.partitions,
@@ -46,7 +49,14 @@ export async function ensureTopics(
       })),
     });
   }
-  const meta = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.name) });
+  const names = specs.map((s) => s.name);
+  const meta = await waitFor(
+    async () => {
+      const m = await admin.fetchTopicMetadata({ topics: names });
+      return m.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)) ? m : undefined;
+    },
+    { what: `leaders for ${missing.length} new topic(s)`, timeoutMs: 60_000, intervalMs: 100 },
+  );
   return [...meta.topics]
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((t) => ({
