@@ -18,7 +18,11 @@ export const HISTORIES_PER_CHUNK = 400;
 const SEND_BATCH = 4000;
 
 /** The events of one chunk of histories, as streams to append in order (each aggregate keeps its order). */
-export function generateChunk(topics: Topics, chunk: number): Array<{ topic: string; events: AnyEvent[] }> {
+export function generateChunk(
+  topics: Topics,
+  chunk: number,
+  histories = HISTORIES_PER_CHUNK,
+): Array<{ topic: string; events: AnyEvent[] }> {
   const names = {
     user: topics.user.events,
     device: topics.device.events,
@@ -28,7 +32,7 @@ export function generateChunk(topics: Topics, chunk: number): Array<{ topic: str
   const out: Array<{ topic: string; events: AnyEvent[] }> = [];
   let count = 0;
   const userIds: string[] = [];
-  for (const [i, h] of fc.sample(historyArb, { seed: 8000 + chunk, numRuns: HISTORIES_PER_CHUNK }).entries()) {
+  for (const [i, h] of fc.sample(historyArb, { seed: 8000 + chunk, numRuns: histories }).entries()) {
     const run = `s${chunk}-${i}`;
     h.users.forEach((_u, k) => userIds.push(`${run}-u${k}`));
     for (const s of buildStreams(h, names, run)) {
@@ -122,8 +126,10 @@ export async function seed(
     await deps.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
     pending = [];
   };
+  // About 17 events a history: a small target (the smoke test) takes smaller chunks.
+  const histories = Math.min(HISTORIES_PER_CHUNK, Math.max(20, Math.ceil(target / 17)));
   for (let chunk = 0; sent < target; chunk++) {
-    for (const s of generateChunk(topics, chunk)) {
+    for (const s of generateChunk(topics, chunk, histories)) {
       for (const e of s.events) {
         pending.push({ topic: s.topic, message: await deps.eventLog.toMessage(s.topic, e) });
         sent++;
