@@ -124,10 +124,24 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     return p;
   }
 
-  async function dropProducer(partition: number): Promise<void> {
+  /** Disconnects the partition's producer — only `which` when given (a newer one may have taken its place). */
+  async function dropProducer(partition: number, which?: Promise<Producer>): Promise<void> {
     const p = producers.get(partition);
+    if (which !== undefined && p !== which) {
+      await which.then((producer) => producer.disconnect()).catch(() => undefined);
+      return;
+    }
     producers.delete(partition);
     await p?.then((producer) => producer.disconnect()).catch(() => undefined);
+  }
+
+  /** One batch of a partition at a time: a batch still in flight from before a rebalance finishes before the next. */
+  const partitionLocks = new Map<number, Promise<void>>();
+  function serialized(payload: EachBatchPayload): Promise<void> {
+    const partition = payload.batch.partition;
+    const run = (partitionLocks.get(partition) ?? Promise.resolve()).catch(() => undefined).then(() => processBatch(payload));
+    partitionLocks.set(partition, run);
+    return run;
   }
 
   /** Waits until the tail has read the event partition up to its last stable offset. */
@@ -143,7 +157,8 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
 
   async function processBatch({ batch }: EachBatchPayload): Promise<void> {
     const partition = batch.partition;
-    const producer = await producerFor(partition);
+    const producerRef = producerFor(partition);
+    const producer = await producerRef;
     if (!verified.has(partition)) {
       await catchUp(partition);
       verified.add(partition);
@@ -251,7 +266,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       await txn.abort().catch(() => undefined);
       // The outcome may be unknown (e.g. the commit reached the broker): re-read the log before deciding again.
       verified.delete(partition);
-      await dropProducer(partition);
+      await dropProducer(partition, producerRef);
       logger.warn({ partition, err: (err as Error).message }, 'command batch transaction failed; the batch will be retried');
       throw err;
     }
@@ -285,15 +300,21 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       });
 
       main = createConsumer(kafka, groupId, { maxWaitTimeInMs: 20 });
-      main.on(main.events.GROUP_JOIN, () => verified.clear());
+      // A new generation of the group: every partition this instance owns now starts with a new transactional
+      // producer (InitProducerId fences whatever an earlier owner — this instance included — left in flight) and
+      // a catch-up of its event partition, before any command is decided.
+      main.on(main.events.GROUP_JOIN, () => {
+        verified.clear();
+        for (const [partition, p] of [...producers]) void dropProducer(partition, p);
+      });
       await main.connect();
       await main.subscribe({ topic: topics.commands, fromBeginning: true });
-      await main.run({ autoCommit: false, partitionsConsumedConcurrently: 64, eachBatch: processBatch });
+      await main.run({ autoCommit: false, partitionsConsumedConcurrently: 64, eachBatch: serialized });
     },
     async stop(): Promise<void> {
       await main?.disconnect();
       await tail?.disconnect();
-      await Promise.all([...producers.keys()].map(dropProducer));
+      await Promise.all([...producers.keys()].map((p) => dropProducer(p)));
       await admin?.disconnect();
     },
     /** The current state of an aggregate as this processor holds it (for tests and diagnostics). */

@@ -8,6 +8,7 @@ import { CommandNotSentError, CommandTimeoutError, type CommandBus } from './com
 import { DomainError, deterministicUuid, invalid, type CommandMeta } from './decider';
 import { maybeActor } from './auth';
 import type { Logger } from './logger';
+import { isTransient } from './retry';
 import { encodeToken } from './consistency';
 import { commandResultSchema, openApiDocument, openApiPath, type Operation } from './openapi';
 import type { AggregateTopics } from './topics';
@@ -68,7 +69,10 @@ export function parse<T extends z.ZodType>(schema: T, input: unknown, what = 're
   return result.data;
 }
 
-/** Maps every error to a JSON problem: domain errors to their status, bad input to 4xx, Kafka outages to 503. */
+/**
+ * Maps every error to a JSON problem: domain errors to their status, bad input to 4xx, Kafka outages and
+ * transient failures of PostgreSQL or the registry to 503 with Retry-After.
+ */
 function errors(logger: Logger, bodyLimit: string): Koa.Middleware {
   return async (ctx, next) => {
     try {
@@ -91,6 +95,10 @@ function errors(logger: Logger, bodyLimit: string): Koa.Middleware {
         if (e.status === 405) detail = `${ctx.method} is not allowed on ${ctx.path}`;
         if (e.status === 413) detail = `request body too large (the limit is ${bodyLimit})`;
         send(ctx, problem(e.status, title.toLowerCase().replace(/\W+/g, '_'), detail));
+      } else if (isTransient(err)) {
+        // A part the request needs is down or restarting (PostgreSQL, the registry): an answer, not a 500.
+        logger.warn({ err: (err as Error).message, path: ctx.path }, 'dependency unavailable');
+        send(ctx, problem(503, 'unavailable', 'a part of the platform is unavailable right now; retry shortly'), { 'Retry-After': '1' });
       } else {
         logger.error({ err, path: ctx.path, method: ctx.method }, 'unhandled error');
         send(ctx, problem(500, 'internal', 'internal error; the request was logged'));

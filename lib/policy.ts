@@ -4,6 +4,7 @@ import { deterministicUuid } from './decider';
 import type { AnyEvent, EventLog } from './event-log';
 import { createConsumer } from './kafka';
 import type { Logger } from './logger';
+import { registryUnavailable } from './projection-worker';
 import type { AggregateTopics } from './topics';
 
 /** A command a policy wants sent in reaction to an event. */
@@ -42,6 +43,8 @@ export function createPolicy(deps: {
           try {
             event = (await deps.eventLog.decodeMessage(topic, partition, message)).event;
           } catch (err) {
+            // The registry being down is no reason to skip a good event: throwing makes the consumer redeliver it.
+            if (registryUnavailable(err)) throw err;
             logger.error({ topic, partition, offset: message.offset, err: (err as Error).message }, 'undecodable event skipped');
             return;
           }

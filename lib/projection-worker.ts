@@ -20,6 +20,12 @@ interface Checkpoint {
 
 type Decoded = { message: KafkaMessage; event: AnyEvent } | { message: KafkaMessage; error: Error };
 
+/** The registry could not answer (unreachable, or a 5xx while it restarts): a retry can fix that, unlike a bad record. */
+export function registryUnavailable(err: unknown): boolean {
+  const status = (err as { status?: unknown }).status;
+  return isTransient(err) || (typeof status === 'number' && status >= 500);
+}
+
 /**
  * Runs a projection against PostgreSQL from its Kafka topics, exactly once: each batch (one topic partition)
  * is applied and the projection's checkpoint for that partition advanced in one database transaction. The
@@ -79,14 +85,30 @@ export function createProjectionWorker(deps: {
   async function processBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     if (isStale() || batch.isEmpty()) return;
     const { topic, partition } = batch;
-    const decoded: Decoded[] = await Promise.all(
-      batch.messages.map(async (message) => {
-        try {
-          return { message, event: (await eventLog.decodeMessage(topic, partition, message)).event };
-        } catch (err) {
-          return { message, error: err as Error };
-        }
-      }),
+    // A record that cannot be decoded is poison; but when the registry cannot be asked (down, restarting) the
+    // record is fine and the batch waits for it: dead-lettering it would drop a good event from the read model.
+    const decoded: Decoded[] = await withRetry(
+      () =>
+        Promise.all(
+          batch.messages.map(async (message): Promise<Decoded> => {
+            try {
+              return { message, event: (await eventLog.decodeMessage(topic, partition, message)).event };
+            } catch (err) {
+              if (registryUnavailable(err)) throw err;
+              return { message, error: err as Error };
+            }
+          }),
+        ),
+      {
+        maxMs: 5_000,
+        onRetry: (err, attempt, delayMs) => {
+          logger.warn(
+            { topic, partition, attempt, delayMs, err: (err as Error).message },
+            'schema registry unavailable; retrying the batch',
+          );
+          heartbeat().catch(() => undefined);
+        },
+      },
     );
     const next = (BigInt(batch.lastOffset()) + 1n).toString();
     const result = await withRetry(

