@@ -1,7 +1,8 @@
 /** Test projects split by file suffix (see ../shared/STYLE.md):
  *  unit (*.unit.spec.ts): no I/O at all.
  *  integration (*.int.spec.ts) and e2e (*.e2e.spec.ts): the real local stack (Kafka, registry, PostgreSQL).
- *  restart (*.restart.spec.ts): stops and starts the stack itself, so `npm test` runs it alone, after the others. */
+ *  restart (*.restart.spec.ts): stops and starts the stack itself, so `npm test` runs it alone, after the others.
+ *  faults (*.fault.spec.ts): breaks the stack's processes under load (faults/), alone and in band, after restart. */
 const transform = { '^.+\\.ts$': 'ts-jest' };
 const project = (displayName, suffix) => ({
   displayName,
@@ -13,7 +14,13 @@ const project = (displayName, suffix) => ({
 });
 
 module.exports = {
-  projects: [project('unit', 'unit'), project('integration', 'int'), project('e2e', 'e2e'), project('restart', 'restart')],
+  projects: [
+    project('unit', 'unit'),
+    project('integration', 'int'),
+    project('e2e', 'e2e'),
+    project('restart', 'restart'),
+    project('faults', 'fault'),
+  ],
   // Waits inside integration tests are bounded by waitFor(); this only stops a hung test.
   testTimeout: 180_000,
 };

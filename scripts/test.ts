@@ -6,8 +6,9 @@ import { createStack, up } from './stack/index';
 
 /**
  * `npm test`: brings the local stack up (a no-op when it runs), bootstraps topics and schemas, runs the unit,
- * integration and e2e tests, then the restart tests (which stop and start the stack) on their own, and ends
- * with one summary line. Extra arguments go to jest as they are, e.g. `npm test -- lib/event-log`.
+ * integration and e2e tests, then the restart tests (which stop and start the stack) on their own, then the fault
+ * suite (which kills and restarts the stack's processes under load), and ends with one summary line. Extra
+ * arguments go to jest as they are, e.g. `npm test -- lib/event-log`; `npm run test:faults` runs the fault suite.
  */
 interface JestSummary {
   numPassedTests: number;
@@ -55,6 +56,8 @@ async function main(): Promise<number> {
   } else {
     runs.push(runJest('main', ['--selectProjects', 'unit', 'integration', 'e2e']));
     runs.push(runJest('restart', ['--selectProjects', 'restart', '--runInBand']));
+    // The fault suite breaks the stack's own processes under load (faults/): alone, one scenario at a time, last.
+    runs.push(runJest('faults', ['--selectProjects', 'faults', '--runInBand', '--forceExit']));
   }
   const sum = (k: keyof JestSummary) => runs.reduce((n, r) => n + Number(r[k]), 0);
   const passed = sum('numPassedTests');

@@ -1,0 +1,44 @@
+import { loadConfig } from '../lib/config';
+import { createDb } from '../lib/db';
+import { createLogger } from '../lib/logger';
+import { billingQueryRoutes } from '../projections/billing/routes';
+import { deviceQueryRoutes } from '../projections/device/routes';
+import { notificationQueryRoutes } from '../projections/notification/routes';
+import { startCommandSide } from '../services/platform';
+import { topicsFor } from '../lib/topics';
+
+/**
+ * One API process as the fault suite runs it: the command side (processors, bus, command API) and the query API
+ * over the read models, without projection workers (they run in a process of their own). Configured by the
+ * environment like every process (TOPIC_NAMESPACE, DATABASE_SCHEMA, HTTP_PORT, COMMAND_TIMEOUT_MS…); the argument
+ * names the instance. Prints `listening <url>` on stdout once it serves.
+ */
+async function main(): Promise<void> {
+  const cfg = loadConfig();
+  const logger = createLogger(cfg.logLevel, 'api');
+  const db = createDb(cfg.database.url, { schema: cfg.database.schema, poolMax: 4 });
+  const deps = {
+    db,
+    topics: topicsFor(cfg.topics.namespace),
+    jwtSecret: cfg.auth.jwtSecret,
+    consistencyTimeoutMs: cfg.consistencyTimeoutMs,
+  };
+  const side = await startCommandSide(cfg, {
+    logger,
+    instanceId: process.argv[2],
+    routers: [deviceQueryRoutes(deps), billingQueryRoutes(deps), notificationQueryRoutes(deps)],
+  });
+  process.stdout.write(`listening ${side.url}\n`);
+  const stop = async () => {
+    await side.stop();
+    await db.destroy();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
