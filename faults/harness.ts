@@ -784,6 +784,8 @@ export async function runScenario(
     if (opts.expect503) expect(report.attempts['503'] ?? 0).toBeGreaterThan(0);
     return report;
   } finally {
+    // A scenario that failed halfway may have left a part down: the next one starts on a whole stack.
+    await stackUp(fp.stack).catch((err: unknown) => console.log(`could not bring the stack back up: ${String(err)}`));
     await fp.stop();
   }
 }
