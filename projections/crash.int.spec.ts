@@ -12,9 +12,12 @@ beforeAll(async () => {
 });
 afterAll(() => fx?.close());
 
-/** A projection worker in a process of its own, as `npm run projections` runs it. */
+/**
+ * A projection worker in a process of its own, as `npm run projections` runs it. One process, with tsx as a loader:
+ * the tsx CLI would run the worker in a child of its own, which a SIGKILL of the CLI leaves running.
+ */
 function worker(): ChildProcess {
-  return spawn(process.execPath, [require.resolve('tsx/cli'), path.join(__dirname, 'main.ts'), 'device', 'billing'], {
+  return spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'main.ts'), 'device', 'billing'], {
     env: { ...process.env, TOPIC_NAMESPACE: fx.cfg.topics.namespace, DATABASE_SCHEMA: fx.cfg.database.schema, LOG_LEVEL: 'error' },
     stdio: 'ignore',
   });
