@@ -41,7 +41,6 @@ export const RECOVERY_BOUND_MS = 120_000;
 const RESOLVE_BOUND_MS = 240_000;
 const TENANT = 'faults';
 const ROOT = path.resolve(__dirname, '..');
-const TSX = require.resolve('tsx/cli');
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -86,7 +85,9 @@ export async function faultPlatform(scenario: string) {
 
   function spawnProc(name: string, script: string, args: string[], extraEnv: Record<string, string>, exitExpected = false): Proc {
     const log = createWriteStream(path.join(logDir, `${scenario}-${name}.log`), { flags: 'a' });
-    const child = spawn(process.execPath, [TSX, path.join(ROOT, script), ...args], {
+    // One process, tsx as a loader: the tsx CLI runs the script in a child of its own, which a SIGKILL of the CLI
+    // would leave running (the fault would kill nothing).
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args], {
       env: env(extraEnv),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
