@@ -13,7 +13,7 @@ import { topicsFor, type Topics } from '../lib/topics';
 import { PROJECTIONS } from '../projections/platform';
 import { createStack, loadStackConfig, up, type Stack } from '../scripts/stack/index';
 import { isAlive } from '../scripts/stack/processes';
-import { readModel } from '../test/projection-harness';
+import { readModel, waitForCheckpoints } from '../test/projection-harness';
 import { integration, unique, waitFor } from '../test/support';
 
 export { waitFor };
@@ -142,21 +142,7 @@ export async function faultPlatform(scenario: string) {
 
   /** Waits until a projection's checkpoints in `database` reach the end of every partition of its topics. */
   async function caughtUp(p: Projection, database: Db = db, timeoutMs = RECOVERY_BOUND_MS): Promise<void> {
-    const admin = await it_.admin();
-    const ends = new Map<string, number>();
-    for (const t of p.topics(topics)) for (const o of await admin.fetchTopicOffsets(t)) ends.set(`${t}/${o.partition}`, Number(o.high));
-    await waitFor(
-      async () => {
-        const rows = (await database(CHECKPOINTS).where({ projection: p.name })) as Array<{
-          topic: string;
-          partition: number;
-          next_offset: number;
-        }>;
-        const at = new Map(rows.map((r) => [`${r.topic}/${r.partition}`, Number(r.next_offset)]));
-        return [...ends].every(([k, end]) => end === 0 || (at.get(k) ?? 0) >= end) ? true : undefined;
-      },
-      { what: `${p.name} to reach the end of its topics`, timeoutMs, intervalMs: 200 },
-    );
+    await waitForCheckpoints(await it_.admin(), database, p, topics, timeoutMs);
   }
 
   return {

@@ -1,10 +1,12 @@
 import fc from 'fast-check';
+import type { Admin } from 'kafkajs';
 import { loadConfig } from '../lib/config';
 import { createDb, migrate, type Db } from '../lib/db';
 import { applyBatch, memoryStore, type Projection } from '../lib/projection';
-import { topicsFor } from '../lib/topics';
+import { CHECKPOINTS } from '../lib/projection-worker';
+import { topicsFor, type Topics } from '../lib/topics';
 import { buildStreams, deliver, historyArb, type HistorySpec } from './histories';
-import { unique } from './support';
+import { unique, waitFor } from './support';
 
 const topics = topicsFor('t');
 const names = { user: topics.user.events, device: topics.device.events, appInstall: topics.appInstall.events, order: topics.order.events };
@@ -64,5 +66,23 @@ export async function assertConvergence(p: Projection, db: ReturnType<typeof tes
       expect(await readModel(db.db, p)).toEqual(referenceModel(p, h, runId));
     }),
     { numRuns },
+  );
+}
+
+/** Waits until a projection's checkpoints in `db` reach the end offsets its topics have now, on every partition. */
+export async function waitForCheckpoints(admin: Admin, db: Db, p: Projection, topics: Topics, timeoutMs: number): Promise<void> {
+  const ends = new Map<string, number>();
+  for (const t of p.topics(topics)) for (const o of await admin.fetchTopicOffsets(t)) ends.set(`${t}/${o.partition}`, Number(o.high));
+  await waitFor(
+    async () => {
+      const rows = (await db(CHECKPOINTS).where({ projection: p.name })) as Array<{
+        topic: string;
+        partition: number;
+        next_offset: number;
+      }>;
+      const at = new Map(rows.map((r) => [`${r.topic}/${r.partition}`, Number(r.next_offset)]));
+      return [...ends].every(([k, end]) => end === 0 || (at.get(k) ?? 0) >= end) ? true : undefined;
+    },
+    { what: `${p.name} to reach the end of its topics`, timeoutMs, intervalMs: 200 },
   );
 }

@@ -4,12 +4,11 @@ import type { Db } from '../lib/db';
 import type { AnyEvent } from '../lib/event-log';
 import { createProducer } from '../lib/kafka';
 import { memoryStore, type Projection } from '../lib/projection';
-import { CHECKPOINTS } from '../lib/projection-worker';
 import { loadEventSchemas } from '../lib/schemas';
 import { topicsFor, type Topics } from '../lib/topics';
 import { buildStreams, historyArb } from './histories';
-import { readModel, testDatabase } from './projection-harness';
-import { integration, unique, waitFor } from './support';
+import { readModel, testDatabase, waitForCheckpoints } from './projection-harness';
+import { integration, unique } from './support';
 
 /** A namespace with its topics, a database schema, and helpers to feed histories and wait for the projections. */
 export async function readSideFixture(prefix: string) {
@@ -61,21 +60,7 @@ export async function readSideFixture(prefix: string) {
     readModel: (p: Projection) => readModel(database.db, p),
     /** Waits until the projection's checkpoints reach the end of every partition of its topics. */
     async caughtUp(p: Projection, timeoutMs = 120_000): Promise<void> {
-      const admin = await it_.admin();
-      const ends = new Map<string, number>();
-      for (const t of p.topics(topics)) for (const o of await admin.fetchTopicOffsets(t)) ends.set(`${t}/${o.partition}`, Number(o.high));
-      await waitFor(
-        async () => {
-          const rows = (await database.db(CHECKPOINTS).where({ projection: p.name })) as Array<{
-            topic: string;
-            partition: number;
-            next_offset: number;
-          }>;
-          const at = new Map(rows.map((r) => [`${r.topic}/${r.partition}`, Number(r.next_offset)]));
-          return [...ends].every(([k, end]) => end === 0 || (at.get(k) ?? 0) >= end) ? true : undefined;
-        },
-        { what: `${p.name} to reach the end of its topics`, timeoutMs, intervalMs: 200 },
-      );
+      await waitForCheckpoints(await it_.admin(), database.db as Db, p, topics, timeoutMs);
     },
     async close(): Promise<void> {
       await producer.disconnect();
