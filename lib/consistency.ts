@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Position } from './commands';
 import type { Db } from './db';
 import { DomainError, invalid } from './decider';
-import { CHECKPOINTS } from './projection-worker';
+import { CHECKPOINTS, type CheckpointRow } from './projection-worker';
 
 /**
  * Read-your-writes. A command's response carries a consistency token: the positions its events reached. A query
@@ -25,8 +25,6 @@ export function decodeToken(token: string): Position[] {
     throw invalid('X-Consistency-Token is not a token this API issued');
   }
 }
-
-type CheckpointRow = { topic: string; partition: number; next_offset: number };
 
 const applied = (rows: readonly CheckpointRow[], ps: readonly Position[]) =>
   ps.every((p) => {

@@ -9,13 +9,15 @@ import { isTransient, withRetry } from './retry';
 
 export const CHECKPOINTS = 'projection_checkpoints';
 
-interface Checkpoint {
+/** A row of `projection_checkpoints`: where a projection is in one topic partition (bigints come back as numbers). */
+export interface CheckpointRow {
   projection: string;
   topic: string;
   partition: number;
-  next_offset: string;
-  applied_events: string;
-  dead_letters: string;
+  next_offset: number;
+  applied_events: number;
+  dead_letters: number;
+  last_event_at: Date | null;
 }
 
 type Decoded = { message: KafkaMessage; event: AnyEvent } | { message: KafkaMessage; error: Error };
@@ -51,7 +53,7 @@ export function createProjectionWorker(deps: {
   let dlq: Producer | undefined;
 
   async function seekToCheckpoints(assignment: Record<string, number[]>): Promise<void> {
-    const rows = (await db<Checkpoint>(CHECKPOINTS).where({ projection: projection.name })) as Checkpoint[];
+    const rows = (await db<CheckpointRow>(CHECKPOINTS).where({ projection: projection.name })) as CheckpointRow[];
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) {
         const cp = rows.find((r) => r.topic === topic && r.partition === partition);
@@ -114,9 +116,11 @@ export function createProjectionWorker(deps: {
     const result = await withRetry(
       () =>
         db.transaction(async (trx) => {
-          const cp = (await trx<Checkpoint>(CHECKPOINTS).where({ projection: projection.name, topic, partition }).forUpdate().first()) as
-            Checkpoint | undefined;
-          const from = BigInt(cp?.next_offset ?? '0');
+          const cp = (await trx<CheckpointRow>(CHECKPOINTS)
+            .where({ projection: projection.name, topic, partition })
+            .forUpdate()
+            .first()) as CheckpointRow | undefined;
+          const from = BigInt(cp?.next_offset ?? 0);
           const fresh = decoded.filter((d) => BigInt(d.message.offset) >= from);
           if (fresh.length === 0) return { applied: 0, dead: 0 };
           const poison = fresh.filter((d): d is Extract<Decoded, { error: Error }> => 'error' in d);

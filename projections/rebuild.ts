@@ -7,7 +7,7 @@ import type { AnyEvent, EventLog } from '../lib/event-log';
 import { createConsumer } from '../lib/kafka';
 import type { Logger } from '../lib/logger';
 import { applyBatch, type Projection, type Row } from '../lib/projection';
-import { CHECKPOINTS, createProjectionWorker } from '../lib/projection-worker';
+import { CHECKPOINTS, createProjectionWorker, type CheckpointRow } from '../lib/projection-worker';
 import { isTransient, withRetry } from '../lib/retry';
 import { topicsFor } from '../lib/topics';
 
@@ -61,15 +61,6 @@ export interface RebuildResult {
   differences: RowDiff[];
   /** At the handover: the partitions where the other side was ahead, and the events the side behind got from the tail. */
   handover: { partitionsBehind: number; eventsApplied: number };
-}
-
-interface CheckpointRow {
-  topic: string;
-  partition: number;
-  next_offset: number;
-  applied_events: number;
-  dead_letters: number;
-  last_event_at: Date | null;
 }
 
 /** How long the handover waits for a lock (a live table a query is reading) before it rolls back and tries again. */
@@ -337,21 +328,26 @@ async function handover(h: {
     const caughtUp = { partitionsBehind: 0, eventsApplied: 0 };
     for (const [k, p] of h.ends) {
       const l = liveCps.get(k)!;
-      const s = h.shadowCps.get(k) ?? { ...p, next_offset: 0, applied_events: 0, dead_letters: 0, last_event_at: null };
+      const s = h.shadowCps.get(k) ?? {
+        ...p,
+        projection: projection.name,
+        next_offset: 0,
+        applied_events: 0,
+        dead_letters: 0,
+        last_event_at: null,
+      };
       const next: CheckpointRow = { ...s };
-      if (l.next_offset > s.next_offset) {
-        // The live model is ahead: the shadow gets the missing events first.
-        await trx.raw('set local search_path to ??', [shadow]);
-        const r = await applyRecords(
-          trx,
-          projection,
-          h.eventLog,
-          p.topic,
-          p.partition,
-          await h.tail.range(p.topic, p.partition, s.next_offset, l.next_offset),
-        );
+      /** Applies this partition's events from `from` to `to` to the tables of `schema` (the side behind). */
+      const level = async (schema: string, from: number, to: number) => {
+        await trx.raw('set local search_path to ??', [schema]);
+        const r = await applyRecords(trx, projection, h.eventLog, p.topic, p.partition, await h.tail.range(p.topic, p.partition, from, to));
         caughtUp.partitionsBehind++;
         caughtUp.eventsApplied += r.applied;
+        return r;
+      };
+      if (l.next_offset > s.next_offset) {
+        // The live model is ahead: the shadow gets the missing events first.
+        const r = await level(shadow, s.next_offset, l.next_offset);
         Object.assign(next, {
           next_offset: l.next_offset,
           applied_events: s.applied_events + r.applied,
@@ -360,17 +356,7 @@ async function handover(h: {
         });
       } else if (h.verify && s.next_offset > l.next_offset) {
         // Verifying, the shadow is ahead: the live model gets them, in this transaction only (rolled back).
-        await trx.raw('set local search_path to ??', [live]);
-        const r = await applyRecords(
-          trx,
-          projection,
-          h.eventLog,
-          p.topic,
-          p.partition,
-          await h.tail.range(p.topic, p.partition, l.next_offset, s.next_offset),
-        );
-        caughtUp.partitionsBehind++;
-        caughtUp.eventsApplied += r.applied;
+        await level(live, l.next_offset, s.next_offset);
       }
       handed.push(next);
     }

@@ -5,7 +5,7 @@ import type { Config } from '../lib/config';
 import type { Db } from '../lib/db';
 import type { Metrics } from '../lib/metrics';
 import type { Operation } from '../lib/openapi';
-import { CHECKPOINTS } from '../lib/projection-worker';
+import { CHECKPOINTS, type CheckpointRow } from '../lib/projection-worker';
 import { timestamp } from '../lib/query';
 import type { Topics } from '../lib/topics';
 import { PROJECTIONS, queryOperations, queryRouters, type ReadSide } from './platform';
@@ -34,15 +34,7 @@ export async function projectionStatus(deps: { db: Db; kafka: Kafka; topics: Top
   const admin = deps.kafka.admin();
   await admin.connect();
   try {
-    const rows = (await deps.db(CHECKPOINTS).select()) as Array<{
-      projection: string;
-      topic: string;
-      partition: number;
-      next_offset: number;
-      applied_events: number;
-      dead_letters: number;
-      last_event_at: Date | null;
-    }>;
+    const rows = (await deps.db(CHECKPOINTS).select()) as CheckpointRow[];
     const out: ProjectionStatus[] = [];
     for (const [name, p] of Object.entries(PROJECTIONS)) {
       const partitions: PartitionStatus[] = [];
