@@ -115,7 +115,13 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     if (!p) {
       p = (async () => {
         const producer = createProducer(kafka, { transactionalId: `${groupId}.p${partition}` });
-        await producer.connect(); // InitProducerId: fences the previous owner of this partition
+        await producer.connect();
+        // kafkajs sends the transactional InitProducerId only at the first transaction(), not at connect(). Fence
+        // now, before the catch-up reads the partition's last stable offset: the coordinator answers only once a
+        // transaction the previous owner left behind (this instance's own, after a failed commit) is completed
+        // or aborted, so a commit whose outcome was unknown is in the log before the catch-up measures it. An
+        // empty transaction's abort sends nothing.
+        await (await producer.transaction()).abort();
         return producer;
       })();
       p.catch(() => producers.delete(partition));
