@@ -179,7 +179,7 @@ async function main(): Promise<void> {
   const mode: Results['mode'] = o.events || o.seconds ? 'custom' : quick ? 'quick' : 'full';
   const events = Number(o.events ?? (quick ? 100_000 : 1_000_000));
   const stepSeconds = Number(o.seconds ?? (quick ? 4 : 12));
-  const naiveSample = Number(o.naive ?? (quick ? 5_000 : 20_000));
+  const naiveSample = Number(o.naive ?? (quick ? 5_000 : 50_000));
   const queryRows = Number(o.rows ?? (quick ? 200_000 : 1_000_000));
   const small = events < 20_000;
   const startedAt = new Date();

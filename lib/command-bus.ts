@@ -83,7 +83,7 @@ export function createCommandBus(deps: { kafka: Kafka; repliesTopic: string; ins
     async start(): Promise<void> {
       producer = createProducer(kafka);
       await producer.connect();
-      consumer = createConsumer(kafka, `${repliesTopic}.${instanceId}`, { maxWaitTimeInMs: 20 });
+      consumer = createConsumer(kafka, `${repliesTopic}.${instanceId}`);
       // Ready once the group is joined and a first fetch resolved the offsets: no reply to us can be missed after that.
       const ready = new Promise<void>((resolve) => {
         let joined = false;

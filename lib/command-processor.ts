@@ -284,7 +284,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       admin = kafka.admin();
       await admin.connect();
 
-      tail = createConsumer(kafka, `${groupId}.state.${instanceId}`, { maxWaitTimeInMs: 100 });
+      tail = createConsumer(kafka, `${groupId}.state.${instanceId}`);
       tail.on(tail.events.END_BATCH_PROCESS, ({ payload }) => {
         const next = BigInt(payload.lastOffset) + 1n;
         if (next > (tailPosition.get(payload.partition) ?? 0n)) tailPosition.set(payload.partition, next);
@@ -305,7 +305,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         },
       });
 
-      main = createConsumer(kafka, groupId, { maxWaitTimeInMs: 20 });
+      main = createConsumer(kafka, groupId);
       // A new generation of the group: every partition this instance owns now starts with a new transactional
       // producer (InitProducerId fences whatever an earlier owner — this instance included — left in flight) and
       // a catch-up of its event partition, before any command is decided.

@@ -22,14 +22,25 @@ export const MIGRATION_DIRS = [
 
 /**
  * A knex pool on the platform's PostgreSQL. `schema` puts every table in a PostgreSQL schema of its own
- * (tests use one each; the platform uses `public`).
+ * (tests use one each; the platform uses `public`). `asyncCommit`: a commit returns before its WAL reaches the
+ * disk (synchronous_commit off) — for pools that only write read models whose checkpoint commits in the same
+ * transaction: a database crash can lose the last fraction of a second of commits, but as whole transactions,
+ * checkpoints included, so the workers apply those events again; nothing is lost or doubled.
  */
-export function createDb(url: string, opts: { schema?: string; poolMax?: number } = {}): Db {
+export function createDb(url: string, opts: { schema?: string; poolMax?: number; asyncCommit?: boolean } = {}): Db {
   return knex({
     client: 'pg',
     connection: url,
     searchPath: opts.schema ? [opts.schema] : undefined,
-    pool: { min: 0, max: opts.poolMax ?? 10 },
+    pool: {
+      min: 0,
+      max: opts.poolMax ?? 10,
+      ...(opts.asyncCommit && {
+        afterCreate: (conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) => {
+          conn.query('set synchronous_commit = off', (err: Error | null) => done(err, conn));
+        },
+      }),
+    },
   });
 }
 

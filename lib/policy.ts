@@ -34,7 +34,7 @@ export function createPolicy(deps: {
   let consumer: Consumer | undefined;
   return {
     async start(): Promise<void> {
-      consumer = createConsumer(deps.kafka, deps.groupId, { maxWaitTimeInMs: 100 });
+      consumer = createConsumer(deps.kafka, deps.groupId);
       await consumer.connect();
       for (const topic of deps.topics) await consumer.subscribe({ topic, fromBeginning: true });
       await consumer.run({

@@ -20,6 +20,13 @@ export interface CheckpointRow {
   last_event_at: Date | null;
 }
 
+/** An event of the batch failed for a non-transient reason: the batch is applied again one event at a time. */
+class FailingEvent extends Error {
+  constructor(override readonly cause: Error) {
+    super(`an event failed to apply: ${cause.message}`);
+  }
+}
+
 type Decoded = { message: KafkaMessage; event: AnyEvent } | { message: KafkaMessage; error: Error };
 
 /** The registry could not answer (unreachable, or a 5xx while it restarts): a retry can fix that, unlike a bad record. */
@@ -113,62 +120,75 @@ export function createProjectionWorker(deps: {
       },
     );
     const next = (BigInt(batch.lastOffset()) + 1n).toString();
-    const result = await withRetry(
-      () =>
-        db.transaction(async (trx) => {
-          const cp = (await trx<CheckpointRow>(CHECKPOINTS)
-            .where({ projection: projection.name, topic, partition })
-            .forUpdate()
-            .first()) as CheckpointRow | undefined;
-          const from = BigInt(cp?.next_offset ?? 0);
-          const fresh = decoded.filter((d) => BigInt(d.message.offset) >= from);
-          if (fresh.length === 0) return { applied: 0, dead: 0 };
-          const poison = fresh.filter((d): d is Extract<Decoded, { error: Error }> => 'error' in d);
-          const good = fresh.filter((d): d is Extract<Decoded, { event: AnyEvent }> => 'event' in d);
-          const undecodable = poison.length;
+    /**
+     * One transaction: lock the checkpoint row, apply what is past it, advance it. The whole batch is applied at
+     * once; only when an event fails for a non-transient reason is the transaction rolled back and the batch
+     * applied again event by event, each in a savepoint, to dead-letter exactly the failing ones (savepoints on
+     * every batch cost two more round trips each, for a case that should not happen).
+     */
+    const attempt = (oneByOne: boolean) =>
+      db.transaction(async (trx) => {
+        const cp = (await trx<CheckpointRow>(CHECKPOINTS).where({ projection: projection.name, topic, partition }).forUpdate().first()) as
+          CheckpointRow | undefined;
+        const from = BigInt(cp?.next_offset ?? 0);
+        const fresh = decoded.filter((d) => BigInt(d.message.offset) >= from);
+        if (fresh.length === 0) return { applied: 0, dead: 0 };
+        const poison = fresh.filter((d): d is Extract<Decoded, { error: Error }> => 'error' in d);
+        const good = fresh.filter((d): d is Extract<Decoded, { event: AnyEvent }> => 'event' in d);
+        const undecodable = poison.length;
+        if (!oneByOne) {
           try {
-            await trx.transaction((sp) =>
-              applyBatch(
-                sp,
-                projection,
-                good.map((d) => d.event),
-              ),
+            await applyBatch(
+              trx,
+              projection,
+              good.map((d) => d.event),
             );
           } catch (err) {
             if (isTransient(err)) throw err;
-            // Find the events that fail on their own; apply the others.
-            for (const d of good) {
-              try {
-                await trx.transaction((sp) => applyBatch(sp, projection, [d.event]));
-              } catch (e) {
-                if (isTransient(e)) throw e;
-                poison.push({ message: d.message, error: e as Error });
-              }
+            throw new FailingEvent(err as Error);
+          }
+        } else {
+          for (const d of good) {
+            try {
+              await trx.transaction((sp) => applyBatch(sp, projection, [d.event]));
+            } catch (e) {
+              if (isTransient(e)) throw e;
+              poison.push({ message: d.message, error: e as Error });
             }
           }
-          for (const p of poison) await deadLetter(topic, partition, p.message, p.error);
-          const lastEvent = [...good].reverse().find((d) => !poison.some((p) => p.message === d.message));
-          await trx(CHECKPOINTS)
-            .insert({
-              projection: projection.name,
-              topic,
-              partition,
-              next_offset: next,
-              applied_events: good.length - (poison.length - undecodable),
-              dead_letters: poison.length,
-              last_event_at: lastEvent ? new Date(lastEvent.event.occurredAt) : null,
-              updated_at: new Date(),
-            })
-            .onConflict(['projection', 'topic', 'partition'])
-            .merge({
-              next_offset: next,
-              applied_events: trx.raw('??.applied_events + excluded.applied_events', [CHECKPOINTS]),
-              dead_letters: trx.raw('??.dead_letters + excluded.dead_letters', [CHECKPOINTS]),
-              last_event_at: trx.raw('coalesce(excluded.last_event_at, ??.last_event_at)', [CHECKPOINTS]),
-              updated_at: trx.raw('excluded.updated_at'),
-            });
-          return { applied: good.length - (poison.length - undecodable), dead: poison.length, lastEventAt: lastEvent?.event.occurredAt };
-        }),
+        }
+        for (const p of poison) await deadLetter(topic, partition, p.message, p.error);
+        const lastEvent = [...good].reverse().find((d) => !poison.some((p) => p.message === d.message));
+        await trx(CHECKPOINTS)
+          .insert({
+            projection: projection.name,
+            topic,
+            partition,
+            next_offset: next,
+            applied_events: good.length - (poison.length - undecodable),
+            dead_letters: poison.length,
+            last_event_at: lastEvent ? new Date(lastEvent.event.occurredAt) : null,
+            updated_at: new Date(),
+          })
+          .onConflict(['projection', 'topic', 'partition'])
+          .merge({
+            next_offset: next,
+            applied_events: trx.raw('??.applied_events + excluded.applied_events', [CHECKPOINTS]),
+            dead_letters: trx.raw('??.dead_letters + excluded.dead_letters', [CHECKPOINTS]),
+            last_event_at: trx.raw('coalesce(excluded.last_event_at, ??.last_event_at)', [CHECKPOINTS]),
+            updated_at: trx.raw('excluded.updated_at'),
+          });
+        return { applied: good.length - (poison.length - undecodable), dead: poison.length, lastEventAt: lastEvent?.event.occurredAt };
+      });
+    const result = await withRetry(
+      async () => {
+        try {
+          return await attempt(false);
+        } catch (err) {
+          if (!(err instanceof FailingEvent)) throw err;
+          return await attempt(true);
+        }
+      },
       {
         onRetry: (err, attempt, delayMs) =>
           logger.warn({ topic, partition, attempt, delayMs, err: (err as Error).message }, 'transient failure; retrying the batch'),

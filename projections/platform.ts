@@ -31,7 +31,7 @@ export async function startProjections(
   opts: { names?: string[]; logger?: Logger; metrics?: Metrics; instanceId?: string } = {},
 ) {
   const logger = opts.logger ?? createLogger(cfg.logLevel, 'projections');
-  const db = createDb(cfg.database.url, { schema: cfg.database.schema });
+  const db = createDb(cfg.database.url, { schema: cfg.database.schema, asyncCommit: true });
   await migrate(db, cfg.database.schema);
   const kafka = createKafka(cfg, logger, `${cfg.kafka.clientId}.projections.${opts.instanceId ?? process.pid}`);
   const eventLog = createEventLog(createRegistry(cfg.registry.url));
