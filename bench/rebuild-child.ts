@@ -4,6 +4,7 @@ import { createDb, migrate } from '../lib/db';
 import { createEventLog } from '../lib/event-log';
 import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
+import { lowerProcessPriority } from '../lib/priority';
 import { createRegistry } from '../lib/registry';
 import { PROJECTIONS } from '../projections/platform';
 import { rebuildProjection } from '../projections/rebuild';
@@ -29,6 +30,7 @@ export interface RebuildProgress {
 
 async function main(): Promise<void> {
   const [namespace, schema, suffix] = process.argv.slice(2) as [string, string, string];
+  lowerProcessPriority(); // as `npm run rebuild` does by default
   const base = loadConfig();
   const cfg: Config = { ...base, topics: { ...base.topics, namespace }, database: { ...base.database, schema } };
   const logger = createLogger('error', 'bench-rebuild');

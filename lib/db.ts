@@ -27,7 +27,12 @@ export const MIGRATION_DIRS = [
  * transaction: a database crash can lose the last fraction of a second of commits, but as whole transactions,
  * checkpoints included, so the workers apply those events again; nothing is lost or doubled.
  */
-export function createDb(url: string, opts: { schema?: string; poolMax?: number; asyncCommit?: boolean } = {}): Db {
+export function createDb(
+  url: string,
+  opts: { schema?: string; poolMax?: number; asyncCommit?: boolean; afterCreate?: Knex.PoolConfig['afterCreate'] } = {},
+): Db {
+  const { asyncCommit, afterCreate } = opts;
+  type Done = (err: Error | null, conn: pg.Client) => void;
   return knex({
     client: 'pg',
     connection: url,
@@ -35,9 +40,11 @@ export function createDb(url: string, opts: { schema?: string; poolMax?: number;
     pool: {
       min: 0,
       max: opts.poolMax ?? 10,
-      ...(opts.asyncCommit && {
-        afterCreate: (conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) => {
-          conn.query('set synchronous_commit = off', (err: Error | null) => done(err, conn));
+      ...((asyncCommit || afterCreate) && {
+        afterCreate: (conn: pg.Client, done: Done) => {
+          const next: Done = (err) => (err || !afterCreate ? done(err, conn) : afterCreate(conn, done));
+          if (asyncCommit) conn.query('set synchronous_commit = off', (err: Error | null) => next(err, conn));
+          else next(null, conn);
         },
       }),
     },

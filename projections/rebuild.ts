@@ -3,6 +3,7 @@ import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Knex } from 'knex';
 import type { Config } from '../lib/config';
 import { createDb, migrate, type Db } from '../lib/db';
+import { backgroundSessions } from '../lib/priority';
 import type { AnyEvent, EventLog } from '../lib/event-log';
 import { createConsumer } from '../lib/kafka';
 import type { Logger } from '../lib/logger';
@@ -81,6 +82,12 @@ export async function rebuildProjection(deps: {
   /** Stops the replay (the shadow schema is dropped unless `keep`). */
   signal?: AbortSignal;
   pollMs?: number;
+  /**
+   * The shadow's database sessions at background priority (default; niceness 10 when PostgreSQL is on this
+   * machine, lib/priority.ts), so the live workers and the query API keep their CPU. The process's own priority
+   * is its owner's choice (the rebuild CLI lowers it). `false` for a machine given to the rebuild alone.
+   */
+  background?: boolean;
 }): Promise<RebuildResult> {
   const { cfg, kafka, eventLog, projection } = deps;
   const name = projection.name;
@@ -93,7 +100,13 @@ export async function rebuildProjection(deps: {
   const projectionTopics = projection.topics(topics);
   const tables = Object.keys(projection.tables);
   const db = createDb(cfg.database.url, { schema: cfg.database.schema, poolMax: 3 });
-  const shadowDb = createDb(cfg.database.url, { schema: shadow, poolMax: 4 });
+  // The shadow is thrown away if anything fails, so its commits need not wait for the disk (see createDb).
+  const shadowDb = createDb(cfg.database.url, {
+    schema: shadow,
+    poolMax: 4,
+    asyncCommit: true,
+    afterCreate: deps.background === false ? undefined : backgroundSessions(cfg.database.url),
+  });
   const admin = kafka.admin();
   let shadowCreated = false;
   let tail: Tail | undefined;

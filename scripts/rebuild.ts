@@ -4,6 +4,7 @@ import { loadConfig } from '../lib/config';
 import { createEventLog } from '../lib/event-log';
 import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
+import { BACKGROUND_NICENESS, lowerProcessPriority } from '../lib/priority';
 import { createRegistry } from '../lib/registry';
 import { PROJECTIONS } from '../projections/platform';
 import { rebuildProjection, type RebuildProgress, type RowDiff } from '../projections/rebuild';
@@ -79,6 +80,7 @@ new Command('rebuild')
   })
   .option('--verify', 'rebuild and compare with the live model without swapping; print differing rows, exit 1 if any')
   .option('--keep', 'keep the old tables (in schema retired_<projection>_<stamp>), or with --verify the shadow schema')
+  .option('--foreground', `normal CPU priority (default: niceness ${BACKGROUND_NICENESS} for this process and its local database sessions)`)
   .addHelpText(
     'after',
     `
@@ -89,7 +91,9 @@ Examples:
   npm run rebuild -- device
   npm run rebuild -- billing --verify`,
   )
-  .action(async (name: string, o: { verify?: boolean; keep?: boolean }) => {
+  .action(async (name: string, o: { verify?: boolean; keep?: boolean; foreground?: boolean }) => {
+    // The replay yields the CPU to the live workers and the query API it runs next to.
+    if (!o.foreground) lowerProcessPriority();
     const cfg = loadConfig();
     const logger = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, 'rebuild', { stderr: true });
     const kafka = createKafka(cfg, logger, `${cfg.kafka.clientId}.rebuild`);
@@ -106,6 +110,7 @@ Examples:
       projection: PROJECTIONS[name]!,
       verify: o.verify,
       keep: o.keep,
+      background: !o.foreground,
       onProgress: (p) => progress.update(p),
       signal: abort.signal,
     }).finally(() => progress.stop());
