@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Position } from './commands';
 import type { Db } from './db';
 import { DomainError, invalid } from './decider';
+import { knownNext, noteApplied, onApplied } from './applied-positions';
 import { CHECKPOINTS, type CheckpointRow } from './projection-worker';
 
 /**
@@ -26,11 +27,9 @@ export function decodeToken(token: string): Position[] {
   }
 }
 
-const applied = (rows: readonly CheckpointRow[], ps: readonly Position[]) =>
-  ps.every((p) => {
-    const cp = rows.find((r) => r.topic === p.topic && r.partition === p.partition);
-    return cp !== undefined && BigInt(cp.next_offset) > BigInt(p.offset);
-  });
+/** Whether this process knows `projection` applied every position (lib/applied-positions.ts). */
+const applied = (db: Db, name: string, ps: readonly Position[]) =>
+  ps.every((p) => knownNext(db, name, p.topic, p.partition) > BigInt(p.offset));
 
 const notYet = (name: string) =>
   new DomainError(503, 'not_yet_consistent', `the ${name} read model has not applied your last write yet; retry shortly`, {
@@ -44,33 +43,52 @@ interface Waiter {
   readonly reject: (err: unknown) => void;
 }
 
+async function readCheckpoints(db: Db, name: string, topics?: readonly string[]): Promise<void> {
+  const q = db(CHECKPOINTS).where({ projection: name });
+  const rows = (await (topics ? q.whereIn('topic', topics) : q)) as CheckpointRow[];
+  noteApplied(
+    db,
+    name,
+    rows.map((r) => ({ topic: r.topic, partition: r.partition, next: BigInt(r.next_offset) })),
+  );
+}
+
 /**
- * The requests waiting on one projection of one database share a single poll of its checkpoints (every 20 ms,
- * only while someone waits). A poll per waiting request put hundreds of checkpoint queries a second on the
- * database the projection was trying to write to, under load (npm run bench: end-to-end visibility).
+ * The requests waiting on one projection of one database share one watch: woken at once when a worker of this
+ * process commits a batch of that projection, and polling the checkpoints every 20 ms (only while someone
+ * waits) for workers in other processes. A poll per waiting request put hundreds of checkpoint queries a
+ * second on the database the projection was trying to write to, under load (npm run bench: visibility).
  */
 const watchers = new WeakMap<Db, Map<string, Set<Waiter>>>();
 
 async function watch(db: Db, name: string, waiters: Set<Waiter>): Promise<void> {
-  while (waiters.size > 0) {
-    await new Promise((r) => setTimeout(r, 20));
-    let rows: CheckpointRow[];
-    try {
-      rows = (await db(CHECKPOINTS).where({ projection: name })) as CheckpointRow[];
-    } catch (err) {
-      for (const w of waiters) w.reject(err);
-      waiters.clear();
-      break;
-    }
+  const settle = () => {
     const now = Date.now();
     for (const w of [...waiters]) {
-      if (applied(rows, w.positions)) w.resolve();
+      if (applied(db, name, w.positions)) w.resolve();
       else if (now >= w.deadline) w.reject(notYet(name));
       else continue;
       waiters.delete(w);
     }
+  };
+  const off = onApplied(db, name, settle);
+  try {
+    while (waiters.size > 0) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (waiters.size === 0) break;
+      try {
+        await readCheckpoints(db, name);
+      } catch (err) {
+        for (const w of waiters) w.reject(err);
+        waiters.clear();
+        break;
+      }
+      settle();
+    }
+  } finally {
+    off();
+    watchers.get(db)?.delete(name);
   }
-  watchers.get(db)?.delete(name);
 }
 
 /** Waits until `projection` has applied every position of the token that lies on one of its topics. */
@@ -81,15 +99,14 @@ export async function waitForPositions(
   timeoutMs: number,
 ): Promise<void> {
   const mine = ps.filter((p) => projection.topics.includes(p.topic));
-  if (mine.length === 0) return;
+  if (mine.length === 0 || applied(db, projection.name, mine)) return;
   const deadline = Date.now() + timeoutMs;
-  const rows = (await db(CHECKPOINTS)
-    .where({ projection: projection.name })
-    .whereIn(
-      'topic',
-      mine.map((p) => p.topic),
-    )) as CheckpointRow[];
-  if (applied(rows, mine)) return;
+  await readCheckpoints(
+    db,
+    projection.name,
+    mine.map((p) => p.topic),
+  );
+  if (applied(db, projection.name, mine)) return;
   if (Date.now() >= deadline) throw notYet(projection.name);
   if (!watchers.has(db)) watchers.set(db, new Map());
   const byProjection = watchers.get(db)!;

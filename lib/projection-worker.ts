@@ -4,6 +4,7 @@ import type { AnyEvent, EventLog } from './event-log';
 import { createConsumer, createProducer } from './kafka';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
+import { noteApplied } from './applied-positions';
 import { applyBatch, type Projection } from './projection';
 import { isTransient, withRetry } from './retry';
 
@@ -194,6 +195,7 @@ export function createProjectionWorker(deps: {
           logger.warn({ topic, partition, attempt, delayMs, err: (err as Error).message }, 'transient failure; retrying the batch'),
       },
     );
+    noteApplied(db, projection.name, [{ topic, partition, next: BigInt(next) }]);
     const labels = { projection: projection.name, topic, partition: String(partition) };
     const lag = Number(BigInt(batch.highWatermark) - BigInt(next));
     deps.metrics?.applied.inc(labels, result.applied);
