@@ -9,7 +9,7 @@ import type pg from 'pg';
  * sessions doing that work. Linux schedules threads, and setpriority() on a pid changes one thread only, so every
  * thread of the process is reniced (V8's compiler and GC helpers, libuv's pool), not just the main one.
  */
-export const BACKGROUND_NICENESS = 10;
+export const BACKGROUND_NICENESS = 19;
 
 /** Sets the niceness of every thread of this process; returns how many it changed (0 where /proc is missing). */
 export function lowerProcessPriority(niceness = BACKGROUND_NICENESS): number {

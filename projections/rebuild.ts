@@ -83,7 +83,7 @@ export async function rebuildProjection(deps: {
   signal?: AbortSignal;
   pollMs?: number;
   /**
-   * The shadow's database sessions at background priority (default; niceness 10 when PostgreSQL is on this
+   * The shadow's database sessions at background priority (default; niceness 19 when PostgreSQL is on this
    * machine, lib/priority.ts), so the live workers and the query API keep their CPU. The process's own priority
    * is its owner's choice (the rebuild CLI lowers it). `false` for a machine given to the rebuild alone.
    */
