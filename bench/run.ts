@@ -26,7 +26,7 @@ import type { VisibilityResult } from './load';
 import type { RebuildProgress } from './rebuild-child';
 import { judge, resultsSchema, table, type Load, type Results } from './results';
 import { existingSeed, forgetSeed, seed, seededTopics } from './seed';
-import { child, rate, runLoad, seconds } from './stats';
+import { child, rate, runLoad, seconds, userWithDevices } from './stats';
 
 /**
  * `npm run bench`: the platform measured against the machine's own ceilings, side by side in one run, on the
@@ -337,18 +337,7 @@ async function main(): Promise<void> {
     let visibility: Results['platform']['visibility'];
     try {
       const headers = { 'Content-Type': 'application/json', 'X-Tenant-Id': 'acme', Authorization: `Bearer ${token}` };
-      const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
-      const post = async (path: string, body: unknown) => {
-        const res = await fetch(`${side.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
-        if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
-        return ((await res.json()) as { id: string }).id;
-      };
-      const tag = randomUUID().slice(0, 8);
-      const userId = await post('/users', { username: `bench-${tag}`, email: `bench-${tag}@example.com` });
-      const create = () => post('/devices', { userId, name: 'd', spec, tier: 'basic', region: 'cn-east' });
-      const deviceIds: string[] = [];
-      const pool = small ? 20 : quick ? 200 : 500;
-      while (deviceIds.length < pool) deviceIds.push(...(await Promise.all(Array.from({ length: 20 }, create))));
+      const deviceIds = await userWithDevices(side.url, headers, small ? 20 : quick ? 200 : 500);
       const hot = deviceIds[0]!;
       const steps = (['many', 'hot'] as const).flatMap((scenario) => [1, 10, 100].map((connections) => ({ scenario, connections })));
       const loads = await runLoad<Load[]>(

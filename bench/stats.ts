@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -49,4 +50,26 @@ export function runLoad<T>(spec: unknown): Promise<T> {
   const file = path.join(os.tmpdir(), `bench-load-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(file, JSON.stringify(spec));
   return child<T>('load.ts', [file]).done;
+}
+
+/**
+ * A user with `count` devices, created through the command API at `url` as the tenant admin whose headers are
+ * given (20 at a time): the aggregates the command and visibility loads rename.
+ */
+export async function userWithDevices(url: string, headers: Record<string, string>, count: number): Promise<string[]> {
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+    if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { id: string }).id;
+  };
+  const tag = randomUUID().slice(0, 8);
+  const userId = await post('/users', { username: `bench-${tag}`, email: `bench-${tag}@example.com` });
+  const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
+  const deviceIds: string[] = [];
+  while (deviceIds.length < count) {
+    const n = Math.min(20, count - deviceIds.length);
+    const create = () => post('/devices', { userId, name: 'd', spec, tier: 'basic', region: 'cn-east' });
+    deviceIds.push(...(await Promise.all(Array.from({ length: n }, create))));
+  }
+  return deviceIds;
 }

@@ -12,7 +12,7 @@ import { topicsFor } from '../lib/topics';
 import { queryRouters, startProjections } from '../projections/platform';
 import { startCommandSide } from '../services/platform';
 import type { VisibilityResult } from './load';
-import { runLoad } from './stats';
+import { runLoad, userWithDevices } from './stats';
 
 /**
  * End-to-end visibility alone, at a rate you choose: the platform in this process as `npm start` runs it
@@ -44,22 +44,7 @@ async function main(): Promise<void> {
   try {
     const token = signToken(cfg.auth.jwtSecret, { userId: 'bench-admin', tenantId: 'acme', role: 'tenant_admin' });
     const headers = { 'Content-Type': 'application/json', 'X-Tenant-Id': 'acme', Authorization: `Bearer ${token}` };
-    const post = async (path: string, body: unknown) => {
-      const res = await fetch(`${side.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
-      if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
-      return ((await res.json()) as { id: string }).id;
-    };
-    const userId = await post('/users', { username: 'bench-vis', email: 'bench-vis@example.com' });
-    const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
-    const deviceIds: string[] = [];
-    while (deviceIds.length < Number(o.devices)) {
-      const n = Math.min(20, Number(o.devices) - deviceIds.length);
-      deviceIds.push(
-        ...(await Promise.all(
-          Array.from({ length: n }, () => post('/devices', { userId, name: 'd', spec, tier: 'basic', region: 'cn-east' })),
-        )),
-      );
-    }
+    const deviceIds = await userWithDevices(side.url, headers, Number(o.devices));
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const v = await runLoad<VisibilityResult>({

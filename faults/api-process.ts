@@ -1,9 +1,7 @@
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
-import { billingQueryRoutes } from '../projections/billing/routes';
-import { deviceQueryRoutes } from '../projections/device/routes';
-import { notificationQueryRoutes } from '../projections/notification/routes';
+import { queryRouters } from '../projections/platform';
 import { startCommandSide } from '../services/platform';
 import { topicsFor } from '../lib/topics';
 
@@ -17,16 +15,10 @@ async function main(): Promise<void> {
   const cfg = loadConfig();
   const logger = createLogger(cfg.logLevel, 'api');
   const db = createDb(cfg.database.url, { schema: cfg.database.schema, poolMax: 4 });
-  const deps = {
-    db,
-    topics: topicsFor(cfg.topics.namespace),
-    jwtSecret: cfg.auth.jwtSecret,
-    consistencyTimeoutMs: cfg.consistencyTimeoutMs,
-  };
   const side = await startCommandSide(cfg, {
     logger,
     instanceId: process.argv[2],
-    routers: [deviceQueryRoutes(deps), billingQueryRoutes(deps), notificationQueryRoutes(deps)],
+    routers: queryRouters({ db, topics: topicsFor(cfg.topics.namespace) }, cfg),
   });
   process.stdout.write(`listening ${side.url}\n`);
   const stop = async () => {

@@ -70,8 +70,11 @@ export type ReadSide = Awaited<ReturnType<typeof startProjections>>;
 /** The operations of the query API, for the OpenAPI document. */
 export const queryOperations: readonly Operation[] = [...deviceQueryOperations, ...billingQueryOperations, ...notificationQueryOperations];
 
-/** The query API of every read model, served next to the command API. */
-export function queryRouters(read: ReadSide, cfg: Config) {
+/**
+ * The query API of every read model, served next to the command API: over the read side's database and topics
+ * (a process without projection workers passes its own pool).
+ */
+export function queryRouters(read: Pick<ReadSide, 'db' | 'topics'>, cfg: Config) {
   const deps = { db: read.db, topics: read.topics, jwtSecret: cfg.auth.jwtSecret, consistencyTimeoutMs: cfg.consistencyTimeoutMs };
   return [deviceQueryRoutes(deps), billingQueryRoutes(deps), notificationQueryRoutes(deps)];
 }
