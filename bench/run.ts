@@ -13,19 +13,18 @@ import { createHttpApp } from '../lib/http';
 import { createConsumer, createKafka, createProducer } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { applyBatch } from '../lib/projection';
-import { withRetry } from '../lib/retry';
 import { createRegistry } from '../lib/registry';
 import { loadEventSchemas } from '../lib/schemas';
 import { topicsFor, type Topics } from '../lib/topics';
 import { deviceQueryRoutes } from '../projections/device/routes';
-import { PROJECTIONS, queryRouters, startProjections } from '../projections/platform';
+import { PROJECTIONS } from '../projections/platform';
 import { loadStackConfig } from '../scripts/stack/config';
-import { startCommandSide } from '../services/platform';
 import { copyRows, deviceRow, l1, l2, l4, notificationRow, selectLatency, upsertRows } from './ceilings';
 import type { VisibilityResult } from './load';
 import type { RebuildProgress } from './rebuild-child';
 import { judge, resultsSchema, table, type Load, type Results } from './results';
 import { existingSeed, forgetSeed, seed, seededTopics } from './seed';
+import { retrying, startBenchPlatform } from './platform';
 import { child, rate, runLoad, seconds, userWithDevices } from './stats';
 
 /**
@@ -61,9 +60,6 @@ interface Options {
   profile?: string;
   seedOnly?: boolean;
 }
-
-/** Topic creation on a busy broker sometimes answers UNKNOWN_TOPIC_OR_PARTITION while it settles (retriable). */
-const retrying = <T>(fn: () => Promise<T>) => withRetry(fn, { retries: 6, initialMs: 500 });
 
 const log = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
@@ -322,17 +318,13 @@ async function main(): Promise<void> {
 
     // ── (3) command API and (4) end-to-end visibility
     log('command API');
-    await retrying(() => bootstrapNamespace(deps, cmdTopics, cfg.topics));
-    const cmdSchema = schemaOf('cmd');
-    await dropSchema(db, cmdSchema);
     const cmdCfg: Config = {
       ...cfg,
       topics: { ...cfg.topics, namespace: cmdTopics.namespace },
-      database: { ...cfg.database, schema: cmdSchema },
+      database: { ...cfg.database, schema: schemaOf('cmd') },
       commandTimeoutMs: 30_000,
     };
-    const read = await startProjections(cmdCfg, { logger, instanceId: 'bench' });
-    const side = await startCommandSide(cmdCfg, { logger, port: 0, routers: queryRouters(read, cmdCfg) });
+    const side = await startBenchPlatform(cmdCfg, deps, logger);
     const commands: Results['platform']['commands'] = [];
     let visibility: Results['platform']['visibility'];
     try {
@@ -371,9 +363,6 @@ async function main(): Promise<void> {
       log(`  visibility at ${Math.round(capacity / 2)} cmd/s: p99 ${v.acceptedToVisible.p99.toFixed(1)} ms`);
     } finally {
       await side.stop();
-      await read.stop();
-      await dropNamespace(deps, cmdTopics).catch(() => undefined);
-      await dropSchema(db, cmdSchema);
     }
 
     // ── (5) query API over the COPYed rows, at saturation, at a quarter of it, and during a rebuild

@@ -65,10 +65,10 @@ export async function userWithDevices(url: string, headers: Record<string, strin
   const tag = randomUUID().slice(0, 8);
   const userId = await post('/users', { username: `bench-${tag}`, email: `bench-${tag}@example.com` });
   const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
+  const create = () => post('/devices', { userId, name: 'd', spec, tier: 'basic', region: 'cn-east' });
   const deviceIds: string[] = [];
   while (deviceIds.length < count) {
     const n = Math.min(20, count - deviceIds.length);
-    const create = () => post('/devices', { userId, name: 'd', spec, tier: 'basic', region: 'cn-east' });
     deviceIds.push(...(await Promise.all(Array.from({ length: n }, create))));
   }
   return deviceIds;

@@ -1,17 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
 import { signToken } from '../lib/auth';
-import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
 import { loadConfig, type Config } from '../lib/config';
-import { createDb } from '../lib/db';
 import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { loadEventSchemas } from '../lib/schemas';
-import { topicsFor } from '../lib/topics';
-import { queryRouters, startProjections } from '../projections/platform';
-import { startCommandSide } from '../services/platform';
 import type { VisibilityResult } from './load';
+import { startBenchPlatform } from './platform';
 import { runLoad, userWithDevices } from './stats';
 
 /**
@@ -36,11 +32,7 @@ async function main(): Promise<void> {
   const admin = createKafka(cfg, logger, 'bench').admin();
   await admin.connect();
   const deps = { admin, registry: createRegistry(cfg.registry.url), schemas: loadEventSchemas() };
-  const topics = topicsFor(namespace);
-  const db = createDb(cfg.database.url, { poolMax: 1 });
-  await bootstrapNamespace(deps, topics, cfg.topics);
-  const read = await startProjections(cfg, { logger, instanceId: 'bench' });
-  const side = await startCommandSide(cfg, { logger, port: 0, routers: queryRouters(read, cfg) });
+  const side = await startBenchPlatform(cfg, deps, logger);
   try {
     const token = signToken(cfg.auth.jwtSecret, { userId: 'bench-admin', tenantId: 'acme', role: 'tenant_admin' });
     const headers = { 'Content-Type': 'application/json', 'X-Tenant-Id': 'acme', Authorization: `Bearer ${token}` };
@@ -64,10 +56,6 @@ async function main(): Promise<void> {
     console.log(`this process: ${(((cpu.user + cpu.system) / 1000 / (performance.now() - t0)) * 100).toFixed(0)} % of a core`);
   } finally {
     await side.stop();
-    await read.stop();
-    await dropNamespace(deps, topics).catch(() => undefined);
-    await db.raw('drop schema if exists ?? cascade', [schema]);
-    await db.destroy();
     await admin.disconnect();
   }
 }

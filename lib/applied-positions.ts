@@ -8,25 +8,24 @@ import type { Db } from './db';
  * workers in other processes are seen through the database poll only.
  */
 type Listener = () => void;
-const known = new WeakMap<Db, Map<string, Map<string, bigint>>>();
+/** Per database: the next offset by projection, topic and partition (`key`), and who listens, by projection. */
+const known = new WeakMap<Db, Map<string, bigint>>();
 const listeners = new WeakMap<Db, Map<string, Set<Listener>>>();
 
-const key = (topic: string, partition: number) => `${topic}/${partition}`;
+const key = (projection: string, topic: string, partition: number) => `${projection}\0${topic}/${partition}`;
 
 /** The next offset this process knows `projection` reached in a topic partition of `db` (0n if none). */
 export function knownNext(db: Db, projection: string, topic: string, partition: number): bigint {
-  return known.get(db)?.get(projection)?.get(key(topic, partition)) ?? 0n;
+  return known.get(db)?.get(key(projection, topic, partition)) ?? 0n;
 }
 
 /** Records committed positions (from a worker, or from a read of the checkpoints) and wakes whoever listens. */
 export function noteApplied(db: Db, projection: string, rows: ReadonlyArray<{ topic: string; partition: number; next: bigint }>): void {
-  if (!known.has(db)) known.set(db, new Map());
-  const byProjection = known.get(db)!;
-  if (!byProjection.has(projection)) byProjection.set(projection, new Map());
-  const positions = byProjection.get(projection)!;
+  const positions = known.get(db) ?? new Map<string, bigint>();
+  known.set(db, positions);
   let moved = false;
   for (const r of rows) {
-    const k = key(r.topic, r.partition);
+    const k = key(projection, r.topic, r.partition);
     if (r.next > (positions.get(k) ?? 0n)) {
       positions.set(k, r.next);
       moved = true;
@@ -37,10 +36,9 @@ export function noteApplied(db: Db, projection: string, rows: ReadonlyArray<{ to
 
 /** Calls `listener` whenever a position of `projection` moves; returns the unsubscribe function. */
 export function onApplied(db: Db, projection: string, listener: Listener): () => void {
-  if (!listeners.has(db)) listeners.set(db, new Map());
-  const byProjection = listeners.get(db)!;
-  if (!byProjection.has(projection)) byProjection.set(projection, new Set());
-  const set = byProjection.get(projection)!;
-  set.add(listener);
+  const byProjection = listeners.get(db) ?? new Map<string, Set<Listener>>();
+  listeners.set(db, byProjection);
+  const set = byProjection.get(projection) ?? new Set<Listener>();
+  byProjection.set(projection, set.add(listener));
   return () => set.delete(listener);
 }

@@ -3,7 +3,7 @@ import type { Admin } from 'kafkajs';
 import { loadConfig } from '../lib/config';
 import { createDb, migrate, type Db } from '../lib/db';
 import { applyBatch, memoryStore, type Projection } from '../lib/projection';
-import { CHECKPOINTS } from '../lib/projection-worker';
+import { CHECKPOINTS, type CheckpointRow } from '../lib/projection-worker';
 import { topicsFor, type Topics } from '../lib/topics';
 import { buildStreams, deliver, historyArb, type HistorySpec } from './histories';
 import { unique, waitFor } from './support';
@@ -75,11 +75,7 @@ export async function waitForCheckpoints(admin: Admin, db: Db, p: Projection, to
   for (const t of p.topics(topics)) for (const o of await admin.fetchTopicOffsets(t)) ends.set(`${t}/${o.partition}`, Number(o.high));
   await waitFor(
     async () => {
-      const rows = (await db(CHECKPOINTS).where({ projection: p.name })) as Array<{
-        topic: string;
-        partition: number;
-        next_offset: number;
-      }>;
+      const rows = (await db(CHECKPOINTS).where({ projection: p.name })) as CheckpointRow[];
       const at = new Map(rows.map((r) => [`${r.topic}/${r.partition}`, Number(r.next_offset)]));
       return [...ends].every(([k, end]) => end === 0 || (at.get(k) ?? 0) >= end) ? true : undefined;
     },
