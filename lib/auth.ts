@@ -3,6 +3,7 @@ import jwt from 'jsonwebtoken';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import { DomainError, forbidden } from './decider';
+import { id, tenantId } from './validation';
 
 /** Who is asking: from a bearer JWT (HS256) carrying userId, tenantId and role. */
 export interface Actor {
@@ -12,7 +13,7 @@ export interface Actor {
 }
 
 /** The claims of a token (and the actor a command message carries). */
-export const actorSchema = z.object({ userId: z.string().min(1), tenantId: z.string().min(1), role: z.enum(['user', 'tenant_admin']) });
+export const actorSchema = z.object({ userId: id, tenantId, role: z.enum(['user', 'tenant_admin']) });
 
 const unauthorized = (detail: string) => new DomainError(401, 'unauthorized', detail);
 
@@ -41,7 +42,7 @@ export function authenticate(secret: string, opts: { optional?: boolean } = {}):
       throw unauthorized(`invalid token: ${(err as Error).message}`);
     }
     const parsed = actorSchema.safeParse(payload);
-    if (!parsed.success) throw unauthorized('the token lacks userId, tenantId or a known role');
+    if (!parsed.success) throw unauthorized('the token lacks a valid userId, tenantId or a known role');
     ctx.state.actor = parsed.data satisfies Actor;
     await next();
   };

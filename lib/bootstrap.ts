@@ -20,6 +20,7 @@ export function topicSpecs(topics: Topics): TopicSpec[] {
   const specs: TopicSpec[] = [
     { name: topics.replies, config: TOPIC_CONFIG.replies },
     { name: topics.deadLetters, config: TOPIC_CONFIG.events },
+    { name: topics.commandDeadLetters, config: TOPIC_CONFIG.events },
   ];
   for (const t of eventTopics(topics)) {
     specs.push({ name: t.events, config: TOPIC_CONFIG.events });

@@ -1,5 +1,5 @@
 import type { Consumer, Kafka, Message, Producer } from 'kafkajs';
-import type { CommandMessage, Reply } from './commands';
+import { replySchema, type CommandMessage, type Reply } from './commands';
 import type { CommandMeta } from './decider';
 import { createConsumer, createProducer } from './kafka';
 import type { Logger } from './logger';
@@ -96,10 +96,19 @@ export function createCommandBus(deps: { kafka: Kafka; repliesTopic: string; ins
         autoCommit: false,
         eachMessage: async ({ message }) => {
           if (message.key?.toString() !== instanceId || !message.value) return;
-          const reply = JSON.parse(message.value.toString()) as Reply;
-          const resolvers = waiting.get(reply.commandId);
-          waiting.delete(reply.commandId);
-          for (const resolve of resolvers ?? []) resolve(reply);
+          let reply: Reply;
+          try {
+            reply = replySchema.parse(JSON.parse(message.value.toString()));
+          } catch {
+            logger.warn({ offset: message.offset }, 'skipping a reply that is not one');
+            return;
+          }
+          // One reply answers one send: requests that shared a command id (the same Idempotency-Key at once) each
+          // get their own — the first the original result, the others the processor's replay of it.
+          const [resolve, ...rest] = waiting.get(reply.commandId) ?? [];
+          if (rest.length > 0) waiting.set(reply.commandId, rest);
+          else waiting.delete(reply.commandId);
+          resolve?.(reply);
         },
       });
       await ready;
@@ -132,7 +141,9 @@ export function createCommandBus(deps: { kafka: Kafka; repliesTopic: string; ins
         return await reply;
       } catch (err) {
         if (err instanceof CommandTimeoutError) throw err;
-        waiting.delete(command.meta.commandId);
+        const others = waiting.get(command.meta.commandId)?.filter((r) => r !== resolver) ?? [];
+        if (others.length > 0) waiting.set(command.meta.commandId, others);
+        else waiting.delete(command.meta.commandId);
         logger.warn({ err: (err as Error).message }, 'command not sent');
         throw new CommandNotSentError(err);
       } finally {

@@ -18,6 +18,7 @@ const processors = ['a', 'b'].map((name) =>
     decider: deviceDecider,
     topics: topics.device,
     repliesTopic: topics.replies,
+    deadLettersTopic: topics.commandDeadLetters,
     groupId: `${topics.namespace}.device-processor`,
     instanceId: name,
     logger: it_.logger,

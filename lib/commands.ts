@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { actorSchema } from './auth';
 import type { CommandMeta } from './decider';
+import { correlationId, id, MAX_VERSION, tenantId } from './validation';
 
 /**
  * The messages between the API and the command processors (JSON: they are requests, not domain changes).
@@ -14,18 +15,26 @@ export interface CommandMessage extends CommandMeta {
   readonly replyTo: string;
 }
 
+/**
+ * What a command processor accepts from its topic; anything else is refused (a reply when it can be addressed,
+ * and the command dead-letter topic either way). The payload's fields are the decider's and the encoder's to judge.
+ */
 export const commandMessageSchema = z.object({
-  commandId: z.string().min(1),
-  aggregateId: z.string().min(1),
-  tenantId: z.string().nullable(),
-  correlationId: z.string().min(1),
-  causationId: z.string().nullable(),
-  now: z.number().int(),
-  expectedVersion: z.number().int().min(0).optional(),
+  commandId: correlationId,
+  aggregateId: id,
+  tenantId: tenantId.nullable(),
+  correlationId,
+  causationId: correlationId.nullable(),
+  now: z.number().int().min(0).max(8_640_000_000_000_000),
+  expectedVersion: z.number().int().min(0).max(MAX_VERSION).optional(),
   actor: actorSchema.nullable().optional(),
-  type: z.string().min(1),
+  requestHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  type: z.string().min(1).max(64),
   payload: z.record(z.string(), z.unknown()),
-  replyTo: z.string().min(1),
+  replyTo: z.string().min(1).max(256),
 });
 
 /** Where the last event of a command sits: what a query waits for to read its own write. */
@@ -55,3 +64,25 @@ export type Reply =
       readonly message: string;
       readonly details: Readonly<Record<string, unknown>>;
     };
+
+/** A reply as it arrives on the reply topic (anyone who can write there could send anything). */
+export const replySchema = z.union([
+  z.object({
+    commandId: z.string(),
+    ok: z.literal(true),
+    aggregateId: z.string(),
+    version: z.number().int(),
+    eventIds: z.array(z.string()),
+    duplicate: z.boolean(),
+    position: z.object({ topic: z.string(), partition: z.number().int(), offset: z.string() }).nullable(),
+  }),
+  z.object({
+    commandId: z.string(),
+    ok: z.literal(false),
+    aggregateId: z.string(),
+    status: z.number().int().min(400).max(599),
+    code: z.string(),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()),
+  }),
+]);

@@ -9,9 +9,25 @@ import { CHECKPOINTS, type CheckpointRow } from './projection-worker';
  * Read-your-writes. A command's response carries a consistency token: the positions its events reached. A query
  * sent with it (X-Consistency-Token) waits, up to a bound, until the projection it reads has applied those
  * positions; past the bound it answers 503 with Retry-After — never stale data presented as fresh.
+ *
+ * What a token holds: positions within Kafka's bounds (topic names are 1..249 of letters, digits, ".", "_", "-";
+ * partitions an int32; offsets an int64). The API issues one position per token; a token holds at most 64, in at
+ * most 8 KiB of base64url.
  */
+const MAX_OFFSET = 2n ** 63n - 1n;
+const MAX_TOKEN_LENGTH = 8192;
+const BASE64URL = /^[\w-]+={0,2}$/;
 const positions = z
-  .array(z.object({ topic: z.string().min(1), partition: z.number().int().min(0), offset: z.string().regex(/^\d+$/) }))
+  .array(
+    z.strictObject({
+      topic: z.string().regex(/^[\w.-]{1,249}$/),
+      partition: z.number().int().min(0).max(2_147_483_647),
+      offset: z
+        .string()
+        .regex(/^\d{1,19}$/)
+        .refine((o) => BigInt(o) <= MAX_OFFSET),
+    }),
+  )
   .min(1)
   .max(64);
 
@@ -19,12 +35,24 @@ export function encodeToken(ps: readonly Position[]): string {
   return Buffer.from(JSON.stringify(ps)).toString('base64url');
 }
 
-export function decodeToken(token: string): Position[] {
+/**
+ * The positions of an X-Consistency-Token, each on one of `topics` (the platform's event topics); anything else
+ * is a 400 naming the header, before any wait: a token this API could not have issued.
+ */
+export function decodeToken(token: string, topics: readonly string[]): Position[] {
+  const reject = (message: string) =>
+    invalid('X-Consistency-Token is not a token this API issued', { errors: [{ field: 'X-Consistency-Token', message }] });
+  if (token.length > MAX_TOKEN_LENGTH) throw reject(`a token is at most ${MAX_TOKEN_LENGTH} characters`);
+  if (!BASE64URL.test(token)) throw reject('a token is base64url');
+  let ps: Position[];
   try {
-    return positions.parse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
+    ps = positions.parse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
   } catch {
-    throw invalid('X-Consistency-Token is not a token this API issued');
+    throw reject('pass the consistencyToken of a command answer as it is');
   }
+  const unknown = ps.find((p) => !topics.includes(p.topic));
+  if (unknown) throw reject(`the token names a topic this API does not write: ${unknown.topic}`);
+  return ps;
 }
 
 /** Whether this process knows `projection` applied every position (lib/applied-positions.ts). */

@@ -10,7 +10,7 @@ import type { EventEnvelope } from './event-log';
  */
 export class DomainError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 422 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500 | 503,
     readonly code: string,
     message: string,
     readonly details: Readonly<Record<string, unknown>> = {},
@@ -40,6 +40,11 @@ export interface CommandMeta {
    * actor may command it. Absent for internal callers (sagas and policies) and the open sign-up.
    */
   readonly actor?: Actor | null;
+  /**
+   * A digest of the HTTP request (method, path, body) that sent the command with an Idempotency-Key: the same
+   * key with another request is refused (422), never answered with the first request's result.
+   */
+  readonly requestHash?: string;
 }
 
 /** An event as a decider returns it: its type and fields, without the metadata the handler stamps on. */
@@ -47,6 +52,8 @@ export type Draft<E extends EventEnvelope> = E extends unknown ? Omit<E, keyof E
 
 export interface Decider<C extends { readonly type: string }, E extends EventEnvelope, S> {
   readonly initialState: S;
+  /** Every command type the decider knows (the compiler holds it against the union); any other is refused with a 400. */
+  readonly commands: { readonly [K in C['type']]: true };
   /** The events the command produces in this state, or a thrown DomainError. An empty list is a no-op. */
   decide(command: C & CommandMeta, state: S): readonly Draft<E>[];
   evolve(state: S, event: E): S;

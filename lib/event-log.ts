@@ -1,8 +1,10 @@
 import avro from 'avsc';
+import type { z } from 'zod';
 import type { IHeaders, KafkaMessage, Message, Producer, RecordMetadata, Transaction } from 'kafkajs';
 import type { Registry } from './registry';
 import { loadEventSchemas, type EventSchema } from './schemas';
 import { subjectFor } from './topics';
+import { envelope, fields } from './validation';
 
 /** The metadata every event carries (DESIGN.md §1); the event's own fields follow it. */
 export interface EventEnvelope {
@@ -41,6 +43,15 @@ export class EventEncodingError extends Error {
 
 const MAGIC_BYTE = 0;
 
+/** The rule of each top-level field of an event (lib/validation.ts); nested records are checked as a whole. */
+const RULES = new Map<string, z.ZodType>([...Object.entries(fields).filter(([k]) => !k.includes('.')), ...Object.entries(envelope)]);
+
+/** A value as an error message shows it: at most 80 characters of its JSON. */
+const preview = (value: unknown): string => {
+  const json = JSON.stringify(value) ?? 'undefined';
+  return json.length > 80 ? `${json.slice(0, 80)}… (${json.length} characters)` : json;
+};
+
 /** Splits the Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro body. */
 export function readWireFormat(buffer: Buffer): { schemaId: number; body: Buffer } {
   if (buffer.length < 5 || buffer[0] !== MAGIC_BYTE) {
@@ -63,7 +74,16 @@ function headersToStrings(headers: IHeaders | undefined): Record<string, string>
  * Schema ids are resolved once per (topic, event type) and cached; encoding never asks the registry.
  * Decoding reads each writer schema once per id and resolves it to the schema this code knows.
  */
-export function createEventLog(registry: Registry, schemas: readonly EventSchema[] = loadEventSchemas()) {
+export function createEventLog(
+  registry: Registry,
+  schemas: readonly EventSchema[] = loadEventSchemas(),
+  /**
+   * `checkRules: false` encodes whatever its Avro schema takes, as an older version of the platform (or a foreign
+   * writer) may have written it: for tests of how the read side copes with such events, never for the platform.
+   */
+  opts: { checkRules?: boolean } = {},
+) {
+  const checkRules = opts.checkRules ?? true;
   const byType = new Map(schemas.map((s) => [s.type, s]));
   const byFullName = new Map(schemas.map((s) => [s.fullName, s]));
   const ids = new Map<string, Promise<number>>();
@@ -88,11 +108,21 @@ export function createEventLog(registry: Registry, schemas: readonly EventSchema
     return id;
   }
 
+  /**
+   * What is wrong with an event, field by field (empty: nothing): its Avro schema, then the platform's rule for
+   * each field (lib/validation.ts), so that nothing the read side or PostgreSQL would refuse reaches the log.
+   */
   function validate(event: AnyEvent): string[] {
     const paths: string[] = [];
     schemaOf(event.type).avroType.isValid(event, {
-      errorHook: (path, value) => paths.push(`${path.join('.') || '(root)'}: ${JSON.stringify(value) ?? 'undefined'}`),
+      errorHook: (path, value) => paths.push(`${path.join('.') || '(root)'}: ${preview(value)}`),
     });
+    for (const [key, value] of checkRules ? Object.entries(event) : []) {
+      const rule = RULES.get(key);
+      if (value === null || value === undefined || !rule) continue;
+      const result = rule.safeParse(value);
+      if (!result.success) paths.push(`${key}: ${result.error?.issues[0]?.message ?? 'invalid'} (${preview(value)})`);
+    }
     return paths;
   }
 

@@ -1,5 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
@@ -12,7 +13,7 @@ import { isTransient } from './retry';
 import { encodeToken } from './consistency';
 import { commandResultSchema, openApiDocument, openApiPath, type Operation } from './openapi';
 import type { AggregateTopics } from './topics';
-import { pathIdSchema } from './validation';
+import { correlationId, idempotencyKey, ifMatch, pathIdSchema, tenantId } from './validation';
 
 /** A JSON problem document (RFC 9457): type, title, status, detail, plus what helps the caller fix the request. */
 interface Problem {
@@ -32,6 +33,7 @@ const TITLES: Record<number, string> = {
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  431: 'Request Header Fields Too Large',
   422: 'Unprocessable Content',
   500: 'Internal Server Error',
   501: 'Not Implemented',
@@ -53,26 +55,71 @@ const problem = (status: number, code: string, detail: string, extra: Record<str
   ...extra,
 });
 
+/** At most this many field errors are listed in a problem (the rest are counted in `omittedErrors`). */
+export const MAX_FIELD_ERRORS = 20;
+/** A field name as a problem shows it: at most 100 characters (a caller's key can be of any length). */
+const fieldName = (name: string) => (name.length > 100 ? `${name.slice(0, 100)}…` : name);
+
 /** The field-by-field list of what is wrong with a request. */
 export const fieldErrors = (error: z.ZodError) =>
   error.issues.flatMap((i) => {
-    const at = (key?: string) => [...i.path.map(String), ...(key === undefined ? [] : [key])].join('.') || '(body)';
+    const at = (key?: string) => fieldName([...i.path.map(String), ...(key === undefined ? [] : [key])].join('.') || '(body)');
     // An unknown field is named as the field itself, not as its parent object.
-    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: at(k), message: `unknown field "${k}"` }));
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: at(k), message: `unknown field "${fieldName(k)}"` }));
     return [{ field: at(), message: i.message }];
   });
 
-/** Validates input with a zod schema; a mismatch is a 400 naming every bad field. */
+/** Validates input with a zod schema; a mismatch is a 400 naming every bad field (the first MAX_FIELD_ERRORS). */
 export function parse<T extends z.ZodType>(schema: T, input: unknown, what = 'request body'): z.infer<T> {
   const result = schema.safeParse(input);
-  if (!result.success) throw invalid(`invalid ${what}`, { errors: fieldErrors(result.error) });
+  if (!result.success) {
+    const errors = fieldErrors(result.error);
+    const omitted = errors.length - MAX_FIELD_ERRORS;
+    throw invalid(`invalid ${what}`, { errors: errors.slice(0, MAX_FIELD_ERRORS), ...(omitted > 0 ? { omittedErrors: omitted } : {}) });
+  }
   return result.data;
 }
+
+/** The headers the platform reads, each checked on every request that carries it (a 400 naming the header). */
+const HEADERS: ReadonlyArray<[string, z.ZodType]> = [
+  ['Idempotency-Key', idempotencyKey],
+  ['X-Correlation-Id', correlationId],
+  ['X-Tenant-Id', tenantId],
+  ['If-Match', ifMatch],
+];
+const checkHeaders: Koa.Middleware = async (ctx, next) => {
+  for (const [name, schema] of HEADERS) {
+    const value = ctx.headers[name.toLowerCase()];
+    if (value === undefined) continue;
+    if (!schema.safeParse(value).success) {
+      const message = schema.safeParse(typeof value === 'string' ? value : '').error?.issues[0]?.message ?? `${name} is malformed`;
+      throw new DomainError(400, 'invalid_header', `invalid ${name} header: ${message}`, { header: name });
+    }
+  }
+  await next();
+};
+
+/** A request body that is not JSON on a JSON API is refused (415), never read as `{}`. */
+const jsonOnly: Koa.Middleware = async (ctx, next) => {
+  const hasBody = ctx.req.headers['transfer-encoding'] !== undefined || Number(ctx.req.headers['content-length'] ?? 0) > 0;
+  if (hasBody && !ctx.is('application/json', '+json')) {
+    throw new DomainError(415, 'unsupported_media_type', `the body must be application/json, not ${ctx.get('Content-Type') || 'untyped'}`);
+  }
+  await next();
+};
 
 /**
  * Maps every error to a JSON problem: domain errors to their status, bad input to 4xx, Kafka outages and
  * transient failures of PostgreSQL or the registry to 503 with Retry-After.
  */
+/** An error of koa, the body parser or the router that carries a 4xx status (or 501) for the caller. */
+const isHttpError = (err: unknown): boolean => {
+  const status = (err as { status?: unknown }).status;
+  return typeof status === 'number' && ((status >= 400 && status < 500) || status === 501);
+};
+/** zlib's error for a body that is not what its Content-Encoding says. */
+const isCompressionError = (err: unknown): boolean => /^Z_/.test(String((err as { code?: unknown }).code ?? ''));
+
 function errors(logger: Logger, bodyLimit: string): Koa.Middleware {
   return async (ctx, next) => {
     try {
@@ -86,15 +133,18 @@ function errors(logger: Logger, bodyLimit: string): Koa.Middleware {
       } else if (err instanceof CommandTimeoutError || err instanceof CommandNotSentError) {
         logger.warn({ err: err.message, path: ctx.path }, 'command not confirmed');
         send(ctx, problem(503, 'command_unconfirmed', err.message), { 'Retry-After': '1' });
-      } else if (typeof (err as { status?: unknown }).status === 'number' && (err as { status: number }).status < 500) {
-        // Errors of the body parser (malformed JSON, body too large) and of the router (wrong method).
+      } else if (isHttpError(err)) {
+        // Errors of the body parser (malformed JSON, body too large, bad encoding) and of the router (wrong method).
         const e = err as { status: number; message: string; body?: unknown };
         const title = TITLES[e.status] ?? 'Bad Request';
         let detail = e.message;
         if (e.status === 400 && (e.body !== undefined || /JSON/.test(e.message))) detail = `malformed JSON body: ${e.message}`;
         if (e.status === 405) detail = `${ctx.method} is not allowed on ${ctx.path}`;
+        if (e.status === 501) detail = `${ctx.method.slice(0, 20)} is not a method this API serves`;
         if (e.status === 413) detail = `request body too large (the limit is ${bodyLimit})`;
         send(ctx, problem(e.status, title.toLowerCase().replace(/\W+/g, '_'), detail));
+      } else if (isCompressionError(err)) {
+        send(ctx, problem(400, 'bad_content_encoding', `the body is not valid ${ctx.get('Content-Encoding').slice(0, 20)}`));
       } else if (isTransient(err)) {
         // A part the request needs is down or restarting (PostgreSQL, the registry): an answer, not a 500.
         logger.warn({ err: (err as Error).message, path: ctx.path }, 'dependency unavailable');
@@ -105,6 +155,25 @@ function errors(logger: Logger, bodyLimit: string): Koa.Middleware {
       }
     }
   };
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Koa sees them (a NUL or control byte in a header, headers past 16 KB,
+ * a malformed request line): answered as problem JSON too, then the connection is closed.
+ */
+function clientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const detail =
+    status === 431 ? 'the request headers are too large' : 'the request is not valid HTTP (a header holds a forbidden character?)';
+  const body = JSON.stringify(problem(status, status === 431 ? 'headers_too_large' : 'bad_request', detail));
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/problem+json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 export interface HttpApp {
@@ -134,7 +203,7 @@ const openApiOperation: Operation = {
 export function createHttpApp(deps: { logger: Logger; routers: Router[]; operations?: readonly Operation[]; bodyLimit?: string }): HttpApp {
   const app = new Koa();
   app.silent = true;
-  const bodyLimit = deps.bodyLimit ?? '1mb';
+  const bodyLimit = deps.bodyLimit ?? '64kb';
   const document = openApiDocument([...(deps.operations ?? []), openApiOperation], {
     title: 'CloudPhone Events API',
     version: '1',
@@ -146,8 +215,13 @@ export function createHttpApp(deps: { logger: Logger; routers: Router[]; operati
   });
   const routers = [docs, ...deps.routers];
   app.use(errors(deps.logger, bodyLimit));
-  // Malformed JSON (400) and bodies over the limit (413) are thrown with their status to the error middleware.
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimit, encoding: 'utf-8' }));
+  app.use(checkHeaders);
+  app.use(jsonOnly);
+  // Malformed JSON (400) and bodies over the limit (413) are thrown with their status to the error middleware;
+  // DELETE bodies are read too (a reason for the deletion).
+  app.use(
+    bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimit, encoding: 'utf-8', parsedMethods: ['POST', 'PUT', 'PATCH', 'DELETE'] }),
+  );
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
@@ -164,6 +238,7 @@ export function createHttpApp(deps: { logger: Logger; routers: Router[]; operati
     listen: (port, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         const server = app.listen(port, host);
+        server.on('clientError', clientError);
         server.once('error', reject);
         server.once('listening', () => {
           const addr = server.address();
@@ -187,19 +262,41 @@ export interface CommandDeps {
  */
 export type CheckUser = (ctx: Context, userId: string) => Promise<void>;
 
-const ifMatch = z
-  .string()
-  .regex(/^(W\/)?"?\d+"?$/, 'If-Match must be a version number, e.g. "3"')
-  .transform((v) => Number(v.replace(/\D/g, '')));
-
 /**
  * The tenant a command acts in: the token's. Only the open sign-up (POST /users without a token) takes it from
  * X-Tenant-Id (default `default`).
  */
 export const tenantOf = (ctx: Context): string => maybeActor(ctx)?.tenantId ?? (ctx.get('X-Tenant-Id') || 'default');
 
-/** Whose Idempotency-Keys these are: the same key from another caller is another command. */
-const keyScope = (ctx: Context) => `${tenantOf(ctx)}/${maybeActor(ctx)?.userId ?? '-'}`;
+/**
+ * The digest of a request: method, path and body (keys sorted). A command sent with an Idempotency-Key carries
+ * it, and its writer refuses the key with another request (422) instead of replaying the first one's result.
+ */
+export function requestHash(ctx: Context): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return createHash('sha256')
+    .update(`${ctx.method} ${ctx.path}\n${JSON.stringify(canonical(ctx.request.body ?? {}))}`)
+    .digest('hex');
+}
+
+/**
+ * Whose Idempotency-Keys these are: the same key from another caller is another command. Anonymous callers (the
+ * open sign-up) cannot be told apart, so their key is scoped by the request too: another caller's key with
+ * another body is another command, never a replay of someone else's result.
+ */
+const keyScope = (ctx: Context) => {
+  const actor = maybeActor(ctx);
+  return actor ? `${actor.tenantId}/${actor.userId}` : `${tenantOf(ctx)}/-/${requestHash(ctx)}`;
+};
 
 /**
  * Builds the metadata of a command from the request: the actor and its tenant (bearer token), correlation
@@ -219,6 +316,7 @@ export function commandMeta(ctx: Context, deps: CommandDeps, aggregateId: string
     now: deps.now(),
     expectedVersion: match ? parse(ifMatch, match, 'If-Match header') : undefined,
     actor: maybeActor(ctx) ?? null,
+    requestHash: key ? requestHash(ctx) : undefined,
   };
 }
 

@@ -16,6 +16,19 @@ export function createKafka(cfg: Config, logger: Logger, clientId = cfg.kafka.cl
  * Producers are idempotent (so acks=all on every send) and keep retrying a failed send, as exactly-once
  * requires; callers bound how long they wait. Keys are partitioned with the Java client's murmur2.
  */
+/** The partition a key goes to among `partitions` (the producers' partitioner: the Java client's murmur2). */
+export function partitionOf(key: string, partitions: number): number {
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+    partitionErrorCode: 0,
+  }));
+  return PARTITIONER({ topic: '', partitionMetadata, message: { key, value: null } });
+}
+const PARTITIONER = Partitioners.DefaultPartitioner();
+
 export function createProducer(kafka: Kafka, extra: ProducerConfig = {}): Producer {
   return kafka.producer({
     idempotent: true,

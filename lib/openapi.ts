@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { pathIdSchema } from './validation';
+import { correlationId, idempotencyKey, ifMatch, pathIdSchema, tenantId } from './validation';
 
 /**
  * The OpenAPI 3.1 document of the HTTP APIs, generated from the zod schemas the routes parse with (request
@@ -53,7 +53,7 @@ export const commandResultSchema = z.object({
 });
 
 /** The problems every command may answer: bad input, no token, a role or ownership refusal, unknown or foreign id, conflict, rule, Kafka down. */
-const COMMAND_PROBLEMS = [400, 401, 403, 404, 409, 413, 422, 503];
+const COMMAND_PROBLEMS = [400, 401, 403, 404, 409, 413, 415, 422, 500, 503];
 
 /** A command operation: JSON body in, `commandResultSchema` out (201 for a create, 200 for a retried one). */
 export function commandOperation(op: {
@@ -93,22 +93,27 @@ export function queryOperation(op: { path: string; summary: string; tag: string;
 
 const HEADERS: Record<HeaderParam, { description: string; schema: z.ZodType }> = {
   'Idempotency-Key': {
-    description: 'A retried request with the same key is the same command: it answers the first result and appends nothing.',
-    schema: z.string().min(1).max(200),
+    description:
+      'A retried request with the same key is the same command: it answers the first result and appends nothing. The same key with another method, path or body is a 422 (idempotency_key_reused).',
+    schema: idempotencyKey,
   },
   'If-Match': {
     description: 'The version you last saw, e.g. "3"; a different current version is a 409 with currentVersion.',
-    schema: z.string().regex(/^(W\/)?"?\d+"?$/),
+    schema: ifMatch,
   },
-  'X-Correlation-Id': { description: 'Carried into every event the request causes.', schema: z.string().min(1).max(200) },
+  'X-Correlation-Id': { description: 'Carried into every event the request causes.', schema: correlationId },
   'X-Consistency-Token': {
     description:
       'The consistencyToken of a command answer: the query waits until the read model applied it (503 with Retry-After past the bound).',
-    schema: z.string().min(1),
+    schema: z
+      .string()
+      .min(1)
+      .max(8192)
+      .regex(/^[\w-]+$/),
   },
   'X-Tenant-Id': {
     description: 'The tenant of an open sign-up (ignored with a token: the tenant is the token’s).',
-    schema: z.string().min(1),
+    schema: tenantId,
   },
 };
 

@@ -6,6 +6,8 @@ import { decodeToken, waitForPositions } from './consistency';
 import type { Db } from './db';
 import { invalid } from './decider';
 import { parse } from './http';
+import { eventTopics, type Topics } from './topics';
+import { text } from './validation';
 
 /** A time in an answer: ISO 8601 in UTC (what JSON makes of a Date, said in the schema). */
 export const timestamp = z.iso.datetime();
@@ -17,22 +19,30 @@ export const moneyView = z.object({ amount: z.number().int(), currency: z.string
 /** The answer of every list endpoint: a page of items and the cursor of the next page (null on the last). */
 export const pageOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next: z.string().nullable() });
 
-/** What every list endpoint takes: a page size (1..200, default 50) and an opaque cursor. */
+/** What every list endpoint takes: a page size (1..200, default 50) and an opaque cursor (checked by `queryParams`). */
 export const pageParams = {
   limit: z.coerce.number().int().min(1, 'limit is 1 to 200').max(200, 'limit is 1 to 200').default(50),
-  cursor: z.string().max(500).optional(),
+  cursor: z.string().max(500, 'cursor is malformed: pass the "next" value of the previous page as it is').optional(),
 };
 
-/** Cursors are opaque to clients: the last key of the page, base64url-encoded. */
+/**
+ * Cursors are opaque to clients: `{"after": key}` of the last row of the page, JSON in base64url. The key is a
+ * column a list pages by (an id today); a decoded key must be text PostgreSQL takes (lib/validation.ts `text`).
+ */
+const cursorBody = z.strictObject({ after: text(256) });
+const BASE64URL = /^[\w-]+={0,2}$/;
 const encodeCursor = (key: string) => Buffer.from(JSON.stringify({ after: key })).toString('base64url');
 function decodeCursor(cursor: string): string {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
-    if (typeof v.after === 'string') return v.after;
-  } catch {
-    /* malformed below */
+  const message = 'cursor is malformed: pass the "next" value of the previous page as it is';
+  if (BASE64URL.test(cursor)) {
+    try {
+      const body = cursorBody.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+      if (body.success) return body.data.after;
+    } catch {
+      /* not JSON: malformed below */
+    }
   }
-  throw invalid('cursor is malformed: pass the "next" value of the previous page as it is');
+  throw invalid(message, { errors: [{ field: 'cursor', message }] });
 }
 
 /** A list the query API offers: how to build it for a caller and filters, and the unique key it pages by. */
@@ -77,18 +87,33 @@ export function scoped(query: Knex.QueryBuilder, actor: Actor, table: string): K
   return query;
 }
 
-/** Query parameters validated with a strict zod object (400 naming each bad one, an unknown one included). */
-export const queryParams = <T extends z.ZodObject>(ctx: Context, schema: T) => parse(schema, ctx.query, 'query parameters');
+/**
+ * Query parameters validated with a strict zod object (400 naming each bad one, an unknown one included); the
+ * cursor of a list is decoded and checked here too, so bad input is a 400 before any wait or any SQL.
+ */
+export function queryParams<T extends z.ZodObject>(ctx: Context, schema: T): z.infer<T> {
+  const params = parse(schema, ctx.query, 'query parameters');
+  const { cursor } = params as { cursor?: unknown };
+  if (typeof cursor === 'string' && cursor) decodeCursor(cursor);
+  return params;
+}
 
-/** Honours X-Consistency-Token: waits until the projection has applied the caller's last write (bounded). */
-export async function readAfter(
-  ctx: Context,
-  db: Db,
-  projection: { name: string; topics: readonly string[] },
-  timeoutMs: number,
-): Promise<void> {
+/** What `readAfter` needs: the read models' database, the platform's topics and the bound of a wait. */
+export interface ReadAfterDeps {
+  db: Db;
+  topics: Topics;
+  consistencyTimeoutMs: number;
+}
+
+/**
+ * Honours X-Consistency-Token: waits until the projection has applied the caller's last write (bounded). A token
+ * this API could not have issued (malformed, or naming a topic that is not one of the platform's) is a 400.
+ */
+export async function readAfter(ctx: Context, deps: ReadAfterDeps, projection: { name: string; topics: readonly string[] }): Promise<void> {
   const token = ctx.get('X-Consistency-Token');
-  if (token) await waitForPositions(db, projection, decodeToken(token), timeoutMs);
+  if (!token) return;
+  const known = eventTopics(deps.topics).map((t) => t.events);
+  await waitForPositions(deps.db, projection, decodeToken(token, known), deps.consistencyTimeoutMs);
 }
 
 export { actorOf };

@@ -50,6 +50,8 @@ export function topicsFor(namespace = 'cloudphone') {
     replies: `${namespace}.command-replies`,
     /** Events a projection could not decode or apply, with the error and source in headers. */
     deadLetters: `${namespace}.dead-letters`,
+    /** Commands a processor refused as poison (unparsable, unknown, unencodable, too large), with the error and source in headers. */
+    commandDeadLetters: `${namespace}.command-dead-letters`,
     /** Where `npm start` sends its smoke round trip (user.created events that belong to no real user). */
     smoke: { events: `${namespace}.smoke`, commands: '', key: 'userId', schemaDir: 'user' } as AggregateTopics,
   };

@@ -110,8 +110,13 @@ export const projectionOpsOperations: Operation[] = [
 ];
 
 /** The whole read side's HTTP API (query API and operations endpoints) and its operations, as `npm start` serves it. */
-export function readSideApi(read: ReadSide, cfg: Config): { routers: Router[]; operations: readonly Operation[] } {
-  return { routers: [projectionOpsRoutes(read), ...queryRouters(read, cfg)], operations: [...projectionOpsOperations, ...queryOperations] };
+export function readSideApi(read: ReadSide, cfg: Config): { routers: Router[]; operations: readonly Operation[]; metrics: Metrics } {
+  return {
+    routers: [projectionOpsRoutes(read), ...queryRouters(read, cfg)],
+    operations: [...projectionOpsOperations, ...queryOperations],
+    // The command side counts its dead letters and partition ages into the same registry (one /metrics).
+    metrics: read.metrics,
+  };
 }
 
 /**

@@ -10,6 +10,7 @@ import { createHttpApp } from '../lib/http';
 import type { Operation } from '../lib/openapi';
 import { createKafka } from '../lib/kafka';
 import { createLogger, type Logger } from '../lib/logger';
+import type { Metrics } from '../lib/metrics';
 import { createRegistry } from '../lib/registry';
 import { topicsFor, type AggregateName } from '../lib/topics';
 import { appInstallDecider, appInstallOwner } from './app-install/decider';
@@ -49,6 +50,8 @@ export interface PlatformOptions {
   routers?: Router[];
   /** Their operations, for the OpenAPI document. */
   operations?: readonly Operation[];
+  /** Where the processors count command dead letters and partition ages (the read side's, for one /metrics). */
+  metrics?: Metrics;
 }
 
 /** The operations of the command API, for the OpenAPI document. */
@@ -82,6 +85,8 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
       owner: AGGREGATES[name].owner,
       topics: topics[name],
       repliesTopic: topics.replies,
+      deadLettersTopic: topics.commandDeadLetters,
+      metrics: opts.metrics,
       groupId: `${topics.namespace}.${name}.processor`,
       instanceId,
       logger,

@@ -84,7 +84,8 @@ export function buildStreams(
     const cmds: Cmd[] = [{ type: 'RegisterUser', username: `user${i}`, email: `user${i}@example.com`, phone: null }];
     for (const [k, op] of ops.entries()) {
       if (op === 'rename') cmds.push({ type: 'UpdateUser', username: `user${i}-v${k}` });
-      if (op === 'email') cmds.push({ type: 'UpdateUser', email: `user${i}-v${k}@example.com`, phone: `+86 ${k}` });
+      if (op === 'email')
+        cmds.push({ type: 'UpdateUser', email: `user${i}-v${k}@example.com`, phone: `+86 138 0000 ${String(k).padStart(4, '0')}` });
       if (op === 'suspend') cmds.push({ type: 'ChangeUserStatus', status: 'suspended', reason: 'unpaid' });
       if (op === 'activate') cmds.push({ type: 'ChangeUserStatus', status: 'active', reason: null });
       if (op === 'delete') cmds.push({ type: 'DeleteUser', reason: null });

@@ -29,6 +29,29 @@ export function integration() {
     }
     return admin;
   };
+  async function readRawAll(topic: string): Promise<Array<{ partition: number; message: KafkaMessage }>> {
+    const ends = await (await getAdmin()).fetchTopicOffsets(topic);
+    const target = new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
+    const consumer = createConsumer(kafka, unique('test-read-all'));
+    const position = new Map<number, bigint>();
+    const out: Array<{ partition: number; message: KafkaMessage }> = [];
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => position.set(payload.partition, BigInt(payload.lastOffset) + 1n));
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          for (const message of batch.messages) out.push({ partition: batch.partition, message });
+        },
+      });
+      await waitFor(() => ([...target].every(([p, end]) => end === 0n || (position.get(p) ?? 0n) >= end) ? true : undefined), {
+        what: `the end of ${topic}`,
+      });
+      return out;
+    } finally {
+      await consumer.disconnect();
+    }
+  }
   return {
     cfg,
     logger,
@@ -56,34 +79,19 @@ export function integration() {
         await consumer.disconnect();
       }
     },
+    /** Every record of a topic as it is (no decoding), read up to the end offsets it had when called. */
+    readRawAll,
     /** Every decodable record of a topic, read up to the end offsets it had when called (transaction markers included). */
     readAll: async (topic: string): Promise<DecodedRecord[]> => {
-      const ends = await (await getAdmin()).fetchTopicOffsets(topic);
-      const target = new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
-      const consumer = createConsumer(kafka, unique('test-read-all'));
-      const position = new Map<number, bigint>();
       const out: DecodedRecord[] = [];
-      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => position.set(payload.partition, BigInt(payload.lastOffset) + 1n));
-      await consumer.connect();
-      try {
-        await consumer.subscribe({ topic, fromBeginning: true });
-        await consumer.run({
-          eachBatch: async ({ batch }) => {
-            // Undecodable records (a dead-letter topic holds some) are left out.
-            for (const m of batch.messages)
-              await eventLog.decodeMessage(topic, batch.partition, m).then(
-                (r) => out.push(r),
-                () => undefined,
-              );
-          },
-        });
-        await waitFor(() => ([...target].every(([p, end]) => end === 0n || (position.get(p) ?? 0n) >= end) ? true : undefined), {
-          what: `the end of ${topic}`,
-        });
-        return out;
-      } finally {
-        await consumer.disconnect();
+      // Undecodable records (a dead-letter topic holds some) are left out.
+      for (const { partition, message } of await readRawAll(topic)) {
+        await eventLog.decodeMessage(topic, partition, message).then(
+          (r) => out.push(r),
+          () => undefined,
+        );
       }
+      return out;
     },
     endOffsets: async (topic: string) => (await getAdmin()).fetchTopicOffsets(topic),
     close: async () => {

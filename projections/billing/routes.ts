@@ -17,6 +17,7 @@ import {
   scoped,
   timestamp,
 } from '../../lib/query';
+import { id } from '../../lib/validation';
 import { orderList, sessionList } from './queries';
 import type { QueryDeps } from '../query-deps';
 import { billingProjection, type OrderRow, type SessionRow } from './projection';
@@ -64,9 +65,9 @@ const usageView = z.object({
   totals: usageTotals,
 });
 
-const id = z.string().min(1).max(128);
-const isoTime = z.iso.datetime({ offset: true, message: 'a time is ISO 8601, e.g. 2026-11-25T08:00:00Z' });
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day is YYYY-MM-DD');
+/** Times and days are real ones (2026-02-31 is a 400, not a date PostgreSQL or JavaScript rolls over). */
+const isoTime = z.iso.datetime({ offset: true, error: 'a time is ISO 8601, e.g. 2026-11-25T08:00:00Z' });
+const day = z.iso.date({ error: 'a day is a date YYYY-MM-DD, e.g. 2026-11-25' });
 const orderQuery = z.strictObject({
   ...pageParams,
   userId: id.optional(),
@@ -142,14 +143,14 @@ export function billingQueryRoutes(deps: QueryDeps): Router {
 
   router.get('/orders', auth, async (ctx) => {
     const q = queryParams(ctx, orderQuery);
-    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    await readAfter(ctx, deps, projection);
     const result = await listPage<typeof q, OrderRow>(orderList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(order), next: result.next };
   });
 
   router.get('/orders/:id', auth, async (ctx) => {
     const orderId = pathId(ctx);
-    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    await readAfter(ctx, deps, projection);
     const row = (await scoped(deps.db('orders'), actorOf(ctx), 'orders').where('order_id', orderId).first()) as OrderRow | undefined;
     if (!row) throw notFound('order not found');
     ctx.body = order(row);
@@ -157,14 +158,14 @@ export function billingQueryRoutes(deps: QueryDeps): Router {
 
   router.get('/billing/sessions', auth, async (ctx) => {
     const q = queryParams(ctx, sessionQuery);
-    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    await readAfter(ctx, deps, projection);
     const result = await listPage<typeof q, SessionRow>(sessionList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(session), next: result.next };
   });
 
   router.get('/billing/usage', auth, async (ctx) => {
     const q = queryParams(ctx, usageQuery);
-    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    await readAfter(ctx, deps, projection);
     const query = scoped(deps.db('usage_daily'), actorOf(ctx), 'usage_daily');
     if (q.userId) query.where('user_id', q.userId);
     if (q.from) query.where('day', '>=', q.from);

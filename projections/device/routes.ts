@@ -5,7 +5,7 @@ import { notFound } from '../../lib/decider';
 import { pathId } from '../../lib/http';
 import { queryOperation, type Operation } from '../../lib/openapi';
 import { actorOf, iso, isoOrNull, listPage, pageOf, pageParams, queryParams, readAfter, scoped, timestamp } from '../../lib/query';
-import { deviceSpec } from '../../lib/validation';
+import { deviceSpec, id } from '../../lib/validation';
 import { deviceList, userList } from './queries';
 import type { QueryDeps } from '../query-deps';
 import { deviceProjection, type DeviceAppRow, type DeviceRow } from './projection';
@@ -53,7 +53,7 @@ const userView = z.object({
 });
 const deviceQuery = z.strictObject({
   ...pageParams,
-  userId: z.string().min(1).max(128).optional(),
+  userId: id.optional(),
   status: z.enum(['created', 'running', 'stopped', 'deleted']).optional(),
 });
 const userQuery = z.strictObject({ ...pageParams, status: z.enum(['active', 'suspended', 'banned', 'deleted']).optional() });
@@ -116,14 +116,14 @@ export function deviceQueryRoutes(deps: QueryDeps): Router {
 
   router.get('/devices', auth, async (ctx) => {
     const q = queryParams(ctx, deviceQuery);
-    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    await readAfter(ctx, deps, projection);
     const result = await listPage<typeof q, DeviceRow>(deviceList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(device), next: result.next };
   });
 
   router.get('/devices/:id', auth, async (ctx) => {
     const id = pathId(ctx);
-    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    await readAfter(ctx, deps, projection);
     // Both reads at once (one round trip of waiting instead of two); the apps are dropped if the device is out of scope.
     const [row, apps] = (await Promise.all([
       scoped(deps.db('devices'), actorOf(ctx), 'devices').where('device_id', id).first(),
@@ -137,14 +137,14 @@ export function deviceQueryRoutes(deps: QueryDeps): Router {
 
   router.get('/users', auth, async (ctx) => {
     const q = queryParams(ctx, userQuery);
-    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    await readAfter(ctx, deps, projection);
     const result = await listPage<typeof q, UserCopyRow>(userList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(user), next: result.next };
   });
 
   router.get('/users/:id', auth, async (ctx) => {
     const id = pathId(ctx);
-    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    await readAfter(ctx, deps, projection);
     const actor = actorOf(ctx);
     const row = (await deps.db('device_users').where({ user_id: id, tenant_id: actor.tenantId }).where('version', '>', 0).first()) as
       UserCopyRow | undefined;

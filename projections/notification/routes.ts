@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { authenticate } from '../../lib/auth';
 import { queryOperation, type Operation } from '../../lib/openapi';
 import { actorOf, iso, isoOrNull, listPage, pageOf, pageParams, queryParams, readAfter, timestamp } from '../../lib/query';
+import { id } from '../../lib/validation';
 import { notificationList } from './queries';
 import type { QueryDeps } from '../query-deps';
 import { notificationProjection, type NotificationRow } from './projection';
@@ -20,7 +21,7 @@ const notificationView = z.object({
 });
 const notificationQuery = z.strictObject({
   ...pageParams,
-  userId: z.string().min(1).max(128).optional(),
+  userId: id.optional(),
   unread: z.enum(['true', 'false']).optional(),
 });
 
@@ -53,7 +54,7 @@ export function notificationQueryRoutes(deps: QueryDeps): Router {
   const projection = { name: notificationProjection.name, topics: notificationProjection.topics(deps.topics) };
   router.get('/notifications', authenticate(deps.jwtSecret), async (ctx) => {
     const q = queryParams(ctx, notificationQuery);
-    await readAfter(ctx, deps.db, projection, deps.consistencyTimeoutMs);
+    await readAfter(ctx, deps, projection);
     const result = await listPage<typeof q, NotificationRow>(notificationList, deps.db, actorOf(ctx), q, q);
     ctx.body = { items: result.items.map(notification), next: result.next };
   });

@@ -55,6 +55,7 @@ function evolve(state: AppInstallState, e: AppInstallEvent): AppInstallState {
 
 export const appInstallDecider: Decider<AppInstallCommand, AppInstallEvent, AppInstallState> = {
   initialState: { status: 'none' },
+  commands: { RequestAppInstall: true, CompleteAppInstall: true, FailAppInstall: true },
   decide,
   evolve,
 };

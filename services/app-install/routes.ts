@@ -5,15 +5,15 @@ import { authenticate, tenantAdminOnly } from '../../lib/auth';
 import { commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
-import { id, noBody, text } from '../../lib/validation';
+import { fields, noBody } from '../../lib/validation';
 
 const requestBody = z.strictObject({
-  userId: id,
-  deviceId: id,
-  appId: z.string().regex(/^[a-zA-Z][\w]*(\.[a-zA-Z][\w]*)+$/, 'appId is an Android package name such as com.tencent.mm'),
-  appVersion: text(50).nullable().optional(),
+  userId: fields.userId,
+  deviceId: fields.deviceId,
+  appId: fields.appId,
+  appVersion: fields.appVersion.nullable().optional(),
 });
-const failBody = z.strictObject({ reason: text(500) });
+const failBody = z.strictObject({ reason: fields.reason });
 
 /** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
 const tag = 'app installs';

@@ -95,7 +95,12 @@ function evolve(state: DeviceState, e: DeviceEvent): DeviceState {
   }
 }
 
-export const deviceDecider: Decider<DeviceCommand, DeviceEvent, DeviceState> = { initialState: { status: 'none' }, decide, evolve };
+export const deviceDecider: Decider<DeviceCommand, DeviceEvent, DeviceState> = {
+  initialState: { status: 'none' },
+  commands: { CreateDevice: true, StartDevice: true, StopDevice: true, UpdateDevice: true, DeleteDevice: true },
+  decide,
+  evolve,
+};
 
 /** Whose device it is: a `user` may command only their own (checked by the writer, lib/command-processor.ts). */
 export const deviceOwner = (state: DeviceState): string | null => (state.status === 'none' ? null : state.userId);

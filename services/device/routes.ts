@@ -4,18 +4,18 @@ import { authenticate } from '../../lib/auth';
 import { commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
-import { deviceSpec, id, noBody, reason, region, text, tier } from '../../lib/validation';
+import { fields, noBody, reason } from '../../lib/validation';
 
 const createBody = z.strictObject({
-  userId: id,
-  name: text(100),
-  spec: deviceSpec,
-  tier,
-  region,
-  orderId: id.nullable().optional(),
+  userId: fields.userId,
+  name: fields.name,
+  spec: fields.spec,
+  tier: fields.tier,
+  region: fields.region,
+  orderId: fields.orderId.nullable().optional(),
 });
 const updateBody = z
-  .strictObject({ name: text(100).optional(), spec: deviceSpec.optional() })
+  .strictObject({ name: fields.name.optional(), spec: fields.spec.optional() })
   .refine((b) => b.name !== undefined || b.spec !== undefined, 'give a name or a spec to change');
 const reasonBody = z.strictObject({ reason });
 

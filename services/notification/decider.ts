@@ -36,6 +36,7 @@ function evolve(state: NotificationState, e: NotificationEvent): NotificationSta
 
 export const notificationDecider: Decider<NotificationCommand, NotificationEvent, NotificationState> = {
   initialState: { status: 'none' },
+  commands: { SendNotification: true, ReadNotification: true },
   decide,
   evolve,
 };

@@ -5,9 +5,9 @@ import { authenticate, tenantAdminOnly } from '../../lib/auth';
 import { commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
-import { id, noBody, text } from '../../lib/validation';
+import { fields, noBody } from '../../lib/validation';
 
-const sendBody = z.strictObject({ userId: id, title: text(100), content: text(2000), cause: text(100) });
+const sendBody = z.strictObject({ userId: fields.userId, title: fields.title, content: fields.content, cause: fields.cause });
 
 /** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
 const tag = 'notifications';

@@ -108,7 +108,12 @@ function evolve(state: OrderState, e: OrderEvent): OrderState {
   }
 }
 
-export const orderDecider: Decider<OrderCommand, OrderEvent, OrderState> = { initialState: { status: 'none' }, decide, evolve };
+export const orderDecider: Decider<OrderCommand, OrderEvent, OrderState> = {
+  initialState: { status: 'none' },
+  commands: { CreateOrder: true, PayOrder: true, CancelOrder: true, RefundOrder: true },
+  decide,
+  evolve,
+};
 
 /** Whose order it is: a `user` may command only their own (checked by the writer, lib/command-processor.ts). */
 export const orderOwner = (state: OrderState): string | null => (state.status === 'none' ? null : state.userId);

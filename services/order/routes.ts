@@ -5,16 +5,24 @@ import { authenticate, tenantAdminOnly } from '../../lib/auth';
 import { commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
-import { deviceSpec, id, money, region, text, tier } from '../../lib/validation';
+import { fields } from '../../lib/validation';
 
-const createBody = z.strictObject({ userId: id, planId: id, planName: text(100), amount: money, spec: deviceSpec, tier, region });
-const payBody = z.strictObject({
-  amount: money,
-  paymentMethod: z.enum(['alipay', 'wechat', 'card', 'balance']),
-  paymentRef: text(128).nullable().optional(),
+const createBody = z.strictObject({
+  userId: fields.userId,
+  planId: fields.planId,
+  planName: fields.planName,
+  amount: fields.amount,
+  spec: fields.spec,
+  tier: fields.tier,
+  region: fields.region,
 });
-const cancelBody = z.strictObject({ reason: text(500) });
-const refundBody = z.strictObject({ amount: money.optional(), reason: text(500) });
+const payBody = z.strictObject({
+  amount: fields.amount,
+  paymentMethod: fields.paymentMethod,
+  paymentRef: fields.paymentRef.nullable().optional(),
+});
+const cancelBody = z.strictObject({ reason: fields.reason });
+const refundBody = z.strictObject({ amount: fields.amount.optional(), reason: fields.reason });
 
 /** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
 const tag = 'orders';

@@ -49,6 +49,7 @@ function evolve(_state: ReservationState, e: ReservationEvent): ReservationState
 
 export const reservationDecider: Decider<ReservationCommand, ReservationEvent, ReservationState> = {
   initialState: { status: 'free' },
+  commands: { ClaimReservation: true, ReleaseReservation: true },
   decide,
   evolve,
 };

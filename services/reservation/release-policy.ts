@@ -2,7 +2,7 @@ import type { AnyEvent } from '../../lib/event-log';
 import type { Reaction } from '../../lib/policy';
 import type { Topics } from '../../lib/topics';
 import type { UserEvent } from '../user/decider';
-import { reservationId, type ReservationKind } from './decider';
+import { normalise, reservationId, type ReservationKind } from './decider';
 
 /**
  * Frees the usernames and emails a user gives up: the old values after user.updated, both values after
@@ -12,8 +12,9 @@ export function releaseReservations(topics: Topics) {
   return (e: AnyEvent): Reaction[] => {
     const event = e as unknown as UserEvent;
     const tenant = event.tenantId ?? 'default';
-    const release = (kind: ReservationKind, value: string | null): Reaction[] =>
-      value === null
+    /** Releases a value the user gave up; `kept` is what they hold now (a change of letter case keeps the same reservation). */
+    const release = (kind: ReservationKind, value: string | null, kept: string | null = null): Reaction[] =>
+      value === null || (kept !== null && normalise(kept) === normalise(value))
         ? []
         : [
             {
@@ -25,7 +26,7 @@ export function releaseReservations(topics: Topics) {
           ];
     switch (event.type) {
       case 'user.updated':
-        return [...release('username', event.previousUsername), ...release('email', event.previousEmail)];
+        return [...release('username', event.previousUsername, event.username), ...release('email', event.previousEmail, event.email)];
       case 'user.deleted':
         return [...release('username', event.username), ...release('email', event.email)];
       default:

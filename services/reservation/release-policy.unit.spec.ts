@@ -27,6 +27,22 @@ describe('reservation release policy', () => {
       },
     ]);
   });
+  test('a change of letter case only keeps the reservation (issue 12, finding 8: ua09 → UA09 freed the user’s own name)', () => {
+    expect(
+      react({ ...meta, type: 'user.updated', username: 'UA09', email: null, phone: null, previousUsername: 'ua09', previousEmail: null }),
+    ).toEqual([]);
+    expect(
+      react({
+        ...meta,
+        type: 'user.updated',
+        username: null,
+        email: 'A@X.io',
+        phone: null,
+        previousUsername: null,
+        previousEmail: 'a@x.io',
+      }),
+    ).toEqual([]);
+  });
   test('a deleted user frees its username and email', () => {
     const out = react({ ...meta, type: 'user.deleted', reason: null, username: 'alice', email: 'a@x.io' });
     expect(out.map((r) => r.aggregateId)).toEqual([reservationId('acme', 'username', 'alice'), reservationId('acme', 'email', 'a@x.io')]);

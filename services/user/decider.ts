@@ -71,6 +71,7 @@ function remove(c: Extract<UserCommand, { type: 'DeleteUser' }>, state: UserStat
 
 export const userDecider: Decider<UserCommand, UserEvent, UserState> = {
   initialState: { status: 'none' },
+  commands: { RegisterUser: true, UpdateUser: true, ChangeUserStatus: true, DeleteUser: true, CheckUser: true },
   decide(command, state) {
     switch (command.type) {
       case 'RegisterUser':

@@ -7,24 +7,16 @@ import { DomainError, forbidden, notFound } from '../../lib/decider';
 import { commandMeta, newAggregateId, parse, pathId, runCommand, tenantOf, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { Topics } from '../../lib/topics';
-import { reason } from '../../lib/validation';
+import { fields, reason } from '../../lib/validation';
 import { reservationId, type ReservationKind } from '../reservation/decider';
 
-const username = z
-  .string()
-  .trim()
-  .regex(/^[\p{L}\p{N}_.-]{3,32}$/u, 'username is 3 to 32 letters, digits, "_", "." or "-"');
-const email = z.string().trim().toLowerCase().email('email is not a valid address').max(254);
-const phone = z
-  .string()
-  .trim()
-  .regex(/^\+?[0-9 ()-]{5,20}$/, 'phone is 5 to 20 digits, optionally with +, spaces, dashes or parentheses');
+const { username, email, phone } = fields;
 
 const registerBody = z.strictObject({ username, email, phone: phone.nullable().optional() });
 const updateBody = z
   .strictObject({ username: username.optional(), email: email.optional(), phone: phone.optional() })
   .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one of username, email, phone');
-const statusBody = z.strictObject({ status: z.enum(['active', 'suspended', 'banned']), reason });
+const statusBody = z.strictObject({ status: fields.status, reason });
 const deleteBody = z.strictObject({ reason });
 
 /** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
