@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
@@ -30,6 +30,7 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
@@ -157,6 +158,9 @@ function errors(logger: Logger, bodyLimit: string): Koa.Middleware {
   };
 }
 
+/** The HTTP server's limits on slow and long-lived clients (README: Command API). */
+export const HTTP_LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxRequestsPerSocket: 1_000 };
+
 /**
  * Requests Node's HTTP parser refuses before Koa sees them (a NUL or control byte in a header, headers past 16 KB,
  * a malformed request line): answered as problem JSON too, then the connection is closed.
@@ -166,12 +170,15 @@ function clientError(err: Error & { code?: string }, socket: Duplex): void {
     socket.destroy();
     return;
   }
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-  const detail =
-    status === 431 ? 'the request headers are too large' : 'the request is not valid HTTP (a header holds a forbidden character?)';
-  const body = JSON.stringify(problem(status, status === 431 ? 'headers_too_large' : 'bad_request', detail));
+  const [status, code, detail]: [number, string, string] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'the request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', `the request did not arrive in time (its headers within ${HTTP_LIMITS.headersTimeoutMs} ms)`]
+        : [400, 'bad_request', 'the request is not valid HTTP (a header holds a forbidden character?)'];
+  const body = JSON.stringify(problem(status, code, detail));
   socket.end(
-    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/problem+json\r\n` +
+    `HTTP/1.1 ${status} ${TITLES[status]}\r\nContent-Type: application/problem+json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
@@ -237,7 +244,19 @@ export function createHttpApp(deps: { logger: Logger; routers: Router[]; operati
     document,
     listen: (port, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
-        const server = app.listen(port, host);
+        const server = createServer(
+          {
+            // Slow clients are cut off: the headers must arrive within 10 s and the whole request within 30 s
+            // (a reply may take longer: a command waits up to COMMAND_TIMEOUT_MS); checked every second.
+            headersTimeout: HTTP_LIMITS.headersTimeoutMs,
+            requestTimeout: HTTP_LIMITS.requestTimeoutMs,
+            connectionsCheckingInterval: 1_000,
+            keepAliveTimeout: HTTP_LIMITS.keepAliveTimeoutMs,
+          },
+          app.callback(),
+        );
+        server.maxRequestsPerSocket = HTTP_LIMITS.maxRequestsPerSocket;
+        server.listen(port, host);
         server.on('clientError', clientError);
         server.once('error', reject);
         server.once('listening', () => {
