@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   try {
     // The client is a signed-up user acting with their own token (a create also asks the user's writer about the user).
     userId = (await call('POST', '/users', { username: 'bench', email: 'bench@example.com' })).id;
-    const token = signToken(cfg.auth.jwtSecret, { userId, tenantId: 'bench', role: 'user' });
+    const token = signToken(cfg.auth, { userId, tenantId: 'bench', role: 'user' });
     headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` };
     const hot = (await device()).id;
     const scenarios: Array<[string, (i: number) => Promise<unknown>]> = [

@@ -199,7 +199,7 @@ async function main(): Promise<void> {
   const cmdTopics = topicsFor(`${ns}-cmd-${randomUUID().slice(0, 8)}`);
   const schemaOf = (s: string) => `${prefix}_${s}`;
   const deps = { admin, registry, schemas };
-  const token = signToken(cfg.auth.jwtSecret, { userId: 'bench-admin', tenantId: 'acme', role: 'tenant_admin' });
+  const token = signToken(cfg.auth, { userId: 'bench-admin', tenantId: 'acme', role: 'tenant_admin' });
 
   try {
     // ── machine facts
@@ -369,7 +369,7 @@ async function main(): Promise<void> {
     log(`query API over ${queryRows.toLocaleString()} device rows`);
     const http = createHttpApp({
       logger,
-      routers: [deviceQueryRoutes({ db: qdb, topics: seeded, jwtSecret: cfg.auth.jwtSecret, consistencyTimeoutMs: 5000 })],
+      routers: [deviceQueryRoutes({ db: qdb, topics: seeded, auth: cfg.auth, consistencyTimeoutMs: 5000 })],
     });
     const { server, url } = await http.listen(0, '127.0.0.1');
     const qHeaders = { Authorization: `Bearer ${token}` };

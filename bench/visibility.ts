@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const deps = { admin, registry: createRegistry(cfg.registry.url), schemas: loadEventSchemas() };
   const side = await startBenchPlatform(cfg, deps, logger);
   try {
-    const token = signToken(cfg.auth.jwtSecret, { userId: 'bench-admin', tenantId: 'acme', role: 'tenant_admin' });
+    const token = signToken(cfg.auth, { userId: 'bench-admin', tenantId: 'acme', role: 'tenant_admin' });
     const headers = { 'Content-Type': 'application/json', 'X-Tenant-Id': 'acme', Authorization: `Bearer ${token}` };
     const deviceIds = await userWithDevices(side.url, headers, Number(o.devices));
     const cpu0 = process.cpuUsage();

@@ -268,9 +268,9 @@ export function startLoad(fp: FaultPlatform, opts: { lanes?: number; paceMs?: nu
   const queries: QueryRecord[] = [];
   const inflight = [0, 0];
   let stopping = false;
-  const jwtSecret = fp.cfg.auth.jwtSecret;
+  const auth = fp.cfg.auth;
   // The load acts as the tenant's operator (the command API takes the tenant and the actor from the token).
-  const admin = signToken(jwtSecret, { userId: 'faults-operator', tenantId: TENANT, role: 'tenant_admin' });
+  const admin = signToken(auth, { userId: 'faults-operator', tenantId: TENANT, role: 'tenant_admin' });
 
   async function attempt(
     instance: number,
@@ -347,7 +347,7 @@ export function startLoad(fp: FaultPlatform, opts: { lanes?: number; paceMs?: nu
     const url = fp.apiUrl(0) ?? fp.apiUrl(1);
     if (!url) return;
     const at = Date.now();
-    const bearer = signToken(jwtSecret, { userId, tenantId: TENANT, role: 'user' });
+    const bearer = signToken(auth, { userId, tenantId: TENANT, role: 'user' });
     try {
       const res = await fetch(`${url}/devices/${deviceId}`, {
         headers: { Authorization: `Bearer ${bearer}`, ...(typeof token === 'string' ? { 'X-Consistency-Token': token } : {}) },
@@ -368,7 +368,7 @@ export function startLoad(fp: FaultPlatform, opts: { lanes?: number; paceMs?: nu
     await waitFor(
       async () => {
         const url = fp.apiUrl(0) ?? fp.apiUrl(1);
-        const bearer = signToken(jwtSecret, { userId: deviceId.userId, tenantId: TENANT, role: 'user' });
+        const bearer = signToken(auth, { userId: deviceId.userId, tenantId: TENANT, role: 'user' });
         const res = await fetch(`${url}/devices/${deviceId.deviceId}`, { headers: { Authorization: `Bearer ${bearer}` } });
         return res.status === 200 ? true : undefined;
       },

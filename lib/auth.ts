@@ -1,11 +1,15 @@
-import { createSecretKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import jwt from 'jsonwebtoken';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
+import type { AuthConfig } from './config';
 import { DomainError, forbidden } from './decider';
 import { id, tenantId } from './validation';
 
-/** Who is asking: from a bearer JWT (HS256) carrying userId, tenantId and role. */
+/** Who is asking: from a bearer JWT (ES256 or RS256, from the identity provider) carrying userId, tenantId and role. */
 export interface Actor {
   readonly userId: string;
   readonly tenantId: string;
@@ -17,33 +21,118 @@ export const actorSchema = z.object({ userId: id, tenantId, role: z.enum(['user'
 
 const unauthorized = (detail: string) => new DomainError(401, 'unauthorized', detail);
 
-/** Signs a token (the dev-token CLI and the tests use it). */
-export function signToken(secret: string, actor: Actor, expiresIn: jwt.SignOptions['expiresIn'] = '12h'): string {
-  return jwt.sign({ userId: actor.userId, tenantId: actor.tenantId, role: actor.role }, secret, { algorithm: 'HS256', expiresIn });
+/** The issuer of the development key pair: refused in production (lib/config.ts). */
+export const DEV_ISSUER = 'cloudphone-dev';
+
+interface DevKey {
+  readonly kid: string;
+  readonly privateKey: KeyObject;
+  readonly publicJwk: JsonWebKey;
 }
+const devKeys = new Map<string, DevKey>();
+
+/**
+ * The development signing key (ES256), made on first use into the stack folder and kept there: `npm run token`,
+ * `npm start` and the tests sign with it, and the platform verifies against its public half as a local JWKS.
+ * Production has no such key: tokens come from the identity provider named by AUTH_ISSUER and AUTH_JWKS_URL.
+ */
+export function devKey(file: string): DevKey {
+  let key = devKeys.get(file);
+  if (key) return key;
+  let jwk: JsonWebKey;
+  try {
+    jwk = JSON.parse(readFileSync(file, 'utf8')) as JsonWebKey;
+  } catch {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const made = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+    try {
+      writeFileSync(file, JSON.stringify(made), { flag: 'wx', mode: 0o600 });
+      jwk = made;
+    } catch {
+      jwk = JSON.parse(readFileSync(file, 'utf8')) as JsonWebKey; // another process made it first
+    }
+  }
+  const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
+  const publicJwk = createPublicKey(privateKey).export({ format: 'jwk' });
+  // The key id is made from the public point: stable for the file, another for another key.
+  const kid = `dev-${Buffer.from(`${publicJwk.x}.${publicJwk.y}`).toString('base64url').slice(0, 16)}`;
+  key = { kid, privateKey, publicJwk: { ...publicJwk, kid, alg: 'ES256', use: 'sig' } };
+  devKeys.set(file, key);
+  return key;
+}
+
+/**
+ * Signs a token with the development key (`npm run token`, `npm start`'s demo, the tests): ES256, with the
+ * issuer, audience, issue time and expiry the platform requires. There is no such key in production.
+ */
+export function signToken(auth: AuthConfig, actor: Actor, expiresIn: jwt.SignOptions['expiresIn'] = '12h'): string {
+  if (!auth.devKeyFile) throw new Error('no development signing key: in production, tokens come from the identity provider (AUTH_ISSUER)');
+  const key = devKey(auth.devKeyFile);
+  return jwt.sign({ userId: actor.userId, tenantId: actor.tenantId, role: actor.role }, key.privateKey, {
+    algorithm: 'ES256',
+    keyid: key.kid,
+    issuer: auth.issuer,
+    audience: auth.audience,
+    expiresIn,
+  });
+}
+
+/** A token verifier: the identity provider's JWKS (fetched and cached by jose), or the development key's. */
+function createVerifier(auth: AuthConfig) {
+  const keys: JWTVerifyGetKey = auth.jwksUrl
+    ? createRemoteJWKSet(new URL(auth.jwksUrl), { timeoutDuration: 5_000, cooldownDuration: 30_000 })
+    : createLocalJWKSet({ keys: [devKey(auth.devKeyFile!).publicJwk as Parameters<typeof createLocalJWKSet>[0]['keys'][number]] });
+  // Verified tokens are remembered until they expire (a signature check costs more than the rest of a query).
+  const verified = new Map<string, { actor: Actor; exp: number }>();
+  return async (token: string): Promise<Actor> => {
+    const now = Date.now() / 1000;
+    const known = verified.get(token);
+    if (known && known.exp > now) return known.actor;
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, keys, {
+        issuer: auth.issuer,
+        audience: auth.audience,
+        algorithms: ['ES256', 'RS256'],
+        requiredClaims: ['exp', 'iat'],
+        maxTokenAge: auth.maxLifetimeSeconds,
+        clockTolerance: 30,
+      }));
+    } catch (err) {
+      if (err instanceof errors.JWKSTimeout || (err as { code?: string }).code === 'ERR_JOSE_GENERIC') {
+        throw new DomainError(503, 'unavailable', 'the identity provider’s keys cannot be fetched right now; retry shortly');
+      }
+      throw unauthorized(`invalid token: ${(err as Error).message}`);
+    }
+    const exp = payload.exp as number;
+    if (exp - (payload.iat as number) > auth.maxLifetimeSeconds) {
+      throw unauthorized(`invalid token: it lives longer than ${auth.maxLifetimeSeconds} s (exp − iat)`);
+    }
+    const parsed = actorSchema.safeParse(payload);
+    if (!parsed.success) throw unauthorized('the token lacks a valid userId, tenantId or a known role');
+    if (verified.size >= 10_000) verified.delete(verified.keys().next().value as string);
+    verified.set(token, { actor: parsed.data, exp });
+    return parsed.data;
+  };
+}
+const verifiers = new WeakMap<AuthConfig, ReturnType<typeof createVerifier>>();
 
 /**
  * Requires a valid bearer token and puts its actor on ctx.state.actor; 401 otherwise. With `optional`, a request
  * without an Authorization header passes as anonymous (no actor) — a header that is there must still be valid.
+ * Tokens are JWTs of the configured issuer and audience, with `exp` and `iat`, living at most
+ * AUTH_MAX_TOKEN_LIFETIME_S, signed ES256 or RS256 by a key of its JWKS.
  */
-export function authenticate(secret: string, opts: { optional?: boolean } = {}): Middleware {
-  // A KeyObject made once: given the secret as a string, jsonwebtoken first tries it as a public key on every
-  // verify, and that failed parse cost a quarter of a query's CPU (npm run bench, README Benchmarks).
-  const key = createSecretKey(Buffer.from(secret, 'utf8'));
+export function authenticate(auth: AuthConfig, opts: { optional?: boolean } = {}): Middleware {
+  let verify = verifiers.get(auth);
+  if (!verify) verifiers.set(auth, (verify = createVerifier(auth)));
+  const check = verify;
   return async (ctx, next) => {
     const header = ctx.get('Authorization');
     if (!header && opts.optional) return next();
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    const m = /^Bearer\s+(\S{1,8192})$/i.exec(header);
     if (!m) throw unauthorized(header ? 'the Authorization header must be "Bearer <token>"' : 'a bearer token is required');
-    let payload: unknown;
-    try {
-      payload = jwt.verify(m[1]!, key, { algorithms: ['HS256'] });
-    } catch (err) {
-      throw unauthorized(`invalid token: ${(err as Error).message}`);
-    }
-    const parsed = actorSchema.safeParse(payload);
-    if (!parsed.success) throw unauthorized('the token lacks a valid userId, tenantId or a known role');
-    ctx.state.actor = parsed.data satisfies Actor;
+    ctx.state.actor = await check(m[1]!);
     await next();
   };
 }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -31,7 +32,12 @@ const schema = z.object({
   DEVICE_QUOTA_PER_USER: int(0, 10_000).default(5),
   INSTALL_DELAY_MS: int(0, 3600 * 1000).default(3000),
   SAGA_TICK_MS: int(10, 60_000).default(500),
-  JWT_SECRET: z.string().min(16, 'JWT_SECRET must be at least 16 characters').default('dev-only-secret-change-me-in-production'),
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  AUTH_ISSUER: z.string().min(1).max(256).optional(),
+  AUTH_AUDIENCE: z.string().min(1).max(256).default('cloudphone'),
+  AUTH_JWKS_URL: z.string().url().optional(),
+  AUTH_MAX_TOKEN_LIFETIME_S: int(60, 7 * 24 * 3600).default(24 * 3600),
+  STACK_DIR: z.string().optional(),
   CONSISTENCY_TIMEOUT_MS: int(0, 60_000).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -46,11 +52,27 @@ export interface Config {
   /** How long the API waits for a command's reply before answering 503. */
   commandTimeoutMs: number;
   sagas: { paymentTimeoutMs: number; deviceQuota: number; installDelayMs: number; tickMs: number };
-  auth: { jwtSecret: string };
+  auth: AuthConfig;
   /** How long a query with a consistency token waits for the projections before answering 503. */
   consistencyTimeoutMs: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
+
+/**
+ * Who signs the tokens the APIs accept. In production: the identity provider (AUTH_ISSUER, its JWKS at
+ * AUTH_JWKS_URL). In development and tests: a key pair the platform makes into the stack folder (`devKeyFile`),
+ * with the issuer `cloudphone-dev`; `npm run token` signs with it.
+ */
+export interface AuthConfig {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly maxLifetimeSeconds: number;
+  readonly jwksUrl?: string;
+  readonly devKeyFile?: string;
+}
+
+/** The issuer of development tokens (lib/auth.ts DEV_ISSUER); production refuses it. */
+const DEV_ISSUER = 'cloudphone-dev';
 
 export class ConfigError extends Error {}
 
@@ -61,6 +83,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  const refuse = (variable: string, why: string) => {
+    throw new ConfigError(`invalid configuration:\n  ${variable}: ${why}`);
+  };
+  if (production && !e.AUTH_ISSUER) refuse('AUTH_ISSUER', 'required with NODE_ENV=production (the identity provider that signs tokens)');
+  if (production && !e.AUTH_JWKS_URL) refuse('AUTH_JWKS_URL', 'required with NODE_ENV=production (the JWKS of AUTH_ISSUER)');
+  if (production && e.AUTH_ISSUER === DEV_ISSUER)
+    refuse('AUTH_ISSUER', `"${DEV_ISSUER}" is the development issuer, never accepted in production`);
+  const root = path.resolve(__dirname, '..');
+  const auth: AuthConfig = {
+    issuer: e.AUTH_ISSUER ?? DEV_ISSUER,
+    audience: e.AUTH_AUDIENCE,
+    maxLifetimeSeconds: e.AUTH_MAX_TOKEN_LIFETIME_S,
+    ...(e.AUTH_JWKS_URL
+      ? { jwksUrl: e.AUTH_JWKS_URL }
+      : { devKeyFile: path.join(path.resolve(e.STACK_DIR ?? path.join(root, '.stack')), 'auth', 'dev-signing-key.jwk.json') }),
+  };
   return {
     kafka: { brokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()), clientId: e.KAFKA_CLIENT_ID },
     registry: { url: e.SCHEMA_REGISTRY_URL.replace(/\/+$/, '') },
@@ -78,7 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       installDelayMs: e.INSTALL_DELAY_MS,
       tickMs: e.SAGA_TICK_MS,
     },
-    auth: { jwtSecret: e.JWT_SECRET },
+    auth,
     consistencyTimeoutMs: e.CONSISTENCY_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   };

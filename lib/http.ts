@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { CommandNotSentError, CommandTimeoutError, type CommandBus } from './command-bus';
 import { DomainError, deterministicUuid, invalid, type CommandMeta } from './decider';
 import { maybeActor } from './auth';
+import type { AuthConfig } from './config';
 import type { Logger } from './logger';
 import { isTransient } from './retry';
 import { encodeToken } from './consistency';
@@ -268,11 +269,11 @@ export function createHttpApp(deps: { logger: Logger; routers: Router[]; operati
   };
 }
 
-/** What a command route needs: the bus, the clock (injected, so tests control time) and the token secret. */
+/** What a command route needs: the bus, the clock (injected, so tests control time) and who signs tokens. */
 export interface CommandDeps {
   bus: CommandBus;
   now: () => number;
-  jwtSecret: string;
+  auth: AuthConfig;
 }
 
 /**

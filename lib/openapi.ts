@@ -191,7 +191,8 @@ export function openApiDocument(operations: readonly Operation[], info: { title:
           type: 'http',
           scheme: 'bearer',
           bearerFormat: 'JWT',
-          description: 'HS256, signed with JWT_SECRET; claims userId, tenantId, role = user | tenant_admin (npm run token).',
+          description:
+            'A JWT of the identity provider (AUTH_ISSUER; ES256 or RS256 by a key of its JWKS) for the audience AUTH_AUDIENCE, with iat and exp at most AUTH_MAX_TOKEN_LIFETIME_S apart; claims userId, tenantId, role = user | tenant_admin. In development, npm run token signs one with the platform’s development key.',
         },
       },
       parameters: Object.fromEntries(

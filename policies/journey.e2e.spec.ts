@@ -27,7 +27,7 @@ const command = async (method: string, path: string, body?: unknown): Promise<{ 
 };
 /** The tenant's operator reads through the query API (the user is deleted at the end, their data stays). */
 const read = async (path: string): Promise<Json> => {
-  const token = signToken(platform.cfg.auth.jwtSecret, { userId: 'operator', tenantId: 'journey', role: 'tenant_admin' });
+  const token = signToken(platform.cfg.auth, { userId: 'operator', tenantId: 'journey', role: 'tenant_admin' });
   const r = await platform.http[0]!('GET', path, undefined, { Authorization: `Bearer ${token}` });
   if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body;

@@ -75,6 +75,6 @@ export const queryOperations: readonly Operation[] = [...deviceQueryOperations, 
  * (a process without projection workers passes its own pool).
  */
 export function queryRouters(read: Pick<ReadSide, 'db' | 'topics'>, cfg: Config) {
-  const deps = { db: read.db, topics: read.topics, jwtSecret: cfg.auth.jwtSecret, consistencyTimeoutMs: cfg.consistencyTimeoutMs };
+  const deps = { db: read.db, topics: read.topics, auth: cfg.auth, consistencyTimeoutMs: cfg.consistencyTimeoutMs };
   return [deviceQueryRoutes(deps), billingQueryRoutes(deps), notificationQueryRoutes(deps)];
 }

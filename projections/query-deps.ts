@@ -1,3 +1,4 @@
+import type { AuthConfig } from '../lib/config';
 import type { Db } from '../lib/db';
 import type { Topics } from '../lib/topics';
 
@@ -5,6 +6,6 @@ import type { Topics } from '../lib/topics';
 export interface QueryDeps {
   db: Db;
   topics: Topics;
-  jwtSecret: string;
+  auth: AuthConfig;
   consistencyTimeoutMs: number;
 }

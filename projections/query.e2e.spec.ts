@@ -1,5 +1,6 @@
 import { signToken } from '../lib/auth';
 import { startTestPlatform, type HttpResult } from '../test/platform';
+import { forgedToken } from '../test/tokens';
 
 /** The query API over HTTP: read-your-writes, scoping by tenant and user, pagination, clear errors. */
 let platform: Awaited<ReturnType<typeof startTestPlatform>>;
@@ -10,7 +11,7 @@ afterAll(() => platform?.stop());
 
 const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
 const bearer = (userId: string, tenantId: string, role: 'user' | 'tenant_admin' = 'user') => ({
-  Authorization: `Bearer ${signToken(platform.cfg.auth.jwtSecret, { userId, tenantId, role })}`,
+  Authorization: `Bearer ${signToken(platform.cfg.auth, { userId, tenantId, role })}`,
 });
 const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult> =>
   platform.http[0]!(method, path, body, headers);
@@ -134,10 +135,10 @@ describe('query API', () => {
   test('errors: 401 without or with a bad token, 400 for bad parameters, 503 with Retry-After when a write is not applied in time', async () => {
     expect(await call('GET', '/devices')).toMatchObject({ status: 401, body: { detail: 'a bearer token is required' } });
     expect(await call('GET', '/devices', undefined, { Authorization: 'Bearer not.a.jwt' })).toMatchObject({ status: 401 });
-    const forged = signToken('another-secret-of-16-chars', { userId: alice, tenantId: 'acme', role: 'tenant_admin' });
+    const forged = forgedToken(platform.cfg.auth, { userId: alice, tenantId: 'acme', role: 'tenant_admin' });
     expect(await call('GET', '/devices', undefined, { Authorization: `Bearer ${forged}` })).toMatchObject({
       status: 401,
-      body: { detail: 'invalid token: invalid signature' },
+      body: { detail: 'invalid token: signature verification failed' },
     });
     const a = bearer(alice, 'acme');
     expect(await call('GET', '/devices?status=flying', undefined, a)).toMatchObject({

@@ -27,7 +27,7 @@ const TENANT = 'rebuild';
 const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
 const fen = (amount: number) => ({ amount, currency: 'CNY' });
 const admin = () => ({
-  Authorization: `Bearer ${signToken(platform.cfg.auth.jwtSecret, { userId: 'operator', tenantId: TENANT, role: 'tenant_admin' })}`,
+  Authorization: `Bearer ${signToken(platform.cfg.auth, { userId: 'operator', tenantId: TENANT, role: 'tenant_admin' })}`,
 });
 const command = async (method: string, p: string, body?: unknown): Promise<{ id: string }> => {
   const r: HttpResult = await platform.http[0]!(method, p, body ?? {}, { 'X-Tenant-Id': TENANT, ...admin() });

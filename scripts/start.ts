@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     return json;
   };
   const user = await post('/users', { username: `demo-${tag}`, email: `demo-${tag}@example.com` });
-  credentials = { Authorization: `Bearer ${signToken(cfg.auth.jwtSecret, { userId: user.id, tenantId: 'demo', role: 'user' })}` };
+  credentials = { Authorization: `Bearer ${signToken(cfg.auth, { userId: user.id, tenantId: 'demo', role: 'user' })}` };
   console.log(`the user's token: npm run token -- --user ${user.id} --tenant demo`);
   const spec = { cpuCores: 4, memoryMb: 8192, storageGb: 64, androidVersion: '13' };
   const device = await post('/devices', { userId: user.id, name: 'demo phone', spec, tier: 'standard', region: 'cn-east' });

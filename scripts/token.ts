@@ -2,15 +2,18 @@ import { Command } from 'commander';
 import { signToken } from '../lib/auth';
 import { loadConfig } from '../lib/config';
 
-/** Prints a bearer token for the command and query APIs, signed with JWT_SECRET (for the demo and for curl). */
+/**
+ * Prints a bearer token for the command and query APIs, signed ES256 with the development key the platform makes
+ * under .stack/auth (for the demo and for curl). In production tokens come from the identity provider.
+ */
 new Command('token')
-  .description('print a dev bearer token (HS256, signed with JWT_SECRET)')
+  .description('print a development bearer token (ES256, the development key; at most AUTH_MAX_TOKEN_LIFETIME_S)')
   .requiredOption('--user <id>', 'the user id the token speaks for')
   .option('--tenant <id>', 'tenant', 'default')
   .option('--role <role>', 'user | tenant_admin', 'user')
   .option('--expires <span>', 'lifetime, e.g. 12h, 7d', '12h')
   .action((o: { user: string; tenant: string; role: string; expires: string }) => {
     if (o.role !== 'user' && o.role !== 'tenant_admin') throw new Error('--role is user or tenant_admin');
-    console.log(signToken(loadConfig().auth.jwtSecret, { userId: o.user, tenantId: o.tenant, role: o.role }, o.expires as '12h'));
+    console.log(signToken(loadConfig().auth, { userId: o.user, tenantId: o.tenant, role: o.role }, o.expires as '12h'));
   })
   .parse();

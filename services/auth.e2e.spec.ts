@@ -1,5 +1,7 @@
 import type { DecodedRecord } from '../lib/event-log';
-import { signToken } from '../lib/auth';
+import jwt from 'jsonwebtoken';
+import { devKey } from '../lib/auth';
+import { forgedToken, tokenWith } from '../test/tokens';
 import { startTestPlatform, type HttpResult } from '../test/platform';
 
 /**
@@ -61,13 +63,61 @@ describe('command API auth', () => {
     const none = await call('POST', '/devices', body, { 'X-Tenant-Id': 'acme' });
     expect(none).toMatchObject(problem(401, 'a bearer token is required'));
     expect(none.headers.get('content-type')).toMatch(/application\/problem\+json/);
-    const forged = signToken('another-secret-of-16-chars', { userId: alice, tenantId: 'acme', role: 'tenant_admin' });
+    const forged = forgedToken(platform.cfg.auth, { userId: alice, tenantId: 'acme', role: 'tenant_admin' });
     expect(await call('POST', '/devices', body, { Authorization: `Bearer ${forged}` })).toMatchObject(
-      problem(401, 'invalid token: invalid signature'),
+      problem(401, 'invalid token: signature verification failed'),
     );
     expect(await call('POST', '/orders/o-1/pay', {}, { Authorization: 'Bearer nonsense' })).toMatchObject({ status: 401 });
     expect(await call('DELETE', `/users/${alice}`, {}, {})).toMatchObject({ status: 401 });
     expect((await platform.it.endOffsets(platform.topics.device.commands)).map((o) => o.high)).toEqual(before);
+  });
+
+  test('tokens: the issuer, audience, iat and exp are required, a lifetime of at most 24 h, ES256/RS256 only (issue 13)', async () => {
+    const a = platform.cfg.auth;
+    const actor = { userId: 'admin-of-acme', tenantId: 'acme', role: 'tenant_admin' };
+    const valid = { issuer: a.issuer, audience: a.audience };
+    const publicJwk = JSON.stringify(devKey(a.devKeyFile!).publicJwk);
+    const unsigned = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(
+      JSON.stringify({
+        ...actor,
+        iss: a.issuer,
+        aud: a.audience,
+        iat: Math.floor(Date.now() / 1000),
+        exp: Math.floor(Date.now() / 1000) + 600,
+      }),
+    ).toString('base64url')}.`;
+    const bad: Array<[string, string, RegExp]> = [
+      ['no exp', tokenWith(a, actor, valid), /"exp" claim/],
+      ['valid for 100 years', tokenWith(a, actor, { ...valid, expiresIn: '36500d' }), /lives longer than 86400 s/],
+      ['valid for 25 hours', tokenWith(a, actor, { ...valid, expiresIn: '25h' }), /lives longer than 86400 s/],
+      [
+        'issued 2 days ago',
+        tokenWith(a, { ...actor, iat: Math.floor(Date.now() / 1000) - 2 * 86_400 }, { ...valid, expiresIn: '3d' }),
+        /"iat"|lives longer/,
+      ],
+      ['expired', tokenWith(a, { ...actor, exp: Math.floor(Date.now() / 1000) - 120 }, valid), /"exp" claim timestamp check failed/],
+      ['no iat', tokenWith(a, { ...actor, exp: Math.floor(Date.now() / 1000) + 600 }, { ...valid, noTimestamp: true }), /"iat" claim/],
+      ['another issuer', tokenWith(a, actor, { issuer: 'https://evil.example', audience: a.audience, expiresIn: '1h' }), /"iss" claim/],
+      ['another audience', tokenWith(a, actor, { issuer: a.issuer, audience: 'another-api', expiresIn: '1h' }), /"aud" claim/],
+      ['alg none', unsigned, /invalid token/],
+      [
+        'HS256 keyed with the public key (algorithm confusion)',
+        jwt.sign(actor, publicJwk, { algorithm: 'HS256', ...valid, expiresIn: '1h' }),
+        /invalid token/,
+      ],
+      [
+        'a 5,000-character tenantId',
+        tokenWith(a, { ...actor, tenantId: 't'.repeat(5000) }, { ...valid, expiresIn: '1h' }),
+        /valid userId, tenantId/,
+      ],
+      ['an unknown role', tokenWith(a, { ...actor, role: 'root' }, { ...valid, expiresIn: '1h' }), /known role/],
+    ];
+    for (const [what, token, detail] of bad) {
+      const r = await call('POST', '/devices', {}, { Authorization: `Bearer ${token}` });
+      expect([what, r.status, r.body.detail]).toEqual([what, 401, expect.stringMatching(detail)]);
+    }
+    const good = tokenWith(a, actor, { ...valid, expiresIn: '1h' });
+    expect((await call('POST', '/devices', {}, { Authorization: `Bearer ${good}` })).status).toBe(400);
   });
 
   test('a user commands their own device; another user, another tenant’s admin and an unknown id all get the same 404', async () => {

@@ -108,7 +108,7 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
   await Promise.all([...processors.map((p) => p.start()), bus.start()]);
   await Promise.all(policies.map((p) => p.start()));
 
-  const base = { bus, now, jwtSecret: cfg.auth.jwtSecret };
+  const base = { bus, now, auth: cfg.auth };
   const deps = { ...base, checkUser: userCheck({ ...base, topics }) };
   const http = createHttpApp({
     logger,

@@ -87,7 +87,7 @@ export async function startTestPlatform(instances = 1, opts: { readSide?: boolea
     http: sides.map((s) => client(s.url)),
     /** The Authorization header of a token for this actor, signed with the platform's secret. */
     bearer: (userId: string, tenantId: string, role: Actor['role'] = 'user') => ({
-      Authorization: `Bearer ${signToken(cfg.auth.jwtSecret, { userId, tenantId, role })}`,
+      Authorization: `Bearer ${signToken(cfg.auth, { userId, tenantId, role })}`,
     }),
     async stop(): Promise<void> {
       await policies?.stop();

@@ -138,7 +138,7 @@ const session = (s: SessionRow): z.infer<typeof sessionView> => ({
 /** Query API of the billing read model: orders, metering sessions, daily usage. */
 export function billingQueryRoutes(deps: QueryDeps): Router {
   const router = new Router();
-  const auth = authenticate(deps.jwtSecret);
+  const auth = authenticate(deps.auth);
   const projection = { name: billingProjection.name, topics: billingProjection.topics(deps.topics) };
 
   router.get('/orders', auth, async (ctx) => {

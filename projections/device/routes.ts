@@ -111,7 +111,7 @@ const user = (u: UserCopyRow): z.infer<typeof userView> => ({
 /** Query API of the device read model: devices (with user fields and apps) and users. */
 export function deviceQueryRoutes(deps: QueryDeps): Router {
   const router = new Router();
-  const auth = authenticate(deps.jwtSecret);
+  const auth = authenticate(deps.auth);
   const projection = { name: deviceProjection.name, topics: deviceProjection.topics(deps.topics) };
 
   router.get('/devices', auth, async (ctx) => {

@@ -52,7 +52,7 @@ const notification = (n: NotificationRow): z.infer<typeof notificationView> => (
 export function notificationQueryRoutes(deps: QueryDeps): Router {
   const router = new Router();
   const projection = { name: notificationProjection.name, topics: notificationProjection.topics(deps.topics) };
-  router.get('/notifications', authenticate(deps.jwtSecret), async (ctx) => {
+  router.get('/notifications', authenticate(deps.auth), async (ctx) => {
     const q = queryParams(ctx, notificationQuery);
     await readAfter(ctx, deps, projection);
     const result = await listPage<typeof q, NotificationRow>(notificationList, deps.db, actorOf(ctx), q, q);

@@ -49,7 +49,7 @@ export const appInstallOperations: Operation[] = [
 export function appInstallRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
   const router = new Router({ prefix: '/app-installs' });
   const body = (ctx: Context) => ctx.request.body ?? {};
-  const auth = authenticate(deps.jwtSecret);
+  const auth = authenticate(deps.auth);
 
   router.post('/', auth, async (ctx) => {
     const input = parse(requestBody, body(ctx));

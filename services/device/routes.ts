@@ -41,7 +41,7 @@ export const deviceOperations: Operation[] = [
 export function deviceRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
   const router = new Router({ prefix: '/devices' });
   const body = (ctx: { request: { body?: unknown } }) => ctx.request.body ?? {};
-  const auth = authenticate(deps.jwtSecret);
+  const auth = authenticate(deps.auth);
 
   router.post('/', auth, async (ctx) => {
     const input = parse(createBody, body(ctx));

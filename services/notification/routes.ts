@@ -35,7 +35,7 @@ export const notificationOperations: Operation[] = [
 export function notificationRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
   const router = new Router({ prefix: '/notifications' });
   const body = (ctx: Context) => ctx.request.body ?? {};
-  const auth = authenticate(deps.jwtSecret);
+  const auth = authenticate(deps.auth);
 
   router.post('/', auth, tenantAdminOnly, async (ctx) => {
     const input = parse(sendBody, body(ctx));

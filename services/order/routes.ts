@@ -66,7 +66,7 @@ export const orderOperations: Operation[] = [
 export function orderRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
   const router = new Router({ prefix: '/orders' });
   const body = (ctx: Context) => ctx.request.body ?? {};
-  const auth = authenticate(deps.jwtSecret);
+  const auth = authenticate(deps.auth);
 
   router.post('/', auth, async (ctx) => {
     const input = parse(createBody, body(ctx));

@@ -134,14 +134,14 @@ export function userCheck(deps: Deps): CheckUser {
 export function userRoutes(deps: Deps): Router {
   const router = new Router({ prefix: '/users' });
   const body = (ctx: Context) => ctx.request.body ?? {};
-  const auth = authenticate(deps.jwtSecret);
+  const auth = authenticate(deps.auth);
   /** A user's own account (the writer checks it too; refused here before any username or email is claimed). */
   const own = (ctx: Context, userId: string) => {
     const actor = maybeActor(ctx)!;
     if (actor.role === 'user' && actor.userId !== userId) throw notFound('user not found');
   };
 
-  router.post('/', authenticate(deps.jwtSecret, { optional: true }), async (ctx) => {
+  router.post('/', authenticate(deps.auth, { optional: true }), async (ctx) => {
     if (maybeActor(ctx)?.role === 'user') throw forbidden('a user cannot register users: sign up without a token, or ask a tenant admin');
     const input = parse(registerBody, body(ctx));
     const userId = newAggregateId(ctx, 'register-user');
