@@ -7,7 +7,7 @@ import Koa, { type Context } from 'koa';
 import { z } from 'zod';
 import { CommandNotSentError, CommandTimeoutError, type CommandBus } from './command-bus';
 import { DomainError, deterministicUuid, invalid, type CommandMeta } from './decider';
-import { maybeActor } from './auth';
+import { authenticate, maybeActor } from './auth';
 import type { AuthConfig } from './config';
 import type { Logger } from './logger';
 import { isTransient } from './retry';
@@ -56,6 +56,9 @@ const problem = (status: number, code: string, detail: string, extra: Record<str
   detail,
   ...extra,
 });
+
+/** How deep a request body may nest (the API's deepest body is 2 levels: amount.amount). */
+export const MAX_BODY_DEPTH = 32;
 
 /** At most this many field errors are listed in a problem (the rest are counted in `omittedErrors`). */
 export const MAX_FIELD_ERRORS = 20;
@@ -274,6 +277,21 @@ export interface CommandDeps {
   bus: CommandBus;
   now: () => number;
   auth: AuthConfig;
+  /** Refuses (403) a `user` whose account may not act now: suspended, banned, deleted or unknown (services/user). */
+  checkActor: (ctx: Context) => Promise<void>;
+}
+
+/**
+ * The authentication of a command route: a valid token, and for a `user` an account that may act (asked of the
+ * user's writer). With `optional`, an anonymous request passes (the open sign-up).
+ */
+export function commandAuth(deps: CommandDeps, opts: { optional?: boolean } = {}): Koa.Middleware {
+  const authn = authenticate(deps.auth, opts);
+  return (ctx, next) =>
+    authn(ctx, async () => {
+      await deps.checkActor(ctx);
+      await next();
+    });
 }
 
 /**
@@ -293,18 +311,19 @@ export const tenantOf = (ctx: Context): string => maybeActor(ctx)?.tenantId ?? (
  * it, and its writer refuses the key with another request (422) instead of replaying the first one's result.
  */
 export function requestHash(ctx: Context): string {
-  const canonical = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(canonical)
-      : v !== null && typeof v === 'object'
-        ? Object.fromEntries(
-            Object.keys(v)
-              .sort()
-              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-          )
-        : v;
+  // No body of this API is more than a few levels deep; a deeper one is refused before it could exhaust the stack.
+  const canonical = (v: unknown, depth: number): unknown => {
+    if (depth > MAX_BODY_DEPTH) throw invalid(`the body is nested more than ${MAX_BODY_DEPTH} levels deep`);
+    if (Array.isArray(v)) return v.map((x) => canonical(x, depth + 1));
+    if (v === null || typeof v !== 'object') return v;
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, canonical((v as Record<string, unknown>)[k], depth + 1)]),
+    );
+  };
   return createHash('sha256')
-    .update(`${ctx.method} ${ctx.path}\n${JSON.stringify(canonical(ctx.request.body ?? {}))}`)
+    .update(`${ctx.method} ${ctx.path}\n${JSON.stringify(canonical(ctx.request.body ?? {}, 0))}`)
     .digest('hex');
 }
 
@@ -324,7 +343,7 @@ const keyScope = (ctx: Context) => {
  * there is one, so a retried request is the same command and the aggregate's writer answers it with the first
  * result.
  */
-export function commandMeta(ctx: Context, deps: CommandDeps, aggregateId: string, route: string): CommandMeta {
+export function commandMeta(ctx: Context, deps: Pick<CommandDeps, 'now'>, aggregateId: string, route: string): CommandMeta {
   const key = ctx.get('Idempotency-Key');
   const match = ctx.get('If-Match');
   return {

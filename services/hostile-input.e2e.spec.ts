@@ -206,6 +206,16 @@ describe('issue 12: every finding, before → after', () => {
     expect(JSON.stringify(h.body).length).toBeLessThan(1024);
   });
 
+  test('a body nested 20,000 levels deep with an Idempotency-Key is a 400, not a 500 (found by lib/hostile-requests)', async () => {
+    // A user's command: the account check digests the request (method, path, body) before the route parses it.
+    const deep = `{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+    const r = await call('POST', `/devices/no-such-device/start`, deep, {
+      ...platform.bearer(userId, 'hostile'),
+      'Idempotency-Key': 'deep-1',
+    });
+    expect([r.status, r.body.detail]).toEqual([400, 'the body is nested more than 32 levels deep']);
+  });
+
   test('7. an Idempotency-Key with another request is a 422, never the first request’s result', async () => {
     const key = `k-${Date.now()}`;
     const first = await call('POST', '/orders', order(), { ...admin(), 'Idempotency-Key': key });

@@ -25,7 +25,7 @@ import { reservationDecider } from './reservation/decider';
 import { releaseReservations } from './reservation/release-policy';
 import { createPolicy } from '../lib/policy';
 import { userDecider, userOwner } from './user/decider';
-import { userCheck, userOperations, userRoutes } from './user/routes';
+import { actorCheck, userCheck, userOperations, userRoutes } from './user/routes';
 
 /** Each aggregate's decider, and whose it is (reservations belong to nobody: only internal callers command them). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -108,7 +108,8 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
   await Promise.all([...processors.map((p) => p.start()), bus.start()]);
   await Promise.all(policies.map((p) => p.start()));
 
-  const base = { bus, now, auth: cfg.auth };
+  const core = { bus, now, auth: cfg.auth };
+  const base = { ...core, checkActor: actorCheck({ ...core, topics }) };
   const deps = { ...base, checkUser: userCheck({ ...base, topics }) };
   const http = createHttpApp({
     logger,

@@ -1,8 +1,8 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { authenticate, tenantAdminOnly } from '../../lib/auth';
-import { commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
+import { tenantAdminOnly } from '../../lib/auth';
+import { commandAuth, commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
 import { fields, noBody } from '../../lib/validation';
@@ -49,7 +49,7 @@ export const appInstallOperations: Operation[] = [
 export function appInstallRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
   const router = new Router({ prefix: '/app-installs' });
   const body = (ctx: Context) => ctx.request.body ?? {};
-  const auth = authenticate(deps.auth);
+  const auth = commandAuth(deps);
 
   router.post('/', auth, async (ctx) => {
     const input = parse(requestBody, body(ctx));

@@ -1,7 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { authenticate } from '../../lib/auth';
-import { commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
+import { commandAuth, commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { AggregateTopics } from '../../lib/topics';
 import { fields, noBody, reason } from '../../lib/validation';
@@ -41,7 +40,7 @@ export const deviceOperations: Operation[] = [
 export function deviceRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
   const router = new Router({ prefix: '/devices' });
   const body = (ctx: { request: { body?: unknown } }) => ctx.request.body ?? {};
-  const auth = authenticate(deps.auth);
+  const auth = commandAuth(deps);
 
   router.post('/', auth, async (ctx) => {
     const input = parse(createBody, body(ctx));

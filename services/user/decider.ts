@@ -1,4 +1,4 @@
-import { assertNever, conflict, notFound, type Decider, type Draft } from '../../lib/decider';
+import { assertNever, conflict, DomainError, notFound, type Decider, type Draft } from '../../lib/decider';
 import type { UserEvent, UserStatus } from './events.generated';
 
 export type { UserEvent, UserStatus } from './events.generated';
@@ -13,7 +13,12 @@ export type UserCommand =
    * user (a device, an order, an install, a notice for them), so that this writer decides whether the caller may
    * name the user — their tenant's, and for a `user` only themselves.
    */
-  | { readonly type: 'CheckUser' };
+  | { readonly type: 'CheckUser' }
+  /**
+   * Appends nothing: the sender (a `user` actor, commanding anything) may act — their account exists in their
+   * tenant, is active and not deleted. A suspended, banned, deleted or unknown account may only read: 403.
+   */
+  | { readonly type: 'CheckActor' };
 
 interface Profile {
   readonly username: string;
@@ -31,6 +36,21 @@ function live(state: UserState): Live {
   if (state.status === 'none') throw notFound('user not found');
   if (state.status === 'deleted') throw conflict('user is deleted');
   return state;
+}
+
+/**
+ * The account of a caller who wants to act: 403 unless it is active (the caller is authenticated, so 401 would
+ * only send them to sign in again; their account's state is what forbids the write).
+ */
+function activeAccount(state: UserState): void {
+  if (state.status === 'active') return;
+  const [code, message] =
+    state.status === 'none'
+      ? ['account_unknown', 'your account does not exist']
+      : state.status === 'deleted'
+        ? ['account_deleted', 'your account is deleted']
+        : [`account_${state.status}`, `your account is ${state.status}: it may read, not change anything`];
+  throw new DomainError(403, code, message);
 }
 
 function register(c: Extract<UserCommand, { type: 'RegisterUser' }>, state: UserState): Draft<UserEvent>[] {
@@ -71,7 +91,7 @@ function remove(c: Extract<UserCommand, { type: 'DeleteUser' }>, state: UserStat
 
 export const userDecider: Decider<UserCommand, UserEvent, UserState> = {
   initialState: { status: 'none' },
-  commands: { RegisterUser: true, UpdateUser: true, ChangeUserStatus: true, DeleteUser: true, CheckUser: true },
+  commands: { RegisterUser: true, UpdateUser: true, ChangeUserStatus: true, DeleteUser: true, CheckUser: true, CheckActor: true },
   decide(command, state) {
     switch (command.type) {
       case 'RegisterUser':
@@ -84,6 +104,9 @@ export const userDecider: Decider<UserCommand, UserEvent, UserState> = {
         return remove(command, state);
       case 'CheckUser':
         live(state);
+        return [];
+      case 'CheckActor':
+        activeAccount(state);
         return [];
       default:
         return assertNever(command);

@@ -90,6 +90,33 @@ describe('user decider', () => {
         .thenRejects(409, /user is deleted/));
   });
 
+  describe('CheckActor (may this user act?)', () => {
+    const status = (to: 'suspended' | 'banned' | 'active') =>
+      ({ type: 'user.status.changed', status: to, previousStatus: 'active', reason: null }) as const;
+    test('an active account acts, and nothing is appended', () => spec.given(created).when({ type: 'CheckActor' }).then());
+    test('a suspended account may only read', () =>
+      spec
+        .given(created, status('suspended'))
+        .when({ type: 'CheckActor' })
+        .thenRejects(403, /your account is suspended/));
+    test('a banned account may only read', () =>
+      spec
+        .given(created, status('banned'))
+        .when({ type: 'CheckActor' })
+        .thenRejects(403, /your account is banned/));
+    test('a deleted account may do nothing', () =>
+      spec
+        .given(created, deleted)
+        .when({ type: 'CheckActor' })
+        .thenRejects(403, /your account is deleted/));
+    test('an account that does not exist may do nothing', () =>
+      spec
+        .given()
+        .when({ type: 'CheckActor' })
+        .thenRejects(403, /does not exist/));
+    test('re-activated, it acts again', () => spec.given(created, status('banned'), status('active')).when({ type: 'CheckActor' }).then());
+  });
+
   describe('DeleteUser', () => {
     test('a user is deleted, with the username and email it frees', () =>
       spec

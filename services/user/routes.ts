@@ -2,9 +2,19 @@ import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { authenticate, maybeActor, tenantAdminOnly } from '../../lib/auth';
+import { maybeActor, tenantAdminOnly } from '../../lib/auth';
 import { DomainError, forbidden, notFound } from '../../lib/decider';
-import { commandMeta, newAggregateId, parse, pathId, runCommand, tenantOf, type CheckUser, type CommandDeps } from '../../lib/http';
+import {
+  commandAuth,
+  commandMeta,
+  newAggregateId,
+  parse,
+  pathId,
+  runCommand,
+  tenantOf,
+  type CheckUser,
+  type CommandDeps,
+} from '../../lib/http';
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { Topics } from '../../lib/topics';
 import { fields, reason } from '../../lib/validation';
@@ -115,6 +125,26 @@ async function withClaims(ctx: Context, deps: Deps, userId: string, claims: Clai
   }
 }
 
+/**
+ * The checkActor of the command routes (lib/http.ts commandAuth): the user's writer answers whether a `user` may act
+ * (CheckActor: active, not deleted) before each of their commands. Tenant admins are operators, not accounts of the
+ * user aggregate. Nothing is cached: a command sent after a ban or a deletion was answered is refused, on any
+ * instance (a cache of "active" answers let a just-suspended user delete their account within its lifetime).
+ */
+export function actorCheck(deps: Omit<Deps, 'checkActor'>): CommandDeps['checkActor'] {
+  return async (ctx) => {
+    const actor = maybeActor(ctx);
+    if (!actor || actor.role !== 'user') return;
+    const meta = commandMeta(ctx, deps, actor.userId, 'check-actor');
+    const reply = await deps.bus.send(deps.topics.user, {
+      meta: { ...meta, commandId: randomUUID(), expectedVersion: undefined, requestHash: undefined },
+      type: 'CheckActor',
+      payload: {},
+    });
+    if (!reply.ok) throw new DomainError(reply.status as DomainError['status'], reply.code, reply.message, reply.details);
+  };
+}
+
 /** The CheckUser of the command routes that name a user (lib/http.ts): the user's writer answers. */
 export function userCheck(deps: Deps): CheckUser {
   return async (ctx, userId) => {
@@ -134,14 +164,14 @@ export function userCheck(deps: Deps): CheckUser {
 export function userRoutes(deps: Deps): Router {
   const router = new Router({ prefix: '/users' });
   const body = (ctx: Context) => ctx.request.body ?? {};
-  const auth = authenticate(deps.auth);
+  const auth = commandAuth(deps);
   /** A user's own account (the writer checks it too; refused here before any username or email is claimed). */
   const own = (ctx: Context, userId: string) => {
     const actor = maybeActor(ctx)!;
     if (actor.role === 'user' && actor.userId !== userId) throw notFound('user not found');
   };
 
-  router.post('/', authenticate(deps.auth, { optional: true }), async (ctx) => {
+  router.post('/', commandAuth(deps, { optional: true }), async (ctx) => {
     if (maybeActor(ctx)?.role === 'user') throw forbidden('a user cannot register users: sign up without a token, or ask a tenant admin');
     const input = parse(registerBody, body(ctx));
     const userId = newAggregateId(ctx, 'register-user');

@@ -1,0 +1,76 @@
+import { startTestPlatform, type HttpResult } from '../test/platform';
+
+/**
+ * Account status (issue 13): a suspended, banned or deleted user may not change anything — every command of theirs
+ * is a 403 naming the account's status, decided by the user's writer — while a tenant admin still acts for them.
+ */
+let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+beforeAll(async () => {
+  platform = await startTestPlatform(1);
+});
+afterAll(() => platform?.stop());
+
+const tenant = 'status-test';
+const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
+const call = (method: string, path: string, body: unknown, headers: Record<string, string>): Promise<HttpResult> =>
+  platform.http[0]!(method, path, body, headers);
+const admin = () => platform.bearer('ops', tenant, 'tenant_admin');
+
+/** The user's first command after their status changed (a harmless rename to the same name) is refused with `code`. */
+async function refusedWith(user: Record<string, string>, deviceId: string, code: string) {
+  const r = await call('PATCH', `/devices/${deviceId}`, { name: 'phone' }, user);
+  expect([r.status, r.body.type]).toEqual([403, expect.stringContaining(code)]);
+  return r;
+}
+
+test('a banned user’s commands are refused (403 account_banned) and append nothing; re-activated, they act again', async () => {
+  const u = await call('POST', '/users', { username: 'sam', email: 'sam@status.example' }, { 'X-Tenant-Id': tenant });
+  expect(u.status).toBe(201);
+  const sam = platform.bearer(u.body.id as string, tenant);
+  const device = await call('POST', '/devices', { userId: u.body.id, name: 'phone', spec, tier: 'basic', region: 'cn-east' }, sam);
+  expect(device.status).toBe(201);
+  const deviceId = device.body.id as string;
+
+  expect((await call('POST', `/users/${u.body.id as string}/status`, { status: 'banned', reason: 'fraud' }, admin())).status).toBe(200);
+  const refused = await refusedWith(sam, deviceId, 'account_banned');
+  expect(refused.body).toMatchObject({ status: 403, detail: 'your account is banned: it may read, not change anything' });
+  const before = (await platform.it.endOffsets(platform.topics.device.events)).map((o) => o.high);
+  for (const [method, path, body] of [
+    ['POST', `/devices/${deviceId}/start`, {}],
+    ['POST', '/devices', { userId: u.body.id, name: 'second', spec, tier: 'premium', region: 'cn-east' }],
+    [
+      'POST',
+      '/orders',
+      { userId: u.body.id, planId: 'p', planName: 'P', amount: { amount: 100, currency: 'CNY' }, spec, tier: 'basic', region: 'cn-east' },
+    ],
+    ['PATCH', `/users/${u.body.id as string}`, { email: 'sam2@status.example' }],
+    ['POST', '/app-installs', { userId: u.body.id, deviceId, appId: 'com.tencent.mm' }],
+  ] as const) {
+    const r = await call(method, path, body, sam);
+    expect([path, r.status, r.body.type]).toEqual([path, 403, expect.stringContaining('account_banned')]);
+  }
+  // Nothing was appended for them: no session can be billed.
+  expect((await platform.it.endOffsets(platform.topics.device.events)).map((o) => o.high)).toEqual(before);
+  // Their tenant's admin still acts.
+  expect((await call('POST', `/devices/${deviceId}/start`, {}, admin())).status).toBe(200);
+  expect((await call('POST', `/devices/${deviceId}/stop`, { reason: 'banned' }, admin())).status).toBe(200);
+
+  expect((await call('POST', `/users/${u.body.id as string}/status`, { status: 'active', reason: null }, admin())).status).toBe(200);
+  expect((await call('POST', `/devices/${deviceId}/start`, {}, sam)).status).toBe(200);
+});
+
+test('a deleted user’s token changes nothing (403 account_deleted); a token of a user who never existed neither', async () => {
+  const u = await call('POST', '/users', { username: 'dee', email: 'dee@status.example' }, { 'X-Tenant-Id': tenant });
+  const dee = platform.bearer(u.body.id as string, tenant);
+  const device = await call('POST', '/devices', { userId: u.body.id, name: 'phone', spec, tier: 'basic', region: 'cn-east' }, dee);
+  expect(device.status).toBe(201);
+  expect((await call('DELETE', `/users/${u.body.id as string}`, { reason: 'closed' }, dee)).status).toBe(200);
+  await refusedWith(dee, device.body.id as string, 'account_deleted');
+  const ghost = platform.bearer('never-registered', tenant);
+  expect(
+    await call('POST', '/devices', { userId: 'never-registered', name: 'x', spec, tier: 'basic', region: 'cn-east' }, ghost),
+  ).toMatchObject({
+    status: 403,
+    body: { detail: 'your account does not exist' },
+  });
+});
