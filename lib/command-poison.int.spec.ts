@@ -9,7 +9,7 @@ import { createMetrics } from './metrics';
 import { loadEventSchemas } from './schemas';
 import { topicsFor } from './topics';
 import { deviceDecider, type DeviceCommand, type DeviceEvent, type DeviceState } from '../services/device/decider';
-import { integration, unique, waitFor } from '../test/support';
+import { commandMetaFor, integration, unique, waitFor } from '../test/support';
 
 /**
  * Poison on the write side (issue 12): a command that cannot be parsed, names an unknown type, throws a bug, or
@@ -85,14 +85,7 @@ afterAll(async () => {
   await it_.close();
 });
 
-const meta = (aggregateId: string): CommandMeta => ({
-  commandId: randomUUID(),
-  aggregateId,
-  tenantId: 't1',
-  correlationId: randomUUID(),
-  causationId: null,
-  now: Date.now(),
-});
+const meta = (aggregateId: string) => commandMetaFor(aggregateId);
 
 /** The one dead letter of the namespace that matches (waited for: a command written straight to a topic has no reply). */
 async function deadLetter(match: (headers: Record<string, string>, key: string) => boolean) {

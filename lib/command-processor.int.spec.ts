@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { bootstrapNamespace, dropNamespace } from './bootstrap';
 import { createCommandBus } from './command-bus';
 import { createCommandProcessor } from './command-processor';
-import type { CommandMeta } from './decider';
 import { loadEventSchemas } from './schemas';
 import { topicsFor } from './topics';
 import { deviceDecider } from '../services/device/decider';
-import { integration, unique } from '../test/support';
+import { commandMetaFor, integration, unique } from '../test/support';
 
 const it_ = integration();
 const topics = topicsFor(unique('test-cp'));
@@ -36,15 +35,7 @@ afterAll(async () => {
   await it_.close();
 });
 
-const meta = (aggregateId: string, over: Partial<CommandMeta> = {}): CommandMeta => ({
-  commandId: randomUUID(),
-  aggregateId,
-  tenantId: 't1',
-  correlationId: randomUUID(),
-  causationId: null,
-  now: Date.now(),
-  ...over,
-});
+const meta = commandMetaFor;
 const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
 const create = { userId: 'u1', name: 'phone', spec, tier: 'basic', region: 'cn-east', orderId: null };
 

@@ -1,4 +1,5 @@
 import { startTestPlatform, type HttpResult } from '../test/platform';
+import { waitFor } from '../test/support';
 
 /**
  * Account status (issue 13): a suspended, banned or deleted user may not change anything — every command of theirs
@@ -6,7 +7,7 @@ import { startTestPlatform, type HttpResult } from '../test/platform';
  */
 let platform: Awaited<ReturnType<typeof startTestPlatform>>;
 beforeAll(async () => {
-  platform = await startTestPlatform(1);
+  platform = await startTestPlatform(1, { readSide: true });
 });
 afterAll(() => platform?.stop());
 
@@ -73,4 +74,36 @@ test('a deleted user’s token changes nothing (403 account_deleted); a token of
     status: 403,
     body: { detail: 'your account does not exist' },
   });
+});
+
+test('a deleted user’s token reads nothing either (403 account_deleted once the read side has the deletion); a suspended one still reads', async () => {
+  const u = await call('POST', '/users', { username: 'rae', email: 'rae@status.example' }, { 'X-Tenant-Id': tenant });
+  const rae = platform.bearer(u.body.id as string, tenant);
+  const device = await call('POST', '/devices', { userId: u.body.id, name: 'phone', spec, tier: 'basic', region: 'cn-east' }, rae);
+  const token = { 'X-Consistency-Token': device.body.consistencyToken as string };
+  expect((await call('GET', `/devices/${device.body.id as string}`, undefined, { ...rae, ...token })).status).toBe(200);
+
+  expect((await call('POST', `/users/${u.body.id as string}/status`, { status: 'suspended', reason: null }, admin())).status).toBe(200);
+  expect((await call('GET', `/users/${u.body.id as string}`, undefined, rae)).status).toBe(200);
+
+  expect((await call('DELETE', `/users/${u.body.id as string}`, { reason: 'closed' }, admin())).status).toBe(200);
+  for (const path of [
+    `/devices/${device.body.id as string}`,
+    '/devices',
+    `/users/${u.body.id as string}`,
+    '/orders',
+    '/notifications',
+    '/billing/sessions',
+  ]) {
+    const r = await waitFor(
+      async () => {
+        const res = await call('GET', path, undefined, rae);
+        return res.status === 403 ? res : undefined;
+      },
+      { what: `${path} to refuse the deleted user`, timeoutMs: 20_000, intervalMs: 200 },
+    );
+    expect([path, r.body.type]).toEqual([path, expect.stringContaining('account_deleted')]);
+  }
+  // Their tenant's admin still reads what is kept of them.
+  expect((await call('GET', `/devices/${device.body.id as string}`, undefined, admin())).status).toBe(200);
 });

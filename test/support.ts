@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { ensureTopics } from '../lib/bootstrap';
+import type { CommandMeta } from '../lib/decider';
 import { loadConfig } from '../lib/config';
 import { createEventLog, type DecodedRecord } from '../lib/event-log';
 import { createConsumer, createKafka } from '../lib/kafka';
@@ -10,6 +11,17 @@ import { TOPIC_CONFIG } from '../lib/topics';
 import { waitFor } from '../lib/wait';
 
 export { waitFor } from '../lib/wait';
+
+/** The metadata of a command sent straight through the bus (no HTTP): fresh ids, tenant t1, now. */
+export const commandMetaFor = (aggregateId: string, over: Partial<CommandMeta> = {}): CommandMeta => ({
+  commandId: randomUUID(),
+  aggregateId,
+  tenantId: 't1',
+  correlationId: randomUUID(),
+  causationId: null,
+  now: Date.now(),
+  ...over,
+});
 
 /** A name no other test run uses: tests make their own topics, groups and subjects. */
 export const unique = (prefix: string) => `${prefix}.${randomUUID().slice(0, 8)}`;

@@ -1,6 +1,5 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { authenticate } from '../../lib/auth';
 import { notFound } from '../../lib/decider';
 import { pathId } from '../../lib/http';
 import { queryOperation, type Operation } from '../../lib/openapi';
@@ -19,6 +18,7 @@ import {
 } from '../../lib/query';
 import { id } from '../../lib/validation';
 import { orderList, sessionList } from './queries';
+import { queryAuth } from '../query-auth';
 import type { QueryDeps } from '../query-deps';
 import { billingProjection, type OrderRow, type SessionRow } from './projection';
 
@@ -138,7 +138,7 @@ const session = (s: SessionRow): z.infer<typeof sessionView> => ({
 /** Query API of the billing read model: orders, metering sessions, daily usage. */
 export function billingQueryRoutes(deps: QueryDeps): Router {
   const router = new Router();
-  const auth = authenticate(deps.auth);
+  const auth = queryAuth(deps);
   const projection = { name: billingProjection.name, topics: billingProjection.topics(deps.topics) };
 
   router.get('/orders', auth, async (ctx) => {

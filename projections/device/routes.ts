@@ -1,12 +1,12 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { authenticate } from '../../lib/auth';
 import { notFound } from '../../lib/decider';
 import { pathId } from '../../lib/http';
 import { queryOperation, type Operation } from '../../lib/openapi';
 import { actorOf, iso, isoOrNull, listPage, pageOf, pageParams, queryParams, readAfter, scoped, timestamp } from '../../lib/query';
 import { deviceSpec, id } from '../../lib/validation';
 import { deviceList, userList } from './queries';
+import { queryAuth } from '../query-auth';
 import type { QueryDeps } from '../query-deps';
 import { deviceProjection, type DeviceAppRow, type DeviceRow } from './projection';
 import type { UserCopyRow } from '../common/user-copy';
@@ -111,7 +111,7 @@ const user = (u: UserCopyRow): z.infer<typeof userView> => ({
 /** Query API of the device read model: devices (with user fields and apps) and users. */
 export function deviceQueryRoutes(deps: QueryDeps): Router {
   const router = new Router();
-  const auth = authenticate(deps.auth);
+  const auth = queryAuth(deps);
   const projection = { name: deviceProjection.name, topics: deviceProjection.topics(deps.topics) };
 
   router.get('/devices', auth, async (ctx) => {

@@ -1,10 +1,10 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { authenticate } from '../../lib/auth';
 import { queryOperation, type Operation } from '../../lib/openapi';
 import { actorOf, iso, isoOrNull, listPage, pageOf, pageParams, queryParams, readAfter, timestamp } from '../../lib/query';
 import { id } from '../../lib/validation';
 import { notificationList } from './queries';
+import { queryAuth } from '../query-auth';
 import type { QueryDeps } from '../query-deps';
 import { notificationProjection, type NotificationRow } from './projection';
 
@@ -52,7 +52,7 @@ const notification = (n: NotificationRow): z.infer<typeof notificationView> => (
 export function notificationQueryRoutes(deps: QueryDeps): Router {
   const router = new Router();
   const projection = { name: notificationProjection.name, topics: notificationProjection.topics(deps.topics) };
-  router.get('/notifications', authenticate(deps.auth), async (ctx) => {
+  router.get('/notifications', queryAuth(deps), async (ctx) => {
     const q = queryParams(ctx, notificationQuery);
     await readAfter(ctx, deps, projection);
     const result = await listPage<typeof q, NotificationRow>(notificationList, deps.db, actorOf(ctx), q, q);
