@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import jwt from 'jsonwebtoken';
@@ -39,19 +39,22 @@ const devKeys = new Map<string, DevKey>();
 export function devKey(file: string): DevKey {
   let key = devKeys.get(file);
   if (key) return key;
-  let jwk: JsonWebKey;
-  try {
-    jwk = JSON.parse(readFileSync(file, 'utf8')) as JsonWebKey;
-  } catch {
+  if (!existsSync(file)) {
+    // Written whole under another name, then linked into place: a process that reads the file (several test
+    // workers start at once) sees no file or the whole key, and the first link wins.
     mkdirSync(path.dirname(file), { recursive: true });
     const made = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+    writeFileSync(tmp, JSON.stringify(made), { mode: 0o600 });
     try {
-      writeFileSync(file, JSON.stringify(made), { flag: 'wx', mode: 0o600 });
-      jwk = made;
-    } catch {
-      jwk = JSON.parse(readFileSync(file, 'utf8')) as JsonWebKey; // another process made it first
+      linkSync(tmp, file);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+    } finally {
+      unlinkSync(tmp);
     }
   }
+  const jwk = JSON.parse(readFileSync(file, 'utf8')) as JsonWebKey;
   const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
   const publicJwk = createPublicKey(privateKey).export({ format: 'jwk' });
   // The key id is made from the public point: stable for the file, another for another key.

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { devKey } from '../../lib/auth';
 import type { Component } from './component';
 import { loadStackConfig, type StackConfig } from './config';
 import { externalKafka, kafkaBroker } from './kafka';
@@ -90,6 +91,9 @@ export async function up(stack: Stack, opts: { replace?: boolean; log?: Log } = 
   await one(stack.postgres);
   await ensureDatabases(cfg.platform.database.url);
   await Promise.all([one(stack.kafka), one(stack.registry)]);
+  // The development signing key (lib/auth.ts): made once, so `npm run token` and every process agree on it.
+  if (cfg.platform.auth.devKeyFile)
+    log(`auth      development signing key ${devKey(cfg.platform.auth.devKeyFile).kid} (${cfg.platform.auth.devKeyFile})`);
 }
 
 export async function down(stack: Stack, log: Log = (l) => console.log(l)): Promise<void> {
