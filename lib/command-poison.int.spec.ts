@@ -23,28 +23,18 @@ const metrics = createMetrics();
 const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
 const create = { userId: 'u1', name: 'phone', spec, tier: 'basic', region: 'cn-east', orderId: null };
 
+/** `count` device.updated drafts of ~350 bytes each (a 100-character name). */
+const renames = (count: number) =>
+  Array.from({ length: count }, (_, i) => ({ type: 'device.updated' as const, userId: 'u1', name: `n${i}`.padEnd(100, 'x'), spec: null }));
+
 /** The device decider, plus commands that exist to misbehave: one throws a bug, one appends 1,000 events, one 10. */
 const misbehaving = {
   ...deviceDecider,
   commands: { ...deviceDecider.commands, Explode: true, Flood: true, Spray: true },
   decide(command: { type: string } & CommandMeta, state: DeviceState) {
     if (command.type === 'Explode') throw new TypeError('a bug in a decider');
-    if (command.type === 'Spray') {
-      return Array.from({ length: 10 }, (_, i) => ({
-        type: 'device.updated' as const,
-        userId: 'u1',
-        name: `s${i}`.padEnd(100, 'y'),
-        spec: null,
-      }));
-    }
-    if (command.type === 'Flood') {
-      return Array.from({ length: 1000 }, (_, i) => ({
-        type: 'device.updated' as const,
-        userId: 'u1',
-        name: `n${i}`.padEnd(100, 'x'),
-        spec: null,
-      }));
-    }
+    if (command.type === 'Spray') return renames(10);
+    if (command.type === 'Flood') return renames(1000);
     return deviceDecider.decide(command as DeviceCommand & CommandMeta, state);
   },
 } as unknown as Decider<DeviceCommand, DeviceEvent, DeviceState>;

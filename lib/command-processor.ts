@@ -69,14 +69,18 @@ function addressOf(parsed: unknown): { commandId?: string; aggregateId?: string;
   return { commandId: str(o.commandId, 128), aggregateId: str(o.aggregateId, 128), replyTo: str(o.replyTo, 256), type: str(o.type, 64) };
 }
 
-const rejection = (cmd: CommandMessage, err: DomainError): Reply => ({
-  commandId: cmd.commandId,
+/** The reply refusing a command: a domain rejection, or the refusal of a poison command. */
+const rejection = (
+  to: { readonly commandId: string; readonly aggregateId: string },
+  err: { readonly status: number; readonly code: string; readonly message: string; readonly details?: Readonly<Record<string, unknown>> },
+): Reply => ({
+  commandId: to.commandId,
   ok: false,
-  aggregateId: cmd.aggregateId,
+  aggregateId: to.aggregateId,
   status: err.status,
   code: err.code,
   message: err.message,
-  details: err.details,
+  details: err.details ?? {},
 });
 
 const idempotencyKeyReused = () =>
@@ -270,16 +274,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       },
     });
     if (commandId === undefined || replyTo === undefined) return;
-    const reply: Reply = {
-      commandId,
-      ok: false,
-      aggregateId: aggregateId ?? '',
-      status: error.status,
-      code: error.code,
-      message: error.message,
-      details: error.details ?? {},
-    };
-    out.replies.push({ to: replyTo, reply, lastEvent: -1 });
+    out.replies.push({ to: replyTo, reply: rejection({ commandId, aggregateId: aggregateId ?? '' }, error), lastEvent: -1 });
   }
 
   /** Decides one command of a batch; its content can make it refused, never make the batch fail. */

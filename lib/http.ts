@@ -14,7 +14,7 @@ import { isTransient } from './retry';
 import { encodeToken } from './consistency';
 import { commandResultSchema, openApiDocument, openApiPath, type Operation } from './openapi';
 import type { AggregateTopics } from './topics';
-import { correlationId, idempotencyKey, ifMatch, pathIdSchema, tenantId } from './validation';
+import { correlationId, id, idempotencyKey, ifMatch, tenantId } from './validation';
 
 /** A JSON problem document (RFC 9457): type, title, status, detail, plus what helps the caller fix the request. */
 interface Problem {
@@ -311,6 +311,9 @@ export const tenantOf = (ctx: Context): string => maybeActor(ctx)?.tenantId ?? (
  * it, and its writer refuses the key with another request (422) instead of replaying the first one's result.
  */
 export function requestHash(ctx: Context): string {
+  // Asked for several times per request (the account check, reservation claims, the command): digested once.
+  const known = ctx.state.requestHash as string | undefined;
+  if (known !== undefined) return known;
   // No body of this API is more than a few levels deep; a deeper one is refused before it could exhaust the stack.
   const canonical = (v: unknown, depth: number): unknown => {
     if (depth > MAX_BODY_DEPTH) throw invalid(`the body is nested more than ${MAX_BODY_DEPTH} levels deep`);
@@ -322,9 +325,11 @@ export function requestHash(ctx: Context): string {
         .map((k) => [k, canonical((v as Record<string, unknown>)[k], depth + 1)]),
     );
   };
-  return createHash('sha256')
+  const digest = createHash('sha256')
     .update(`${ctx.method} ${ctx.path}\n${JSON.stringify(canonical(ctx.request.body ?? {}, 0))}`)
     .digest('hex');
+  ctx.state.requestHash = digest;
+  return digest;
 }
 
 /**
@@ -360,7 +365,7 @@ export function commandMeta(ctx: Context, deps: Pick<CommandDeps, 'now'>, aggreg
 }
 
 /** The aggregate id in the path, checked (a malformed id is a 400, not a lookup). */
-export const pathId = (ctx: Context) => parse(pathIdSchema, ctx.params.id, 'id in the path');
+export const pathId = (ctx: Context) => parse(id, ctx.params.id, 'id in the path');
 
 /** The id of an aggregate a POST creates: derived from the Idempotency-Key when there is one (a retry creates nothing new). */
 export function newAggregateId(ctx: Context, route: string): string {

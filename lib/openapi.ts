@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { correlationId, idempotencyKey, ifMatch, pathIdSchema, tenantId } from './validation';
+import { correlationId, id, idempotencyKey, ifMatch, tenantId } from './validation';
 
 /**
  * The OpenAPI 3.1 document of the HTTP APIs, generated from the zod schemas the routes parse with (request
@@ -138,7 +138,7 @@ export function openApiDocument(operations: readonly Operation[], info: { title:
   for (const op of operations) {
     const parameters: unknown[] = [];
     for (const m of op.path.matchAll(/:(\w+)/g)) {
-      parameters.push({ name: m[1], in: 'path', required: true, schema: jsonSchema(pathIdSchema, 'input') });
+      parameters.push({ name: m[1], in: 'path', required: true, schema: jsonSchema(id, 'input') });
     }
     for (const [name, schema] of Object.entries(op.query?.shape ?? {})) {
       const s = schema as z.ZodType;

@@ -35,8 +35,6 @@ export const reason = freeText(500).nullable().optional();
 /** Ids of aggregates (in paths, bodies and events): ASCII letters, digits, "-", "_", ".", ":"; 1..128. */
 export const ID_PATTERN = /^[\w.:-]{1,128}$/;
 export const id = z.string().max(128).regex(ID_PATTERN, 'ids are 1 to 128 letters, digits, "-", "_", ".", ":"');
-/** An aggregate id in a path (a malformed id is a 400, not a lookup). */
-export const pathIdSchema = id;
 
 /** Tenant ids (token claim, X-Tenant-Id): lower-case letters, digits and "-", starting with a letter or digit; 1..64. */
 export const tenantId = z
