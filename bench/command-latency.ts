@@ -24,9 +24,9 @@ async function main(): Promise<void> {
   const namespace = `bench-${randomUUID().slice(0, 8)}`;
   const cfg = { ...base, topics: { ...base.topics, namespace } };
   const logger = createLogger('fatal');
-  const admin = createKafka(cfg, logger, 'bench').admin();
+  const admin = createKafka(cfg, logger, 'admin', 'bench').admin();
   await admin.connect();
-  const deps = { admin, registry: createRegistry(cfg.registry.url), schemas: loadEventSchemas() };
+  const deps = { admin, registry: createRegistry(cfg, 'writer'), schemas: loadEventSchemas() };
   const topics = topicsFor(namespace);
   await bootstrapNamespace(deps, topics, cfg.topics);
   const side = await startCommandSide(cfg, { logger, port: 0 });

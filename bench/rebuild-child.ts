@@ -39,8 +39,8 @@ async function main(): Promise<void> {
   const db = createDb(cfg.database.url, { schema, poolMax: 1 });
   await migrate(db, schema);
   await db.destroy();
-  const kafka = createKafka(cfg, logger, `bench-rebuild-${suffix}`);
-  const eventLog = createEventLog(createRegistry(cfg.registry.url));
+  const kafka = createKafka(cfg, logger, 'projections', `bench-rebuild-${suffix}`);
+  const eventLog = createEventLog(createRegistry(cfg, 'reader'));
   const abort = new AbortController();
   const state: RebuildProgress['projections'] = {};
   let firstAt: number | undefined;

@@ -133,8 +133,8 @@ async function naivePeer(cfg: Config, seeded: Topics, schema: string, sample: nu
   await dropSchema(db, schema);
   await migrate(db, schema);
   const logger = createLogger('fatal', 'bench-naive');
-  const kafka = createKafka(cfg, logger, 'bench-naive');
-  const eventLog = createEventLog(createRegistry(cfg.registry.url));
+  const kafka = createKafka(cfg, logger, 'admin', 'bench-naive');
+  const eventLog = createEventLog(createRegistry(cfg, 'reader'));
   const handled: Record<string, number> = {};
   let count = 0;
   let taken = 0;
@@ -185,10 +185,10 @@ async function main(): Promise<void> {
   const cfg = loadConfig();
   const stack = loadStackConfig();
   const logger = createLogger('fatal', 'bench');
-  const kafka = createKafka(cfg, logger, 'bench');
+  const kafka = createKafka(cfg, logger, 'admin', 'bench');
   const admin = kafka.admin();
   await admin.connect();
-  const registry = createRegistry(cfg.registry.url);
+  const registry = createRegistry(cfg, 'writer');
   const eventLog = createEventLog(registry);
   const schemas = loadEventSchemas();
   const db = createDb(cfg.database.url, { poolMax: 2 });

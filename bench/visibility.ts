@@ -29,9 +29,9 @@ async function main(): Promise<void> {
   const schema = namespace.replace(/\W/g, '_');
   const cfg: Config = { ...base, topics: { ...base.topics, namespace }, database: { ...base.database, schema } };
   const logger = createLogger('fatal');
-  const admin = createKafka(cfg, logger, 'bench').admin();
+  const admin = createKafka(cfg, logger, 'admin', 'bench').admin();
   await admin.connect();
-  const deps = { admin, registry: createRegistry(cfg.registry.url), schemas: loadEventSchemas() };
+  const deps = { admin, registry: createRegistry(cfg, 'writer'), schemas: loadEventSchemas() };
   const side = await startBenchPlatform(cfg, deps, logger);
   try {
     const token = signToken(cfg.auth, { userId: 'bench-admin', tenantId: 'acme', role: 'tenant_admin' });

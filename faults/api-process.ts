@@ -14,11 +14,11 @@ import { topicsFor } from '../lib/topics';
 async function main(): Promise<void> {
   const cfg = loadConfig();
   const logger = createLogger(cfg.logLevel, 'api');
-  const db = createDb(cfg.database.url, { schema: cfg.database.schema, poolMax: 4 });
+  const db = createDb(cfg.database.queryUrl, { schema: cfg.database.schema, poolMax: 4 });
   const side = await startCommandSide(cfg, {
     logger,
     instanceId: process.argv[2],
-    routers: queryRouters({ db, topics: topicsFor(cfg.topics.namespace) }, cfg),
+    routers: queryRouters({ queryDb: db, topics: topicsFor(cfg.topics.namespace) }, cfg),
   });
   process.stdout.write(`listening ${side.url}\n`);
   const stop = async () => {

@@ -1,12 +1,20 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  timingSafeEqual,
+  type JsonWebKey,
+  type KeyObject,
+} from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import jwt from 'jsonwebtoken';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { AuthConfig } from './config';
 import { DomainError, forbidden } from './decider';
+import { secretFile } from './secret-file';
 import { id, tenantId } from './validation';
 
 /** Who is asking: from a bearer JWT (ES256 or RS256, from the identity provider) carrying userId, tenantId and role. */
@@ -39,22 +47,9 @@ const devKeys = new Map<string, DevKey>();
 export function devKey(file: string): DevKey {
   let key = devKeys.get(file);
   if (key) return key;
-  if (!existsSync(file)) {
-    // Written whole under another name, then linked into place: a process that reads the file (several test
-    // workers start at once) sees no file or the whole key, and the first link wins.
-    mkdirSync(path.dirname(file), { recursive: true });
-    const made = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
-    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-    writeFileSync(tmp, JSON.stringify(made), { mode: 0o600 });
-    try {
-      linkSync(tmp, file);
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST') throw err;
-    } finally {
-      unlinkSync(tmp);
-    }
-  }
-  const jwk = JSON.parse(readFileSync(file, 'utf8')) as JsonWebKey;
+  const jwk = JSON.parse(
+    secretFile(file, () => JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }))),
+  ) as JsonWebKey;
   const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
   const publicJwk = createPublicKey(privateKey).export({ format: 'jwk' });
   // The key id is made from the public point: stable for the file, another for another key.
@@ -135,10 +130,49 @@ export function authenticate(auth: AuthConfig, opts: { optional?: boolean } = {}
     if (!header && opts.optional) return next();
     const m = /^Bearer\s+(\S{1,8192})$/i.exec(header);
     if (!m) throw unauthorized(header ? 'the Authorization header must be "Bearer <token>"' : 'a bearer token is required');
-    ctx.state.actor = await check(m[1]!);
+    const actor = await check(m[1]!);
+    if (!tenantRegistered(auth, actor.tenantId)) throw new DomainError(403, 'tenant_unknown', 'the token’s tenant is not registered here');
+    ctx.state.actor = actor;
     await next();
   };
 }
+
+/**
+ * The operator token of the operations endpoints (/metrics, /projections/status): a bearer secret held by the
+ * monitoring (Prometheus' `bearer_token_file`) and the on-call, read from OPS_TOKEN_FILE. On the local stack it is
+ * made once into the stack folder (`npm run token -- --ops` prints it); production requires the file.
+ */
+export function opsToken(auth: AuthConfig): string {
+  const make = () => {
+    if (auth.jwksUrl) throw new Error(`no operator token at ${auth.opsTokenFile} (OPS_TOKEN_FILE)`);
+    return randomBytes(32).toString('base64url');
+  };
+  return secretFile(auth.opsTokenFile, make).trim();
+}
+
+/** Only a caller with the operator token passes (401 otherwise: the operations endpoints show every tenant's figures). */
+export function operatorOnly(auth: AuthConfig): Middleware {
+  const digest = (v: string) => createHash('sha256').update(v).digest();
+  let expected: Buffer | undefined;
+  return async (ctx, next) => {
+    expected ??= digest(opsToken(auth));
+    const m = /^Bearer\s+(\S{1,1024})$/i.exec(ctx.get('Authorization'));
+    if (!m || !timingSafeEqual(digest(m[1]!), expected)) {
+      throw new DomainError(
+        401,
+        'operator_token_required',
+        `${ctx.path} needs the operator token (Authorization: Bearer <OPS_TOKEN_FILE>)`,
+      );
+    }
+    await next();
+  };
+}
+
+/** Whether the tenant is registered (TENANTS; `*` registers every id in development). */
+export const tenantRegistered = (auth: AuthConfig, tenantId: string) => tenantId in auth.tenants || '*' in auth.tenants;
+
+/** Whether an anonymous caller may sign up into the tenant: it is registered and takes open sign-up. */
+export const signupOpen = (auth: AuthConfig, tenantId: string) => (auth.tenants[tenantId] ?? auth.tenants['*']) === 'open';
 
 /** The authenticated actor (routes behind `authenticate`). */
 export const actorOf = (ctx: Context): Actor => ctx.state.actor as Actor;

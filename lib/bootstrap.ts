@@ -1,4 +1,5 @@
 import type { Admin } from 'kafkajs';
+import { dropAcls, ensureAcls } from './acls';
 import type { Compatibility, Registry } from './registry';
 import { waitFor } from './wait';
 import type { EventSchema } from './schemas';
@@ -102,19 +103,20 @@ export async function registerSchemas(
   return out;
 }
 
-/** Creates every topic of the namespace and registers every event schema on its topic. Idempotent. */
+/** Creates every topic of the namespace, grants each component's principal what it needs (lib/acls.ts), and registers every event schema on its topic. Idempotent. */
 export async function bootstrapNamespace(
   deps: { admin: Admin; registry: Registry; schemas: readonly EventSchema[] },
   topics: Topics,
   opts: { partitions: number; replicationFactor: number },
-): Promise<{ topics: TopicResult[]; schemas: SchemaResult[] }> {
+): Promise<{ topics: TopicResult[]; acls: number; schemas: SchemaResult[] }> {
   const topicResults = await ensureTopics(deps.admin, topicSpecs(topics), opts);
+  const acls = await ensureAcls(deps.admin, topics);
   const schemaResults: SchemaResult[] = [];
   for (const t of eventTopics(topics)) schemaResults.push(...(await registerSchemas(deps.registry, t.events, schemasOf(t, deps.schemas))));
-  return { topics: topicResults, schemas: schemaResults };
+  return { topics: topicResults, acls, schemas: schemaResults };
 }
 
-/** Deletes a namespace's topics and subjects (tests clean up after themselves with it). */
+/** Deletes a namespace's topics, ACLs and subjects (tests clean up after themselves with it). */
 export async function dropNamespace(
   deps: { admin: Admin; registry: Registry; schemas: readonly EventSchema[] },
   topics: Topics,
@@ -122,6 +124,7 @@ export async function dropNamespace(
   const names = topicSpecs(topics).map((s) => s.name);
   const existing = new Set(await deps.admin.listTopics());
   await deps.admin.deleteTopics({ topics: names.filter((n) => existing.has(n)) });
+  await dropAcls(deps.admin, topics);
   for (const t of eventTopics(topics)) {
     for (const s of schemasOf(t, deps.schemas)) await deps.registry.deleteSubject(subjectFor(t.events, s.fullName));
   }

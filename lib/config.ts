@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { embeddedPgUrl, pgCredentials } from './db';
 
 /**
  * The platform's configuration: parsed and validated once at start-up from the
@@ -12,8 +13,13 @@ export const EMBEDDED_PG_PORT_DEFAULT = 54329;
 const schema = z.object({
   KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092'),
   KAFKA_CLIENT_ID: z.string().min(1).default('cloudphone'),
+  KAFKA_AUTH: z.enum(['scram', 'none']).default('scram'),
+  KAFKA_CREDENTIALS_FILE: z.string().min(1).optional(),
   SCHEMA_REGISTRY_URL: z.string().url().default('http://127.0.0.1:8080/apis/ccompat/v7'),
+  REGISTRY_AUTH: z.enum(['basic', 'none']).default('basic'),
+  REGISTRY_CREDENTIALS_FILE: z.string().min(1).optional(),
   DATABASE_URL: z.string().url().optional(),
+  DATABASE_QUERY_URL: z.string().url().optional(),
   EMBEDDED_PG_PORT: int(1, 65535).default(EMBEDDED_PG_PORT_DEFAULT),
   DATABASE_SCHEMA: z
     .string()
@@ -37,16 +43,33 @@ const schema = z.object({
   AUTH_AUDIENCE: z.string().min(1).max(256).default('cloudphone'),
   AUTH_JWKS_URL: z.string().url().optional(),
   AUTH_MAX_TOKEN_LIFETIME_S: int(60, 7 * 24 * 3600).default(24 * 3600),
+  OPS_TOKEN_FILE: z.string().min(1).optional(),
+  TENANTS: z
+    .string()
+    .regex(
+      /^(\*|[a-z0-9][a-z0-9-]{0,63})(:(open|closed))?(,(\*|[a-z0-9][a-z0-9-]{0,63})(:(open|closed))?)*$/,
+      'a list of tenant[:open|closed], comma-separated',
+    )
+    .optional(),
   STACK_DIR: z.string().optional(),
   CONSISTENCY_TIMEOUT_MS: int(0, 60_000).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export interface Config {
-  kafka: { brokers: string[]; clientId: string };
-  registry: { url: string };
-  /** Where the platform's own database lives; `embedded` when the stack runs its own PostgreSQL. */
-  database: { url: string; embedded: boolean; schema?: string };
+  /**
+   * `auth`: SASL/SCRAM-SHA-512 with one principal per component (lib/kafka.ts), the credentials in
+   * `credentialsFile`; `none` only for a development cluster without authentication, never in production.
+   */
+  kafka: { brokers: string[]; clientId: string; auth: 'scram' | 'none'; credentialsFile: string };
+  /** `basic`: HTTP Basic with one principal per role (lib/registry.ts), passwords in `credentialsFile`. */
+  registry: { url: string; auth: 'basic' | 'none'; credentialsFile: string };
+  /**
+   * Where the platform's own database lives; `embedded` when the stack runs its own PostgreSQL. `url` is the
+   * app's role (migrations, projections, sagas, rebuilds), `queryUrl` the query API's (SELECT only; lib/db.ts
+   * PG_ROLES). On the embedded server both come from the stack's credentials file (`credentialsFile`).
+   */
+  database: { url: string; queryUrl: string; embedded: boolean; schema?: string; credentialsFile: string };
   topics: { namespace: string; partitions: number; replicationFactor: number };
   http: { host: string; port: number };
   /** How long the API waits for a command's reply before answering 503. */
@@ -69,6 +92,10 @@ export interface AuthConfig {
   readonly maxLifetimeSeconds: number;
   readonly jwksUrl?: string;
   readonly devKeyFile?: string;
+  /** The operator token of the operations endpoints (lib/auth.ts opsToken). */
+  readonly opsTokenFile: string;
+  /** The registered tenants (TENANTS) and whether each takes open sign-up; `*` registers every tenant id (development). */
+  readonly tenants: Readonly<Record<string, 'open' | 'closed'>>;
 }
 
 /** The issuer of development tokens (lib/auth.ts DEV_ISSUER); production refuses it. */
@@ -91,22 +118,54 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && !e.AUTH_JWKS_URL) refuse('AUTH_JWKS_URL', 'required with NODE_ENV=production (the JWKS of AUTH_ISSUER)');
   if (production && e.AUTH_ISSUER === DEV_ISSUER)
     refuse('AUTH_ISSUER', `"${DEV_ISSUER}" is the development issuer, never accepted in production`);
+  if (production && !e.TENANTS) refuse('TENANTS', 'required with NODE_ENV=production (the registered tenants, e.g. acme:open,corp)');
+  if (production && e.TENANTS?.split(',').some((t) => t.startsWith('*')))
+    refuse('TENANTS', '"*" (every tenant id) is for development only');
+  if (production && !e.OPS_TOKEN_FILE)
+    refuse('OPS_TOKEN_FILE', 'required with NODE_ENV=production (the operator token of /metrics and /projections/status)');
+  if (production && !e.DATABASE_URL) refuse('DATABASE_URL', 'required with NODE_ENV=production (the app role’s database URL)');
+  if (production && !e.DATABASE_QUERY_URL)
+    refuse('DATABASE_QUERY_URL', 'required with NODE_ENV=production (a role that may only SELECT the read models)');
+  if (production && e.KAFKA_AUTH === 'none') refuse('KAFKA_AUTH', 'must be scram with NODE_ENV=production');
+  if (production && e.KAFKA_AUTH === 'scram' && !e.KAFKA_CREDENTIALS_FILE)
+    refuse('KAFKA_CREDENTIALS_FILE', 'required with NODE_ENV=production (the SCRAM credentials of this deployment)');
+  if (production && e.REGISTRY_AUTH === 'none') refuse('REGISTRY_AUTH', 'must be basic with NODE_ENV=production');
+  if (production && e.REGISTRY_AUTH === 'basic' && !e.REGISTRY_CREDENTIALS_FILE)
+    refuse('REGISTRY_CREDENTIALS_FILE', 'required with NODE_ENV=production (the registry credentials of this deployment)');
   const root = path.resolve(__dirname, '..');
+  const stackDir = path.resolve(e.STACK_DIR ?? path.join(root, '.stack'));
+  const pgCredentialsFile = path.join(stackDir, 'postgres', 'credentials.json');
   const auth: AuthConfig = {
     issuer: e.AUTH_ISSUER ?? DEV_ISSUER,
     audience: e.AUTH_AUDIENCE,
     maxLifetimeSeconds: e.AUTH_MAX_TOKEN_LIFETIME_S,
-    ...(e.AUTH_JWKS_URL
-      ? { jwksUrl: e.AUTH_JWKS_URL }
-      : { devKeyFile: path.join(path.resolve(e.STACK_DIR ?? path.join(root, '.stack')), 'auth', 'dev-signing-key.jwk.json') }),
+    opsTokenFile: path.resolve(e.OPS_TOKEN_FILE ?? path.join(stackDir, 'auth', 'ops-token')),
+    tenants: Object.fromEntries(
+      (e.TENANTS ?? '*:open').split(',').map((t) => {
+        const [name, signup] = t.split(':');
+        return [name!, signup === 'open' ? 'open' : 'closed'] as const;
+      }),
+    ),
+    ...(e.AUTH_JWKS_URL ? { jwksUrl: e.AUTH_JWKS_URL } : { devKeyFile: path.join(stackDir, 'auth', 'dev-signing-key.jwk.json') }),
   };
   return {
-    kafka: { brokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()), clientId: e.KAFKA_CLIENT_ID },
-    registry: { url: e.SCHEMA_REGISTRY_URL.replace(/\/+$/, '') },
+    kafka: {
+      brokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()),
+      clientId: e.KAFKA_CLIENT_ID,
+      auth: e.KAFKA_AUTH,
+      credentialsFile: path.resolve(e.KAFKA_CREDENTIALS_FILE ?? path.join(stackDir, 'kafka', 'credentials.json')),
+    },
+    registry: {
+      url: e.SCHEMA_REGISTRY_URL.replace(/\/+$/, ''),
+      auth: e.REGISTRY_AUTH,
+      credentialsFile: path.resolve(e.REGISTRY_CREDENTIALS_FILE ?? path.join(stackDir, 'registry', 'credentials.json')),
+    },
     database: {
-      url: e.DATABASE_URL ?? `postgres://cloudphone:cloudphone@127.0.0.1:${e.EMBEDDED_PG_PORT}/cloudphone`,
+      url: e.DATABASE_URL ?? embeddedPgUrl(e.EMBEDDED_PG_PORT, 'app', pgCredentials(pgCredentialsFile)),
+      queryUrl: e.DATABASE_QUERY_URL ?? e.DATABASE_URL ?? embeddedPgUrl(e.EMBEDDED_PG_PORT, 'query', pgCredentials(pgCredentialsFile)),
       embedded: e.DATABASE_URL === undefined,
       schema: e.DATABASE_SCHEMA,
+      credentialsFile: pgCredentialsFile,
     },
     topics: { namespace: e.TOPIC_NAMESPACE, partitions: e.TOPIC_PARTITIONS, replicationFactor: e.TOPIC_REPLICATION_FACTOR },
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },

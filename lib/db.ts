@@ -1,12 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
+import { z } from 'zod';
+import type { Config } from './config';
+import { secretFile } from './secret-file';
 
 // bigint columns (money in fen, offsets, counters) come back as numbers: every value the platform stores is far
 // below 2^53, and arithmetic on strings would be a silent bug.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 export type Db = Knex;
+
+/**
+ * The PostgreSQL roles of the local stack (least privilege, issue 13):
+ * - `superuser` (`cloudphone`, made by initdb): the stack alone — databases, roles, grants;
+ * - `app` (`cloudphone_app`): owns the app database's schemas and tables; migrations, projection workers, sagas
+ *   and rebuilds (its DDL swaps tables);
+ * - `query` (`cloudphone_query`): SELECT only, for the query API;
+ * - `registry` (`cloudphone_registry`): owns the schema registry's own database, and nothing else.
+ * Passwords are random, made once into `.stack/postgres/credentials.json` (mode 0600); stored by the server as
+ * SCRAM-SHA-256 verifiers, and checked with scram-sha-256 (pg_hba).
+ */
+export const PG_ROLES = ['superuser', 'app', 'query', 'registry'] as const;
+export type PgRole = (typeof PG_ROLES)[number];
+export const pgRoleName = (r: PgRole) => (r === 'superuser' ? 'cloudphone' : `cloudphone_${r}`);
+
+const pgCredentialsSchema = z.object(
+  Object.fromEntries(PG_ROLES.map((r) => [r, z.string().min(16).max(256)])) as Record<PgRole, z.ZodString>,
+);
+export type PgCredentials = z.infer<typeof pgCredentialsSchema>;
+
+/** The roles' passwords: made by the stack (`make`), read by the platform; undefined when there is no file yet. */
+export function pgCredentials(file: string, opts: { make?: boolean } = {}): PgCredentials | undefined {
+  if (!opts.make && !existsSync(file)) return undefined;
+  const make = () => JSON.stringify(Object.fromEntries(PG_ROLES.map((r) => [r, randomBytes(24).toString('base64url')])), null, 2);
+  return pgCredentialsSchema.parse(JSON.parse(secretFile(file, make)));
+}
+
+/** A URL with the right to manage the server (the embedded server's superuser; an external server's DATABASE_URL). */
+export function adminDatabaseUrl(cfg: Config, database?: string): string {
+  const url = new URL(
+    cfg.database.embedded
+      ? embeddedPgUrl(Number(new URL(cfg.database.url).port), 'superuser', pgCredentials(cfg.database.credentialsFile))
+      : cfg.database.url,
+  );
+  if (database) url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** The URL of a role on the embedded server (its password from the credentials file, when there is one). */
+export function embeddedPgUrl(port: number, role: PgRole, credentials: PgCredentials | undefined, database = 'cloudphone'): string {
+  const url = new URL(`postgres://127.0.0.1:${port}/${database}`);
+  url.username = pgRoleName(role);
+  if (credentials) url.password = credentials[role];
+  return url.toString();
+}
 
 /** Every migration folder: one per read model, saga and policy. */
 export const MIGRATION_DIRS = [

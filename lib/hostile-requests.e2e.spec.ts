@@ -22,6 +22,7 @@ import {
   type ResourceKind,
   type Tree,
 } from '../test/openapi-arbitraries';
+import { opsToken } from './auth';
 import { withRetry } from './retry';
 import { startTestPlatform, type HttpResult } from '../test/platform';
 import { waitFor } from '../test/support';
@@ -1004,7 +1005,7 @@ describe(`hostile requests from the OpenAPI document (seed ${SEED}, ${RUNS} runs
     expect(verified).toBeGreaterThanOrEqual(Math.floor(runsOf('valid') / 10));
     await waitFor(
       async () => {
-        const r = await call('GET', '/projections/status');
+        const r = await call('GET', '/projections/status', undefined, { Authorization: `Bearer ${opsToken(platform.cfg.auth)}` });
         const lagging = (r.body.projections as Array<{ projection: string; lag: number }>).filter((p) => p.lag > 0);
         return lagging.length === 0 ? true : undefined;
       },

@@ -1,11 +1,55 @@
+import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, Partitioners, type Consumer, type ConsumerConfig, type Producer, type ProducerConfig } from 'kafkajs';
+import { z } from 'zod';
 import type { Config } from './config';
 import { kafkaLogCreator, type Logger } from './logger';
+import { secretFile } from './secret-file';
 
-export function createKafka(cfg: Config, logger: Logger, clientId = cfg.kafka.clientId): Kafka {
+/**
+ * Who talks to Kafka. Each component has its own SASL/SCRAM principal, allowed the least it needs by the ACLs
+ * that bootstrap grants per namespace (lib/acls.ts); only `admin` creates and deletes topics and grants ACLs.
+ */
+export const PRINCIPALS = ['admin', 'api', 'commands', 'policies', 'projections', 'tools'] as const;
+export type Principal = (typeof PRINCIPALS)[number];
+
+/** A principal's user name on the broker (the ACLs name it as `User:<name>`). */
+export const usernameOf = (p: Principal) => `cloudphone-${p}`;
+
+const credentialsSchema = z.object(
+  Object.fromEntries(PRINCIPALS.map((p) => [p, z.string().min(16).max(256)])) as Record<Principal, z.ZodString>,
+);
+/** Each principal's SCRAM password. */
+export type KafkaCredentials = z.infer<typeof credentialsSchema>;
+
+/**
+ * The SCRAM passwords of the principals, from KAFKA_CREDENTIALS_FILE. On the local stack the file is made once
+ * (random passwords, mode 0600) in `.stack/kafka/` and the broker's storage is formatted with them; in production
+ * each deployment is given a file with its own principal(s).
+ */
+export function kafkaCredentials(file: string, opts: { make?: boolean } = {}): KafkaCredentials {
+  const make = () => {
+    if (!opts.make) throw new Error(`no Kafka credentials at ${file} (KAFKA_CREDENTIALS_FILE): run npm run stack -- up`);
+    return JSON.stringify(Object.fromEntries(PRINCIPALS.map((p) => [p, randomBytes(24).toString('base64url')])), null, 2);
+  };
+  return credentialsSchema.parse(JSON.parse(secretFile(file, make)));
+}
+
+const credentialsCache = new Map<string, KafkaCredentials>();
+
+/** The kafkajs SASL option of a principal (undefined when KAFKA_AUTH=none). */
+export function saslFor(cfg: Config, principal: Principal) {
+  if (cfg.kafka.auth === 'none') return undefined;
+  const file = cfg.kafka.credentialsFile;
+  let all = credentialsCache.get(file);
+  if (!all) credentialsCache.set(file, (all = kafkaCredentials(file)));
+  return { mechanism: 'scram-sha-512' as const, username: usernameOf(principal), password: all[principal] };
+}
+
+export function createKafka(cfg: Config, logger: Logger, principal: Principal, clientId = cfg.kafka.clientId): Kafka {
   return new Kafka({
     clientId,
     brokers: cfg.kafka.brokers,
+    sasl: saslFor(cfg, principal),
     logLevel: logLevel.WARN,
     logCreator: kafkaLogCreator(logger),
     retry: { initialRetryTime: 100, retries: 8 },

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { openApiPath } from './openapi';
+import { opsToken } from './auth';
 import { startTestPlatform, type HttpResult } from '../test/platform';
 
 /**
@@ -170,8 +171,11 @@ describe('OpenAPI document', () => {
     expect((await send('GET', '/notifications', '/notifications', undefined, { ...me, ...after(read) })).body.items).toEqual(
       expect.arrayContaining([expect.objectContaining({ id: notice, read: true })]),
     );
-    await send('GET', '/projections/status', '/projections/status');
-    await send('GET', '/metrics', '/metrics');
+    const ops = { Authorization: `Bearer ${opsToken(platform.cfg.auth)}` };
+    await send('GET', '/projections/status', '/projections/status', undefined, ops);
+    await send('GET', '/metrics', '/metrics', undefined, ops);
+    expect((await send('GET', '/metrics', '/metrics')).status).toBe(401);
+    expect((await send('GET', '/projections/status', '/projections/status', undefined, me)).status).toBe(401);
 
     // Query errors.
     expect((await send('GET', '/devices', '/devices')).status).toBe(401);

@@ -12,7 +12,8 @@ export type Access =
   | 'public' // no token
   | 'signup' // no token (the tenant from X-Tenant-Id), or a tenant admin's
   | 'user' // any valid token; the aggregate's writer or the query's scope decides what it reaches
-  | 'tenant_admin'; // a tenant admin's token only (403 for a user)
+  | 'tenant_admin' // a tenant admin's token only (403 for a user)
+  | 'operator'; // the operator token (OPS_TOKEN_FILE) of the operations endpoints
 
 export type HeaderParam = 'Idempotency-Key' | 'If-Match' | 'X-Correlation-Id' | 'X-Consistency-Token' | 'X-Tenant-Id';
 
@@ -128,6 +129,7 @@ const ACCESS: Record<Access, { security: Array<Record<string, string[]>>; note: 
   signup: { security: [{}, { bearer: [] }], note: 'Open sign-up without a token (tenant from X-Tenant-Id), or a tenant admin’s token.' },
   user: { security: [{ bearer: [] }], note: 'Bearer token: a user reaches their own resources, a tenant admin the whole tenant.' },
   tenant_admin: { security: [{ bearer: [] }], note: 'Bearer token of a tenant admin (403 for a user).' },
+  operator: { security: [{ operator: [] }], note: 'The operator token (OPS_TOKEN_FILE; npm run token -- --ops), 401 without it.' },
 };
 
 /** The OpenAPI path of a Koa path: `/devices/:id` → `/devices/{id}`. */
@@ -187,6 +189,12 @@ export function openApiDocument(operations: readonly Operation[], info: { title:
     paths,
     components: {
       securitySchemes: {
+        operator: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'The operator token of the operations endpoints: a secret read from OPS_TOKEN_FILE (made into .stack/auth/ops-token in development).',
+        },
         bearer: {
           type: 'http',
           scheme: 'bearer',

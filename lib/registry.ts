@@ -1,6 +1,40 @@
 import http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type avro from 'avsc';
+import { z } from 'zod';
+import type { Config } from './config';
+import { secretFile } from './secret-file';
+
+/**
+ * Who talks to the schema registry (HTTP Basic, Apicurio's roles): `reader` (sr-readonly: every running
+ * component and tool — lookups, ids, schemas), `writer` (sr-developer: bootstrap and the tests — registers schemas,
+ * sets a subject's compatibility, deletes test subjects), `admin` (sr-admin: registry-wide configuration; no
+ * component uses it).
+ */
+export const REGISTRY_PRINCIPALS = ['admin', 'writer', 'reader'] as const;
+export type RegistryPrincipal = (typeof REGISTRY_PRINCIPALS)[number];
+export const registryUsernameOf = (p: RegistryPrincipal) => `cloudphone-${p}`;
+
+const credentialsSchema = z.object(
+  Object.fromEntries(REGISTRY_PRINCIPALS.map((p) => [p, z.string().min(16).max(256)])) as Record<RegistryPrincipal, z.ZodString>,
+);
+export type RegistryCredentials = z.infer<typeof credentialsSchema>;
+
+/** The registry principals' passwords, from REGISTRY_CREDENTIALS_FILE (made once, mode 0600, by the local stack). */
+export function registryCredentials(file: string, opts: { make?: boolean } = {}): RegistryCredentials {
+  const make = () => {
+    if (!opts.make) throw new Error(`no registry credentials at ${file} (REGISTRY_CREDENTIALS_FILE): run npm run stack -- up`);
+    return JSON.stringify(Object.fromEntries(REGISTRY_PRINCIPALS.map((p) => [p, randomBytes(24).toString('base64url')])), null, 2);
+  };
+  return credentialsSchema.parse(JSON.parse(secretFile(file, make)));
+}
+
+/** The Basic credentials of a principal (undefined when REGISTRY_AUTH=none). */
+export function registryAuthOf(cfg: Config, principal: RegistryPrincipal): { username: string; password: string } | undefined {
+  if (cfg.registry.auth === 'none') return undefined;
+  return { username: registryUsernameOf(principal), password: registryCredentials(cfg.registry.credentialsFile)[principal] };
+}
 
 export type Compatibility = 'NONE' | 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FORWARD_TRANSITIVE' | 'FULL' | 'FULL_TRANSITIVE';
 
@@ -20,15 +54,18 @@ const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
  * The schema registry, spoken to through the Confluent API (Apicurio serves it at /apis/ccompat/v7):
  * the npm client for ids, encode and decode; plain HTTP for subjects, configs and compatibility checks.
  */
-export function createRegistry(url: string) {
+export function createRegistry(cfg: Config, principal: RegistryPrincipal) {
+  const url = cfg.registry.url;
+  const auth = registryAuthOf(cfg, principal);
   // No pooled keep-alive sockets: after a registry restart a pooled socket would fail the next call.
   // Registry calls are rare (ids and schemas are cached), so a connection per call costs nothing.
-  const client = new SchemaRegistry({ host: url, agent: new http.Agent({ keepAlive: false }) });
+  const client = new SchemaRegistry({ host: url, auth, agent: new http.Agent({ keepAlive: false }) });
+  const authorization = auth ? `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` : undefined;
 
   async function call<T>(method: string, pathname: string, body?: unknown): Promise<{ status: number; body: T }> {
     const res = await fetch(`${url}${pathname}`, {
       method,
-      headers: { 'Content-Type': CONTENT_TYPE, Accept: CONTENT_TYPE },
+      headers: { 'Content-Type': CONTENT_TYPE, Accept: CONTENT_TYPE, ...(authorization ? { Authorization: authorization } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });
@@ -50,6 +87,8 @@ export function createRegistry(url: string) {
   return {
     url,
     client,
+    /** The Authorization header of this principal, for a call the methods below do not make (inspect's subject lookup). */
+    authorization,
     subjects: () => ok<string[]>('GET', '/subjects'),
     versions: async (subject: string): Promise<number[]> => {
       const res = await call<number[]>('GET', `${subjectPath(subject)}/versions`);

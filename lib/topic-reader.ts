@@ -1,18 +1,18 @@
 import type { Kafka } from 'kafkajs';
 import type { DecodedRecord, EventLog } from './event-log';
-import { randomUUID } from 'node:crypto';
 import { createConsumer } from './kafka';
 
 /**
  * Reads up to `limit` records of one partition starting at `offset`, decoded through the registry.
- * Uses a throw-away consumer group that commits nothing, so it disturbs no other reader.
+ * Uses a throw-away consumer group (`group`, e.g. lib/acls.ts `toolsGroup`) that commits nothing, so it disturbs
+ * no other reader.
  */
 export async function readPartition(
   kafka: Kafka,
   eventLog: EventLog,
-  opts: { topic: string; partition: number; offset: string; limit: number; timeoutMs?: number },
+  opts: { topic: string; partition: number; offset: string; limit: number; group: string; timeoutMs?: number },
 ): Promise<DecodedRecord[]> {
-  const consumer = createConsumer(kafka, `reader-${randomUUID()}`);
+  const consumer = createConsumer(kafka, opts.group);
   const out: DecodedRecord[] = [];
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));

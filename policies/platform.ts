@@ -31,8 +31,8 @@ export async function startPolicies(cfg: Config, deps: { bus: CommandBus; logger
   const logger = deps.logger ?? createLogger(cfg.logLevel, 'policies');
   const db = createDb(cfg.database.url, { schema: cfg.database.schema });
   await migrate(db, cfg.database.schema);
-  const kafka = createKafka(cfg, logger, `${cfg.kafka.clientId}.policies.${process.pid}`);
-  const eventLog = createEventLog(createRegistry(cfg.registry.url));
+  const kafka = createKafka(cfg, logger, 'policies', `${cfg.kafka.clientId}.policies.${process.pid}`);
+  const eventLog = createEventLog(createRegistry(cfg, 'reader'));
   const topics = topicsFor(cfg.topics.namespace);
   const workers = sagasFor(cfg).map((saga) =>
     createProjectionWorker({

@@ -33,8 +33,10 @@ export async function startProjections(
   const logger = opts.logger ?? createLogger(cfg.logLevel, 'projections');
   const db = createDb(cfg.database.url, { schema: cfg.database.schema, asyncCommit: true });
   await migrate(db, cfg.database.schema);
-  const kafka = createKafka(cfg, logger, `${cfg.kafka.clientId}.projections.${opts.instanceId ?? process.pid}`);
-  const eventLog = createEventLog(createRegistry(cfg.registry.url));
+  // The query API reads through a role that may only SELECT (lib/db.ts PG_ROLES).
+  const queryDb = createDb(cfg.database.queryUrl, { schema: cfg.database.schema });
+  const kafka = createKafka(cfg, logger, 'projections', `${cfg.kafka.clientId}.projections.${opts.instanceId ?? process.pid}`);
+  const eventLog = createEventLog(createRegistry(cfg, 'reader'));
   const topics = topicsFor(cfg.topics.namespace);
   const metrics = opts.metrics ?? createMetrics();
   const workers = (opts.names ?? Object.keys(PROJECTIONS)).map((name) => {
@@ -53,14 +55,20 @@ export async function startProjections(
     });
   });
   await Promise.all(workers.map((w) => w.start()));
+  // One admin connection for the operations endpoints (projection status), kept for the life of the read side.
+  const admin = kafka.admin();
+  await admin.connect();
   return {
     db,
+    queryDb,
     metrics,
     kafka,
+    admin,
     topics,
     async stop(): Promise<void> {
       await Promise.all(workers.map((w) => w.stop()));
-      await db.destroy();
+      await admin.disconnect();
+      await Promise.all([db.destroy(), queryDb.destroy()]);
     },
   };
 }
@@ -71,10 +79,10 @@ export type ReadSide = Awaited<ReturnType<typeof startProjections>>;
 export const queryOperations: readonly Operation[] = [...deviceQueryOperations, ...billingQueryOperations, ...notificationQueryOperations];
 
 /**
- * The query API of every read model, served next to the command API: over the read side's database and topics
- * (a process without projection workers passes its own pool).
+ * The query API of every read model, served next to the command API: over the read side's query pool (the
+ * query role: SELECT only) and topics (a process without projection workers passes its own pool).
  */
-export function queryRouters(read: Pick<ReadSide, 'db' | 'topics'>, cfg: Config) {
-  const deps = { db: read.db, topics: read.topics, auth: cfg.auth, consistencyTimeoutMs: cfg.consistencyTimeoutMs };
+export function queryRouters(read: Pick<ReadSide, 'queryDb' | 'topics'>, cfg: Config) {
+  const deps = { db: read.queryDb, topics: read.topics, auth: cfg.auth, consistencyTimeoutMs: cfg.consistencyTimeoutMs };
   return [deviceQueryRoutes(deps), billingQueryRoutes(deps), notificationQueryRoutes(deps)];
 }

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { saslFor } from '../lib/kafka';
 import { readSideFixture } from '../test/read-side';
 
 /**
@@ -15,13 +16,20 @@ beforeAll(async () => {
 afterAll(() => fx?.close());
 
 const root = path.resolve(__dirname, '..');
-function run(cmd: string, args: string[]) {
-  const res = spawnSync(cmd, args, { cwd: root, timeout: 120_000 });
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const res = spawnSync(cmd, args, { cwd: root, timeout: 120_000, env: { ...process.env, ...env } });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr.toString('utf8') };
 }
 const kafkaTool = (...args: string[]) => run(process.execPath, [require.resolve('tsx/cli'), path.join(__dirname, 'kafka.ts'), ...args]);
-const kafkaConsole = (...args: string[]) =>
-  run(process.execPath, [require.resolve('kafka-console/build/cli.js'), '-b', fx.cfg.kafka.brokers[0]!, ...args]);
+/** kafka-console as the tools principal: its SASL settings from the environment (KAFKA_USERNAME…), not the arguments. */
+const kafkaConsole = (...args: string[]) => {
+  const sasl = saslFor(fx.cfg, 'tools')!;
+  return run(process.execPath, [require.resolve('kafka-console/build/cli.js'), '-b', fx.cfg.kafka.brokers[0]!, ...args], {
+    KAFKA_MECHANISM: sasl.mechanism,
+    KAFKA_USERNAME: sasl.username,
+    KAFKA_PASSWORD: sasl.password,
+  });
+};
 
 describe('npm run kafka (Kafka’s own console tools from the cached jars)', () => {
   test('--help lists the tools; an unknown tool is a clear error', () => {
@@ -37,6 +45,31 @@ describe('npm run kafka (Kafka’s own console tools from the cached jars)', () 
       new RegExp(`Topic: ${fx.topics.user.events.replace(/\./g, '\\.')}\\s+TopicId: \\S+\\s+PartitionCount: 3`),
     );
     expect(r.stdout.toString()).toContain('retention.ms=-1');
+  });
+
+  test('the tools authenticate as the read-only tools principal: creating a topic is refused; as admin, the ACLs are listed', () => {
+    const create = kafkaTool(
+      'kafka-topics',
+      '--bootstrap-server',
+      fx.cfg.kafka.brokers[0]!,
+      '--create',
+      '--topic',
+      `${fx.topics.namespace}.tools.x`,
+    );
+    expect(create.status).not.toBe(0);
+    expect(create.stderr + create.stdout.toString()).toMatch(/TopicAuthorizationException|not authorized/i);
+    const acls = kafkaTool(
+      '--as',
+      'admin',
+      'kafka-acls',
+      '--bootstrap-server',
+      fx.cfg.kafka.brokers[0]!,
+      '--list',
+      '--topic',
+      fx.topics.user.events,
+    );
+    expect(acls.status).toBe(0);
+    expect(acls.stdout.toString()).toContain('principal=User:cloudphone-projections');
   });
 
   test('kafka-console-consumer prints the raw record: key, then the wire format (magic byte 0, schema id, Avro)', () => {
@@ -86,7 +119,7 @@ describe('kafka-console (npm)', () => {
       '--data-format',
       'raw',
       '-g',
-      `${fx.topics.namespace}.kc`,
+      `${fx.topics.namespace}.tools.kc`,
     );
     expect(r.status).toBe(0);
     const record = JSON.parse(r.stdout.toString().trim().split('\n')[0]!) as { partition: number; offset: string; value: string };

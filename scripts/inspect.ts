@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
 import type { KafkaMessage } from 'kafkajs';
 import { loadConfig } from '../lib/config';
 import { createEventLog } from '../lib/event-log';
+import { toolsGroup } from '../lib/acls';
 import { createConsumer, createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
@@ -53,8 +53,8 @@ function resolveTopic(arg: string, namespace: string): string {
 async function run(topicArg: string, o: Options): Promise<void> {
   const cfg = loadConfig();
   const topic = resolveTopic(topicArg, cfg.topics.namespace);
-  const kafka = createKafka(cfg, createLogger('fatal', 'inspect'), 'inspect');
-  const registry = createRegistry(cfg.registry.url);
+  const kafka = createKafka(cfg, createLogger('fatal', 'inspect'), 'tools', 'inspect');
+  const registry = createRegistry(cfg, 'reader');
   const eventLog = createEventLog(registry);
   const admin = kafka.admin();
   await admin.connect();
@@ -77,7 +77,9 @@ async function run(topicArg: string, o: Options): Promise<void> {
     if (!subjects.has(id)) {
       subjects.set(
         id,
-        fetch(`${registry.url}/schemas/ids/${id}/versions`)
+        fetch(`${registry.url}/schemas/ids/${id}/versions`, {
+          headers: registry.authorization ? { Authorization: registry.authorization } : {},
+        })
           .then((r) => r.json() as Promise<Array<{ subject: string; version: number }>>)
           // The same schema may serve several topics: name the subject of this one.
           .then(
@@ -93,7 +95,7 @@ async function run(topicArg: string, o: Options): Promise<void> {
     return subjects.get(id)!;
   };
 
-  const consumer = createConsumer(kafka, `inspect-${randomUUID()}`, { maxWaitTimeInMs: 200 });
+  const consumer = createConsumer(kafka, toolsGroup(cfg.topics.namespace, 'inspect'), { maxWaitTimeInMs: 200 });
   const position = new Map<number, bigint>();
   let printed = 0;
   let finish!: () => void;

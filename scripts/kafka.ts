@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
+import { toolsGroup } from '../lib/acls';
+import { loadConfig } from '../lib/config';
+import { PRINCIPALS, saslFor, type Principal } from '../lib/kafka';
 import { loadStackConfig } from './stack/config';
 import { findJava } from './stack/java';
 
@@ -10,19 +13,42 @@ import { findJava } from './stack/java';
  * (~/.cache/cloudphone-events/kafka-<version>/libs) with the machine's Java — what `bin/kafka-topics.sh` and its
  * siblings do, without a Kafka distribution. Arguments go to the tool untouched.
  */
-const TOOLS: Record<string, string> = {
-  'kafka-topics': 'org.apache.kafka.tools.TopicCommand',
-  'kafka-console-consumer': 'org.apache.kafka.tools.consumer.ConsoleConsumer',
-  'kafka-console-producer': 'kafka.tools.ConsoleProducer',
-  'kafka-consumer-groups': 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand',
-  'kafka-get-offsets': 'org.apache.kafka.tools.GetOffsetShell',
-  'kafka-configs': 'kafka.admin.ConfigCommand',
+const TOOLS: Record<string, { mainClass: string; configFlag: string }> = {
+  'kafka-topics': { mainClass: 'org.apache.kafka.tools.TopicCommand', configFlag: '--command-config' },
+  'kafka-console-consumer': { mainClass: 'org.apache.kafka.tools.consumer.ConsoleConsumer', configFlag: '--consumer.config' },
+  'kafka-console-producer': { mainClass: 'kafka.tools.ConsoleProducer', configFlag: '--producer.config' },
+  'kafka-consumer-groups': { mainClass: 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', configFlag: '--command-config' },
+  'kafka-get-offsets': { mainClass: 'org.apache.kafka.tools.GetOffsetShell', configFlag: '--command-config' },
+  'kafka-configs': { mainClass: 'kafka.admin.ConfigCommand', configFlag: '--command-config' },
+  'kafka-acls': { mainClass: 'kafka.admin.AclCommand', configFlag: '--command-config' },
 };
+
+/**
+ * The client properties of a principal (SASL/SCRAM-SHA-512), written for the tool into the stack folder with
+ * mode 0600: the password is in the file, not in the tool's arguments.
+ */
+function clientProperties(dir: string, principal: Principal): string {
+  const cfg = loadConfig();
+  const file = path.join(dir, 'kafka', `client-${principal}.properties`);
+  mkdirSync(path.dirname(file), { recursive: true });
+  const sasl = saslFor(cfg, principal);
+  const lines = sasl
+    ? [
+        'security.protocol=SASL_PLAINTEXT',
+        'sasl.mechanism=SCRAM-SHA-512',
+        `sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${sasl.username}" password="${sasl.password}";`,
+      ]
+    : [];
+  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
+}
 
 new Command('kafka')
   .description("run one of Kafka's own console tools from the jars the local stack cached")
   .argument('<tool>', Object.keys(TOOLS).join(', '))
   .argument('[args...]', 'arguments for the tool (put them after --)')
+  .option('--as <principal>', `whose Kafka credentials the tool uses: ${PRINCIPALS.join(', ')}`, 'tools')
   .allowUnknownOption()
   .passThroughOptions()
   .helpOption('-h, --help', 'this help (the tool’s own: npm run kafka -- <tool> --help)')
@@ -31,15 +57,26 @@ new Command('kafka')
     `
 Examples:
   npm run kafka -- kafka-topics --bootstrap-server 127.0.0.1:9092 --list
+  npm run kafka -- --as admin kafka-acls --bootstrap-server 127.0.0.1:9092 --list --topic cloudphone.device.events
   npm run kafka -- kafka-topics --bootstrap-server 127.0.0.1:9092 --describe --topic cloudphone.device.events
   npm run kafka -- kafka-console-consumer --bootstrap-server 127.0.0.1:9092 --topic cloudphone.user.events \\
       --from-beginning --max-messages 2 --property print.key=true --property print.offset=true
-  npm run kafka -- kafka-consumer-groups --bootstrap-server 127.0.0.1:9092 --describe --group cloudphone.projection.device`,
+  npm run kafka -- kafka-consumer-groups --bootstrap-server 127.0.0.1:9092 --describe --group cloudphone.projection.device
+
+The tool authenticates as the principal of --as (default tools: reads every topic of the namespace, writes
+nothing; admin may do anything) through a client properties file passed as the tool's own config flag. The
+console consumer joins a group under <namespace>.tools. unless --group is given.`,
   )
-  .action(async (tool: string, args: string[]) => {
-    const mainClass = TOOLS[tool];
-    if (!mainClass) throw new Error(`unknown tool "${tool}"; one of ${Object.keys(TOOLS).join(', ')}`);
+  .action(async (tool: string, toolArgs: string[], opts: { as: string }) => {
+    const spec = TOOLS[tool];
+    if (!spec) throw new Error(`unknown tool "${tool}"; one of ${Object.keys(TOOLS).join(', ')}`);
+    const principal = PRINCIPALS.find((p) => p === opts.as);
+    if (!principal) throw new Error(`unknown principal "${opts.as}"; one of ${PRINCIPALS.join(', ')}`);
     const cfg = loadStackConfig();
+    const args = [...toolArgs];
+    if (!args.includes(spec.configFlag)) args.push(spec.configFlag, clientProperties(cfg.dir, principal));
+    if (tool === 'kafka-console-consumer' && !args.includes('--group'))
+      args.push('--group', toolsGroup(cfg.platform.topics.namespace, 'console'));
     const libs = path.join(cfg.cacheDir, `kafka-${cfg.kafka.version}`, 'libs');
     if (!existsSync(libs)) throw new Error(`no Kafka jars in ${libs}: run npm run stack -- up once`);
     const java = await findJava(17, cfg.javaHome);
@@ -51,7 +88,7 @@ Examples:
       log4j,
       'log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n\nlog4j.appender.stderr.Target=System.err\n',
     );
-    const child = spawn(java.bin, ['-Xmx256m', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${libs}/*`, mainClass, ...args], {
+    const child = spawn(java.bin, ['-Xmx256m', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${libs}/*`, spec.mainClass, ...args], {
       stdio: 'inherit',
     });
     process.on('SIGINT', () => child.kill('SIGINT'));

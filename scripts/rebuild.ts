@@ -96,8 +96,8 @@ Examples:
     if (!o.foreground) lowerProcessPriority();
     const cfg = loadConfig();
     const logger = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, 'rebuild', { stderr: true });
-    const kafka = createKafka(cfg, logger, `${cfg.kafka.clientId}.rebuild`);
-    const eventLog = createEventLog(createRegistry(cfg.registry.url));
+    const kafka = createKafka(cfg, logger, 'projections', `${cfg.kafka.clientId}.rebuild`);
+    const eventLog = createEventLog(createRegistry(cfg, 'reader'));
     const progress = progressReporter(name);
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort());

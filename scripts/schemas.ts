@@ -42,7 +42,7 @@ program
   .option('--dir <folder>', 'schemas folder to check', SCHEMAS_DIR)
   .action(async (opts: { dir: string }) => {
     const cfg = loadConfig();
-    const registry = createRegistry(cfg.registry.url);
+    const registry = createRegistry(cfg, 'reader');
     const schemas = loadEventSchemas(path.resolve(opts.dir));
     let broken = 0;
     for (const topic of eventTopics(topicsFor(cfg.topics.namespace))) {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { Command } from 'commander';
 import { createStack, down, status, up, StackError } from './stack/index';
 
@@ -29,8 +30,9 @@ program
     const rows = await status(createStack());
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));
     console.table(
-      rows.map((r) => ({ component: r.name, state: r.state, version: r.version, port: r.port, pid: r.pid ?? '-', log: r.log })),
+      rows.map((r) => ({ component: r.name, state: r.state, version: r.version, port: r.port, pid: r.pid ?? '-', auth: r.auth ?? '-' })),
     );
+    console.log(`logs: ${[...new Set(rows.map((r) => path.dirname(r.log)))].join(', ')}`);
     if (rows.some((r) => r.state !== 'up' && r.state !== 'external')) process.exitCode = 3;
   });
 

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { signToken } from '../lib/auth';
 import { createEventLog } from '../lib/event-log';
+import { toolsGroup } from '../lib/acls';
+import { loadConfig } from '../lib/config';
 import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
@@ -29,9 +31,9 @@ const ENDPOINTS = [
   'POST   /notifications              {userId, title, content, cause};  POST /notifications/:id/read',
   'GET    /devices /users /orders /billing/sessions /billing/usage /notifications',
   'Bearer token for all but the sign-up: npm run token -- --user <id> --tenant <t> [--role tenant_admin]',
-  'GET    /projections/status         checkpoints, lag and dead letters per projection and partition',
+  'GET    /projections/status         checkpoints, lag and dead letters per projection and partition (operator token: npm run token -- --ops)',
   'GET    /openapi.json               the OpenAPI 3.1 document of both APIs (no token)',
-  'GET    /metrics                    Prometheus metrics (projection lag, applied events, dead letters)',
+  'GET    /metrics                    Prometheus metrics (projection lag, applied events, dead letters; operator token)',
 ];
 
 /**
@@ -42,9 +44,10 @@ const ENDPOINTS = [
 async function main(): Promise<void> {
   const t0 = Date.now();
   const stack = createStack();
-  const cfg = stack.cfg.platform;
   console.log('== local stack');
   await up(stack);
+  // Read once the stack is up: on a first run, `up` makes the credentials the configuration reads.
+  const cfg = loadConfig();
   console.log('\n== topics and schemas');
   await bootstrap(cfg, (line) => (line.startsWith('schema ') ? undefined : console.log(line)));
 
@@ -80,11 +83,17 @@ async function main(): Promise<void> {
   const spec = { cpuCores: 4, memoryMb: 8192, storageGb: 64, androidVersion: '13' };
   const device = await post('/devices', { userId: user.id, name: 'demo phone', spec, tier: 'standard', region: 'cn-east' });
   const started = await post(`/devices/${device.id}/start`, {});
-  const kafka = createKafka(cfg, createLogger('fatal', 'start'), 'start');
-  const eventLog = createEventLog(createRegistry(cfg.registry.url));
+  const kafka = createKafka(cfg, createLogger('fatal', 'start'), 'tools', 'start');
+  const eventLog = createEventLog(createRegistry(cfg, 'reader'));
   const { topic, partition, offset } = device.position; // the device's events: created, then started
   if (started.position.partition !== partition) throw new Error('a device’s events must share one partition');
-  for (const r of await readPartition(kafka, eventLog, { topic, partition, offset, limit: 2 })) {
+  for (const r of await readPartition(kafka, eventLog, {
+    topic,
+    partition,
+    offset,
+    limit: 2,
+    group: toolsGroup(cfg.topics.namespace, 'start'),
+  })) {
     console.log(`${r.topic}/${r.partition}@${r.offset} schema ${r.schemaId} key ${r.key}: ${JSON.stringify(r.event)}`);
   }
 

@@ -16,8 +16,8 @@ new Command('status')
   .option('--json', 'print JSON')
   .action(async (o: { json?: boolean }) => {
     const cfg = loadConfig();
-    const kafka = createKafka(cfg, createLogger('fatal', 'status'), 'status');
-    const registry = createRegistry(cfg.registry.url);
+    const kafka = createKafka(cfg, createLogger('fatal', 'status'), 'tools', 'status');
+    const registry = createRegistry(cfg, 'reader');
     const topics = topicsFor(cfg.topics.namespace);
     const db = createDb(cfg.database.url, { schema: cfg.database.schema, poolMax: 2 });
     const admin = kafka.admin();
@@ -43,7 +43,7 @@ new Command('status')
           versions: (await registry.versions(s)).join(','),
           compatibility: (await registry.compatibility(s)) ?? 'default',
         });
-      const projections = await projectionStatus({ db, kafka, topics }).catch((err: Error) => {
+      const projections = await projectionStatus({ db, admin, topics }).catch((err: Error) => {
         console.error(`projections: ${err.message} (have the workers run once: npm start)`);
         return [];
       });

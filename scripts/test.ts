@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadConfig } from '../lib/config';
 import { bootstrap } from './bootstrap';
 import { createStack, up } from './stack/index';
 
@@ -48,7 +49,7 @@ async function main(): Promise<number> {
   const stack = createStack();
   console.log('test: bringing the local stack up');
   await up(stack);
-  await bootstrap(stack.cfg.platform, () => undefined);
+  await bootstrap(loadConfig(), () => undefined); // read after `up`, which makes the credentials on a first run
 
   const runs: JestSummary[] = [];
   if (extra.length > 0) {

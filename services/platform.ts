@@ -71,8 +71,12 @@ export const commandOperations: readonly Operation[] = [
 export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) {
   const instanceId = opts.instanceId ?? randomUUID();
   const logger = opts.logger ?? createLogger(cfg.logLevel, 'commands');
-  const kafka = createKafka(cfg, logger, `${cfg.kafka.clientId}.${instanceId}`);
-  const registry = createRegistry(cfg.registry.url);
+  // Three principals (lib/acls.ts): the single writers, the API's command bus, the reservation-release policy.
+  const clientId = `${cfg.kafka.clientId}.${instanceId}`;
+  const kafka = createKafka(cfg, logger, 'commands', clientId);
+  const apiKafka = createKafka(cfg, logger, 'api', clientId);
+  const policyKafka = createKafka(cfg, logger, 'policies', clientId);
+  const registry = createRegistry(cfg, 'reader');
   const eventLog = createEventLog(registry);
   const topics = topicsFor(cfg.topics.namespace);
   const now = opts.now ?? Date.now;
@@ -92,11 +96,11 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
       logger,
     }),
   );
-  const bus = createCommandBus({ kafka, repliesTopic: topics.replies, instanceId, logger, timeoutMs: cfg.commandTimeoutMs });
+  const bus = createCommandBus({ kafka: apiKafka, repliesTopic: topics.replies, instanceId, logger, timeoutMs: cfg.commandTimeoutMs });
   const policies = [
     createPolicy({
       name: 'reservation-release',
-      kafka,
+      kafka: policyKafka,
       eventLog,
       bus,
       groupId: `${topics.namespace}.reservation-release.policy`,

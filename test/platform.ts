@@ -47,7 +47,10 @@ export const withHeaders =
  * The command side on the real stack, in a namespace of its own (topics and subjects with a random suffix),
  * with `instances` processes' worth of instances side by side.
  */
-export async function startTestPlatform(instances = 1, opts: { readSide?: boolean; sagas?: Partial<Config['sagas']> } = {}) {
+export async function startTestPlatform(
+  instances = 1,
+  opts: { readSide?: boolean; sagas?: Partial<Config['sagas']>; tenants?: Config['auth']['tenants'] } = {},
+) {
   const it_ = integration();
   const namespace = unique('test-e2e');
   const topics = topicsFor(namespace);
@@ -61,6 +64,7 @@ export async function startTestPlatform(instances = 1, opts: { readSide?: boolea
     commandTimeoutMs: 30_000,
     database: { ...it_.cfg.database, schema: database?.schema },
     sagas: { ...it_.cfg.sagas, ...opts.sagas },
+    auth: opts.tenants ? { ...it_.cfg.auth, tenants: opts.tenants } : it_.cfg.auth,
   };
   const read = opts.readSide ? await startProjections(cfg, { logger: it_.logger }) : undefined;
   const api = read ? readSideApi(read, cfg) : { routers: [], operations: [] };

@@ -30,8 +30,8 @@ export const unique = (prefix: string) => `${prefix}.${randomUUID().slice(0, 8)}
 export function integration() {
   const cfg = loadConfig();
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'fatal', 'test');
-  const kafka: Kafka = createKafka(cfg, logger, unique('test'));
-  const registry = createRegistry(cfg.registry.url);
+  const kafka: Kafka = createKafka(cfg, logger, 'admin', unique('test'));
+  const registry = createRegistry(cfg, 'writer');
   const eventLog = createEventLog(registry);
   let admin: Admin | undefined;
   const getAdmin = async () => {

@@ -14,6 +14,8 @@ export interface Component {
   prepare(): Promise<void>;
   start(): Promise<void>;
   isHealthy(): Promise<boolean>;
+  /** How clients authenticate, as observed now (an anonymous attempt is refused, or not). */
+  auth(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -23,6 +25,7 @@ export function externalComponent(spec: {
   port: number;
   describe: string;
   isHealthy: () => Promise<boolean>;
+  auth: () => Promise<string>;
   version: () => string;
 }): Component {
   return {
@@ -36,6 +39,7 @@ export function externalComponent(spec: {
     prepare: async () => undefined,
     start: async () => undefined,
     isHealthy: spec.isHealthy,
+    auth: spec.auth,
     stop: async () => undefined,
   };
 }

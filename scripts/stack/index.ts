@@ -3,7 +3,7 @@ import { devKey } from '../../lib/auth';
 import type { Component } from './component';
 import { loadStackConfig, type StackConfig } from './config';
 import { externalKafka, kafkaBroker } from './kafka';
-import { embeddedPostgres, ensureDatabases, externalPostgres } from './postgres';
+import { embeddedPostgres, ensureDatabases, ensureRoles, externalPostgres } from './postgres';
 import { cmdline, isPortOpen, portOwner, StackError, terminate, waitUntil } from './processes';
 import { apicurioRegistry, externalRegistry } from './registry';
 
@@ -89,7 +89,8 @@ export async function up(stack: Stack, opts: { replace?: boolean; log?: Log } = 
   const one = async (c: Component) => log(`${c.name.padEnd(9)} ${await bringUp(c, cfg, opts.replace ?? false, log)}`);
   // PostgreSQL first (the registry stores its schemas there); Kafka and the registry then start side by side.
   await one(stack.postgres);
-  await ensureDatabases(cfg.platform.database.url);
+  if (cfg.platform.database.embedded) await ensureRoles(cfg);
+  else await ensureDatabases(cfg.platform.database.url);
   await Promise.all([one(stack.kafka), one(stack.registry)]);
   // The development signing key (lib/auth.ts): made once, so `npm run token` and every process agree on it.
   if (cfg.platform.auth.devKeyFile)
@@ -115,6 +116,8 @@ export interface ComponentStatus {
   version: string;
   port: number;
   pid?: number;
+  /** How clients authenticate, probed now (undefined when the component is down). */
+  auth?: string;
   log: string;
 }
 
@@ -133,6 +136,7 @@ export async function status(stack: Stack): Promise<ComponentStatus[]> {
         version: c.version(),
         port: c.port,
         pid: pid ?? (state === 'foreign' ? await portOwner(c.port) : undefined),
+        auth: healthy ? await c.auth().catch((err: Error) => `unknown (${err.message})`) : undefined,
         log: c.logFile,
       };
     }),

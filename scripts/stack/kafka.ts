@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { kafkaCredentials, PRINCIPALS, saslFor, usernameOf } from '../../lib/kafka';
 import { externalComponent, type Component } from './component';
 import type { StackConfig } from './config';
 import { findJava } from './java';
@@ -9,10 +10,11 @@ import { ensureDir, fetchKafkaJars } from './maven';
 import { readPid, removeFile, run, spawnDaemon, StackError, terminate } from './processes';
 
 /** Healthy when the cluster answers with at least one broker and an active controller. */
-async function kafkaHealthy(brokers: string[]): Promise<boolean> {
+async function kafkaHealthy(brokers: string[], sasl: SASLOptions | undefined): Promise<boolean> {
   const admin = new Kafka({
     clientId: 'stack-health',
     brokers,
+    sasl,
     logLevel: logLevel.NOTHING,
     connectionTimeout: 2000,
     retry: { retries: 0 },
@@ -26,6 +28,26 @@ async function kafkaHealthy(brokers: string[]): Promise<boolean> {
   }
 }
 
+/** Whether the cluster lets a client without credentials in: it is asked for its topics. */
+async function kafkaAuth(brokers: string[]): Promise<string> {
+  const admin = new Kafka({
+    clientId: 'stack-probe',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 2000,
+    retry: { retries: 0 },
+  }).admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+    return 'OFF: a client without credentials was let in';
+  } catch {
+    return 'SASL/SCRAM-SHA-512 + ACLs (a client without credentials is refused)';
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 /** Kafka run elsewhere (KAFKA_BROKERS with STACK_EXTERNAL=true). */
 export function externalKafka(cfg: StackConfig): Component {
   const brokers = cfg.platform.kafka.brokers;
@@ -34,11 +56,23 @@ export function externalKafka(cfg: StackConfig): Component {
     port: Number(brokers[0]?.split(':')[1] ?? 9092),
     describe: `KAFKA_BROKERS ${brokers.join(',')}`,
     version: () => 'external',
-    isHealthy: () => kafkaHealthy(brokers),
+    isHealthy: () => kafkaHealthy(brokers, saslFor(cfg.platform, 'admin')),
+    auth: () => kafkaAuth(brokers),
   });
 }
 
-/** Apache Kafka as a single-node KRaft broker+controller, from the official jars on Maven Central. */
+/**
+ * Apache Kafka as a single-node KRaft broker+controller, from the official jars on Maven Central.
+ *
+ * Authenticated: the client listener speaks SASL/SCRAM-SHA-512 only, with one principal per component
+ * (lib/kafka.ts PRINCIPALS, passwords made once into `.stack/kafka/credentials.json`, mode 0600), added to the
+ * storage when it is formatted (KRaft keeps SCRAM credentials in its metadata log). The StandardAuthorizer
+ * refuses everything no ACL allows (bootstrap grants them per namespace, lib/acls.ts); `cloudphone-admin` is the
+ * only super user. The controller listener (loopback, used by the node itself) takes SASL/PLAIN with the admin's
+ * password: KRaft controllers cannot check SCRAM, whose credentials live in the log they serve. Passwords are
+ * in server.properties (mode 0600), never in a process's arguments — except the one-off storage format, which
+ * takes them only as arguments (`--add-scram`).
+ */
 export function kafkaBroker(cfg: StackConfig): Component {
   const { version, port, controllerPort, heap } = cfg.kafka;
   const home = path.join(cfg.dir, 'kafka');
@@ -55,18 +89,33 @@ export function kafkaBroker(cfg: StackConfig): Component {
     return found.bin;
   };
 
+  const credentials = () => kafkaCredentials(cfg.platform.kafka.credentialsFile, { make: true });
+  // Formatted with the principals' SCRAM credentials: storage formatted before authentication (no marker) is
+  // formatted again — its topics are made again by bootstrap.
+  const authMarker = path.join(home, 'storage-has-scram-users');
+
   const writeConfig = () => {
+    const admin = { user: usernameOf('admin'), password: credentials().admin };
     writeFileSync(
       path.join(home, 'server.properties'),
       [
         'process.roles=broker,controller',
         'node.id=1',
         `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-        `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+        `listeners=SASL_PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+        `advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${port}`,
         'controller.listener.names=CONTROLLER',
-        'inter.broker.listener.name=PLAINTEXT',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+        'inter.broker.listener.name=SASL_PLAINTEXT',
+        'listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+        'sasl.enabled.mechanisms=SCRAM-SHA-512',
+        'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
+        `listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${admin.user}" password="${admin.password}";`,
+        'sasl.mechanism.controller.protocol=PLAIN',
+        'listener.name.controller.sasl.enabled.mechanisms=PLAIN',
+        `listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${admin.user}" password="${admin.password}" user_${admin.user}="${admin.password}";`,
+        'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+        `super.users=User:${admin.user}`,
+        'allow.everyone.if.no.acl.found=false',
         `log.dirs=${dataDir}`,
         `num.partitions=${cfg.platform.topics.partitions}`,
         'auto.create.topics.enable=false',
@@ -79,7 +128,9 @@ export function kafkaBroker(cfg: StackConfig): Component {
         'delete.topic.enable=true',
         '',
       ].join('\n'),
+      { mode: 0o600 },
     );
+    chmodSync(path.join(home, 'server.properties'), 0o600); // a file written before keeps its mode otherwise
     writeFileSync(
       path.join(home, 'log4j.properties'),
       [
@@ -108,8 +159,14 @@ export function kafkaBroker(cfg: StackConfig): Component {
       await ensureDir(libs, (tmp) => fetchKafkaJars(version, tmp));
       mkdirSync(home, { recursive: true });
       writeConfig();
-      if (existsSync(path.join(dataDir, 'meta.properties'))) return;
+      if (existsSync(path.join(dataDir, 'meta.properties'))) {
+        if (existsSync(authMarker)) return;
+        console.log(`kafka     storage formatted before authentication: formatting ${dataDir} again (bootstrap makes the topics)`);
+        rmSync(dataDir, { recursive: true, force: true });
+      }
       const clusterId = randomBytes(16).toString('base64url');
+      const passwords = credentials();
+      const scram = PRINCIPALS.flatMap((p) => ['--add-scram', `SCRAM-SHA-512=[name=${usernameOf(p)},password=${passwords[p]}]`]);
       await run(await java(), [
         `-Dlog4j.configuration=file:${path.join(home, 'log4j.properties')}`,
         '-cp',
@@ -120,9 +177,14 @@ export function kafkaBroker(cfg: StackConfig): Component {
         clusterId,
         '-c',
         path.join(home, 'server.properties'),
+        ...scram,
       ]).catch((err: Error) => {
-        throw new StackError('kafka', `formatting the KRaft storage failed: ${err.message}`, { port, logFile });
+        throw new StackError('kafka', `formatting the KRaft storage failed: ${err.message.replace(/password=[^\]]+/g, 'password=***')}`, {
+          port,
+          logFile,
+        });
       });
+      writeFileSync(authMarker, `${new Date().toISOString()}\n`);
     },
     start: async () => {
       spawnDaemon({
@@ -143,7 +205,8 @@ export function kafkaBroker(cfg: StackConfig): Component {
         pidFile,
       });
     },
-    isHealthy: () => kafkaHealthy([`127.0.0.1:${port}`]),
+    isHealthy: () => kafkaHealthy([`127.0.0.1:${port}`], saslFor(cfg.platform, 'admin')),
+    auth: () => kafkaAuth([`127.0.0.1:${port}`]),
     stop: async () => {
       const pid = readPid(pidFile);
       if (pid !== undefined) await terminate(pid, 30_000);

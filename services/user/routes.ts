@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { maybeActor, tenantAdminOnly } from '../../lib/auth';
+import { maybeActor, signupOpen, tenantAdminOnly } from '../../lib/auth';
 import { DomainError, forbidden, notFound } from '../../lib/decider';
 import {
   commandAuth,
@@ -172,13 +172,21 @@ export function userRoutes(deps: Deps): Router {
   };
 
   router.post('/', commandAuth(deps, { optional: true }), async (ctx) => {
-    if (maybeActor(ctx)?.role === 'user') throw forbidden('a user cannot register users: sign up without a token, or ask a tenant admin');
+    const actor = maybeActor(ctx);
+    if (actor?.role === 'user') throw forbidden('a user cannot register users: sign up without a token, or ask a tenant admin');
+    // Anonymous: only into a registered tenant that takes open sign-up (an unknown and a closed tenant look alike).
+    if (!actor && !signupOpen(deps.auth, tenantOf(ctx))) throw new DomainError(403, 'signup_closed', 'sign-up is not open for this tenant');
     const input = parse(registerBody, body(ctx));
     const userId = newAggregateId(ctx, 'register-user');
     const claims = await claimAll(ctx, deps, userId, [
       ['username', input.username],
       ['email', input.email],
-    ]);
+    ]).catch((err: unknown) => {
+      // An anonymous caller is not told which of the two is taken (a tenant admin is).
+      if (!actor && err instanceof DomainError && err.status === 409)
+        throw new DomainError(409, 'signup_conflict', 'this username or email cannot be used; choose others, or sign in');
+      throw err;
+    });
     await withClaims(ctx, deps, userId, claims, () =>
       runCommand(ctx, deps, deps.topics.user, {
         meta: commandMeta(ctx, deps, userId, 'register-user'),

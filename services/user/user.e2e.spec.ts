@@ -12,14 +12,24 @@ const tenant = (t: string) => ({ 'X-Tenant-Id': t });
 const admin = () => platform.bearer('ops', 'acme', 'tenant_admin');
 
 describe('user command API: usernames and emails unique within a tenant', () => {
-  test('register, and a taken username or email is a 409 naming the field; another tenant may use them', async () => {
+  test('register, and a taken username or email is a 409 (naming the field to a tenant admin only); another tenant may use them', async () => {
     const [a, b] = platform.http;
     const alice = await a!('POST', '/users', { username: 'alice', email: 'alice@example.com' }, tenant('acme'));
     expect(alice).toMatchObject({ status: 201, body: { version: 1 } });
-    const sameName = await b!('POST', '/users', { username: 'Alice', email: 'other@example.com' }, tenant('acme'));
+    const sameName = await b!('POST', '/users', { username: 'Alice', email: 'other@example.com' }, admin());
     expect(sameName).toMatchObject({ status: 409, body: { detail: 'username "Alice" is already taken', field: 'username' } });
-    const sameEmail = await b!('POST', '/users', { username: 'carol', email: 'ALICE@example.com' }, tenant('acme'));
+    const sameEmail = await b!('POST', '/users', { username: 'carol', email: 'ALICE@example.com' }, admin());
     expect(sameEmail).toMatchObject({ status: 409, body: { field: 'email' } });
+    // Anonymous: the same answer for a taken username and a taken email, naming neither.
+    const anonymous = [
+      await b!('POST', '/users', { username: 'Alice', email: 'other@example.com' }, tenant('acme')),
+      await b!('POST', '/users', { username: 'carol', email: 'ALICE@example.com' }, tenant('acme')),
+    ];
+    expect(anonymous.map((r) => [r.status, r.body])).toEqual([
+      [409, expect.objectContaining({ type: expect.stringMatching(/\/signup_conflict$/) })],
+      [409, expect.objectContaining({ type: expect.stringMatching(/\/signup_conflict$/) })],
+    ]);
+    expect(anonymous[0]!.body).toEqual(anonymous[1]!.body);
     // the refused request gave back the username it had claimed
     expect((await a!('POST', '/users', { username: 'carol', email: 'carol@example.com' }, tenant('acme'))).status).toBe(201);
     expect((await a!('POST', '/users', { username: 'alice', email: 'alice@example.com' }, tenant('globex'))).status).toBe(201);
