@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { embeddedPgUrl, pgCredentials } from './db';
+import { embeddedPgUrl, pgCredentials, PROJECTION_ROLES, type ProjectionRole } from './db';
 
 /**
  * The platform's configuration: parsed and validated once at start-up from the
@@ -69,7 +69,15 @@ export interface Config {
    * app's role (migrations, projections, sagas, rebuilds), `queryUrl` the query API's (SELECT only; lib/db.ts
    * PG_ROLES). On the embedded server both come from the stack's credentials file (`credentialsFile`).
    */
-  database: { url: string; queryUrl: string; embedded: boolean; schema?: string; credentialsFile: string };
+  database: {
+    url: string;
+    queryUrl: string;
+    /** Each projection's workers' role (embedded server); elsewhere the app role's `url`. */
+    projectionUrls: Readonly<Record<ProjectionRole, string>>;
+    embedded: boolean;
+    schema?: string;
+    credentialsFile: string;
+  };
   topics: { namespace: string; partitions: number; replicationFactor: number };
   http: { host: string; port: number };
   /** How long the API waits for a command's reply before answering 503. */
@@ -135,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const root = path.resolve(__dirname, '..');
   const stackDir = path.resolve(e.STACK_DIR ?? path.join(root, '.stack'));
   const pgCredentialsFile = path.join(stackDir, 'postgres', 'credentials.json');
+  const pg = e.DATABASE_URL ? undefined : pgCredentials(pgCredentialsFile);
   const auth: AuthConfig = {
     issuer: e.AUTH_ISSUER ?? DEV_ISSUER,
     audience: e.AUTH_AUDIENCE,
@@ -161,8 +170,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       credentialsFile: path.resolve(e.REGISTRY_CREDENTIALS_FILE ?? path.join(stackDir, 'registry', 'credentials.json')),
     },
     database: {
-      url: e.DATABASE_URL ?? embeddedPgUrl(e.EMBEDDED_PG_PORT, 'app', pgCredentials(pgCredentialsFile)),
-      queryUrl: e.DATABASE_QUERY_URL ?? e.DATABASE_URL ?? embeddedPgUrl(e.EMBEDDED_PG_PORT, 'query', pgCredentials(pgCredentialsFile)),
+      url: e.DATABASE_URL ?? embeddedPgUrl(e.EMBEDDED_PG_PORT, 'app', pg),
+      queryUrl: e.DATABASE_QUERY_URL ?? e.DATABASE_URL ?? embeddedPgUrl(e.EMBEDDED_PG_PORT, 'query', pg),
+      projectionUrls: Object.fromEntries(
+        PROJECTION_ROLES.map((r) => [r, e.DATABASE_URL ?? embeddedPgUrl(e.EMBEDDED_PG_PORT, r, pg)]),
+      ) as Record<ProjectionRole, string>,
       embedded: e.DATABASE_URL === undefined,
       schema: e.DATABASE_SCHEMA,
       credentialsFile: pgCredentialsFile,

@@ -1,7 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { loadConfig } from './config';
-import { adminDatabaseUrl, createDb, migrate, pgCredentials } from './db';
+import { adminDatabaseUrl, createDb, migrate, pgCredentials, pgRoleName } from './db';
+import { grantProjection } from './projection-worker';
+import { deviceProjection } from '../projections/device/projection';
 import { kafkaCredentials } from './kafka';
 import { registryCredentials } from './registry';
 import { unique } from '../test/support';
@@ -52,6 +54,19 @@ embedded('roles of the embedded server', () => {
     expect(await denied(reader('devices').delete())).toMatch(/permission denied/);
     expect(await denied(reader.raw('create table ??.intruder (a int)', [schema]))).toMatch(/permission denied for schema/);
     expect((await app('devices').first()).region).toBe('cn-east');
+  });
+
+  test('a projection’s workers may change its tables and checkpoints only: the device role cannot touch billing’s, nor drop', async () => {
+    await grantProjection(app, schema, deviceProjection, pgRoleName('device'));
+    const device = createDb(cfg.database.projectionUrls.device, { schema, poolMax: 1 });
+    try {
+      expect(await device('devices').update({ name: 'renamed' })).toBe(1);
+      expect(await denied(device('orders').delete())).toMatch(/permission denied for table orders/);
+      expect(await denied(device('metering_sessions').select())).toMatch(/permission denied for table metering_sessions/);
+      expect(await denied(device.raw('drop table ??.devices', [schema]))).toMatch(/must be owner/);
+    } finally {
+      await device.destroy();
+    }
   });
 
   test('the app role owns its tables but is no superuser: no roles, no other database', async () => {

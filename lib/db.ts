@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
@@ -19,24 +19,45 @@ export type Db = Knex;
  * - `app` (`cloudphone_app`): owns the app database's schemas and tables; migrations, projection workers, sagas
  *   and rebuilds (its DDL swaps tables);
  * - `query` (`cloudphone_query`): SELECT only, for the query API;
- * - `registry` (`cloudphone_registry`): owns the schema registry's own database, and nothing else.
+ * - `registry` (`cloudphone_registry`): owns the schema registry's own database, and nothing else;
+ * - `device`, `billing`, `notification` (`cloudphone_projection_<name>`): a projection's workers, which may change
+ *   only that projection's tables and its checkpoint rows' table (granted after each migration and rebuild swap:
+ *   lib/projection.ts grantProjection).
  * Passwords are random, made once into `.stack/postgres/credentials.json` (mode 0600); stored by the server as
  * SCRAM-SHA-256 verifiers, and checked with scram-sha-256 (pg_hba).
  */
-export const PG_ROLES = ['superuser', 'app', 'query', 'registry'] as const;
+export const PROJECTION_ROLES = ['device', 'billing', 'notification'] as const;
+export type ProjectionRole = (typeof PROJECTION_ROLES)[number];
+/** The database role of a projection's workers, if it has one. */
+export const projectionRole = (name: string): ProjectionRole | undefined => PROJECTION_ROLES.find((r) => r === name);
+export const PG_ROLES = ['superuser', 'app', 'query', 'registry', ...PROJECTION_ROLES] as const;
 export type PgRole = (typeof PG_ROLES)[number];
-export const pgRoleName = (r: PgRole) => (r === 'superuser' ? 'cloudphone' : `cloudphone_${r}`);
+export const pgRoleName = (r: PgRole) =>
+  r === 'superuser' ? 'cloudphone' : (PROJECTION_ROLES as readonly string[]).includes(r) ? `cloudphone_projection_${r}` : `cloudphone_${r}`;
 
 const pgCredentialsSchema = z.object(
   Object.fromEntries(PG_ROLES.map((r) => [r, z.string().min(16).max(256)])) as Record<PgRole, z.ZodString>,
 );
 export type PgCredentials = z.infer<typeof pgCredentialsSchema>;
 
-/** The roles' passwords: made by the stack (`make`), read by the platform; undefined when there is no file yet. */
+/**
+ * The roles' passwords: made by the stack (`make`), read by the platform; undefined when there is no file yet. A
+ * file from before a role existed is given the missing passwords when the stack asks (`make`).
+ */
 export function pgCredentials(file: string, opts: { make?: boolean } = {}): PgCredentials | undefined {
   if (!opts.make && !existsSync(file)) return undefined;
-  const make = () => JSON.stringify(Object.fromEntries(PG_ROLES.map((r) => [r, randomBytes(24).toString('base64url')])), null, 2);
-  return pgCredentialsSchema.parse(JSON.parse(secretFile(file, make)));
+  const fresh = () => randomBytes(24).toString('base64url');
+  const make = () => JSON.stringify(Object.fromEntries(PG_ROLES.map((r) => [r, fresh()])), null, 2);
+  const stored = JSON.parse(secretFile(file, make)) as Partial<PgCredentials>;
+  if (opts.make && PG_ROLES.some((r) => !stored[r])) {
+    const all = Object.fromEntries(PG_ROLES.map((r) => [r, stored[r] ?? fresh()]));
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(all, null, 2), { mode: 0o600 });
+    renameSync(tmp, file);
+    return pgCredentialsSchema.parse(all);
+  }
+  // Read as it is: a role the file does not know yet has no password here (its connections are refused).
+  return pgCredentialsSchema.partial().parse(stored) as PgCredentials;
 }
 
 /** A URL with the right to manage the server (the embedded server's superuser; an external server's DATABASE_URL). */
@@ -54,7 +75,7 @@ export function adminDatabaseUrl(cfg: Config, database?: string): string {
 export function embeddedPgUrl(port: number, role: PgRole, credentials: PgCredentials | undefined, database = 'cloudphone'): string {
   const url = new URL(`postgres://127.0.0.1:${port}/${database}`);
   url.username = pgRoleName(role);
-  if (credentials) url.password = credentials[role];
+  if (credentials?.[role]) url.password = credentials[role];
   return url.toString();
 }
 

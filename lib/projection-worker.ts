@@ -1,5 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Db } from './db';
+import type { Knex } from 'knex';
 import type { AnyEvent, EventLog } from './event-log';
 import { createConsumer, createProducer } from './kafka';
 import type { Logger } from './logger';
@@ -9,6 +10,19 @@ import { applyBatch, type Projection } from './projection';
 import { isTransient, withRetry } from './retry';
 
 export const CHECKPOINTS = 'projection_checkpoints';
+
+/**
+ * Lets a projection's own database role (lib/db.ts PROJECTION_ROLES) change that projection's tables and the
+ * checkpoint rows, and nothing else of the schema. Run by their owner after the migrations and inside a rebuild's
+ * swap (new tables carry no grants).
+ */
+export async function grantProjection(db: Db | Knex.Transaction, schema: string, projection: Projection, role: string): Promise<void> {
+  await db.raw('grant usage on schema ?? to ??', [schema, role]);
+  for (const table of Object.keys(projection.tables)) {
+    await db.raw('grant select, insert, update, delete on ?? to ??', [`${schema}.${table}`, role]);
+  }
+  await db.raw('grant select, insert, update on ?? to ??', [`${schema}.${CHECKPOINTS}`, role]);
+}
 
 /** A row of `projection_checkpoints`: where a projection is in one topic partition (bigints come back as numbers). */
 export interface CheckpointRow {

@@ -1,11 +1,11 @@
 import type { Config } from '../lib/config';
-import { createDb, migrate } from '../lib/db';
+import { createDb, migrate, pgRoleName, projectionRole, type Db } from '../lib/db';
 import { createEventLog } from '../lib/event-log';
 import { createKafka } from '../lib/kafka';
 import { createLogger, type Logger } from '../lib/logger';
 import { createMetrics, type Metrics } from '../lib/metrics';
 import type { Projection } from '../lib/projection';
-import { createProjectionWorker } from '../lib/projection-worker';
+import { createProjectionWorker, grantProjection } from '../lib/projection-worker';
 import { createRegistry } from '../lib/registry';
 import { topicsFor } from '../lib/topics';
 import { billingProjection } from './billing/projection';
@@ -33,6 +33,14 @@ export async function startProjections(
   const logger = opts.logger ?? createLogger(cfg.logLevel, 'projections');
   const db = createDb(cfg.database.url, { schema: cfg.database.schema, asyncCommit: true });
   await migrate(db, cfg.database.schema);
+  // Each projection's workers write through a role of their own, allowed only that projection's tables.
+  const workerDbs = new Map<string, Db>();
+  for (const [name, projection] of Object.entries(PROJECTIONS)) {
+    const role = projectionRole(name);
+    if (!cfg.database.embedded || !role) continue;
+    await grantProjection(db, cfg.database.schema ?? 'public', projection, pgRoleName(role));
+    workerDbs.set(name, createDb(cfg.database.projectionUrls[role], { schema: cfg.database.schema, asyncCommit: true }));
+  }
   // The query API reads through a role that may only SELECT (lib/db.ts PG_ROLES).
   const queryDb = createDb(cfg.database.queryUrl, { schema: cfg.database.schema });
   const kafka = createKafka(cfg, logger, 'projections', `${cfg.kafka.clientId}.projections.${opts.instanceId ?? process.pid}`);
@@ -44,7 +52,7 @@ export async function startProjections(
     if (!projection) throw new Error(`unknown projection "${name}"; one of ${Object.keys(PROJECTIONS).join(', ')}`);
     return createProjectionWorker({
       kafka,
-      db,
+      db: workerDbs.get(name) ?? db,
       eventLog,
       projection,
       topics: projection.topics(topics),
@@ -68,7 +76,7 @@ export async function startProjections(
     async stop(): Promise<void> {
       await Promise.all(workers.map((w) => w.stop()));
       await admin.disconnect();
-      await Promise.all([db.destroy(), queryDb.destroy()]);
+      await Promise.all([db.destroy(), queryDb.destroy(), ...[...workerDbs.values()].map((d) => d.destroy())]);
     },
   };
 }

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Knex } from 'knex';
 import type { Config } from '../lib/config';
-import { createDb, migrate, type Db } from '../lib/db';
+import { createDb, migrate, pgRoleName, projectionRole, type Db } from '../lib/db';
 import { backgroundSessions } from '../lib/priority';
 import type { AnyEvent, EventLog } from '../lib/event-log';
 import { createConsumer } from '../lib/kafka';
 import type { Logger } from '../lib/logger';
 import { applyBatch, type Projection, type Row } from '../lib/projection';
-import { CHECKPOINTS, createProjectionWorker, type CheckpointRow } from '../lib/projection-worker';
+import { CHECKPOINTS, createProjectionWorker, grantProjection, type CheckpointRow } from '../lib/projection-worker';
 import { isTransient, withRetry } from '../lib/retry';
 import { topicsFor } from '../lib/topics';
 
@@ -171,7 +171,20 @@ export async function rebuildProjection(deps: {
 
     const { differences, appliedEvents, caughtUp } = await withRetry(
       () =>
-        handover({ db, live, shadow, retired, projection, tables, ends, shadowCps, tail: tail!, eventLog, verify: Boolean(deps.verify) }),
+        handover({
+          db,
+          live,
+          shadow,
+          retired,
+          projection,
+          tables,
+          ends,
+          shadowCps,
+          tail: tail!,
+          eventLog,
+          verify: Boolean(deps.verify),
+          workerRole: cfg.database.embedded && projectionRole(name) ? pgRoleName(projectionRole(name)!) : undefined,
+        }),
       { retries: 20, onRetry: (err, attempt) => logger.warn({ attempt, err: (err as Error).message }, 'handover failed; retrying') },
     );
     await tail.stop();
@@ -310,6 +323,8 @@ async function handover(h: {
   tail: Tail;
   eventLog: EventLog;
   verify: boolean;
+  /** The database role of the projection's workers (lib/db.ts PROJECTION_ROLES), when it has one. */
+  workerRole?: string;
 }): Promise<{ differences: RowDiff[]; appliedEvents: number; caughtUp: RebuildResult['handover'] }> {
   const { live, shadow, projection } = h;
   const liveCpTable = `${live}.${CHECKPOINTS}`;
@@ -384,6 +399,8 @@ async function handover(h: {
     await trx.raw('create schema ??', [h.retired]);
     for (const t of h.tables) await trx.raw('alter table ?? set schema ??', [`${live}.${t}`, h.retired]);
     for (const t of h.tables) await trx.raw('alter table ?? set schema ??', [`${shadow}.${t}`, live]);
+    // The tables moved in carry no grants: the projection's workers get theirs back in the same transaction.
+    if (h.workerRole) await grantProjection(trx, live, projection, h.workerRole);
     for (const c of handed) {
       await trx(liveCpTable).where({ projection: projection.name, topic: c.topic, partition: c.partition }).update({
         next_offset: c.next_offset,

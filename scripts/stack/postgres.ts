@@ -2,7 +2,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
-import { adminDatabaseUrl, PG_ROLES, pgCredentials, pgRoleName, type PgCredentials } from '../../lib/db';
+import { adminDatabaseUrl, PG_ROLES, pgCredentials, pgRoleName, PROJECTION_ROLES, type PgCredentials } from '../../lib/db';
 import { externalComponent, type Component } from './component';
 import type { StackConfig } from './config';
 import { isAlive, run, StackError } from './processes';
@@ -66,7 +66,8 @@ export async function ensureRoles(cfg: StackConfig): Promise<void> {
       else await c.query(`alter database "${db}" owner to "${owner}"`);
       await c.query(`revoke all on database "${db}" from public`);
     }
-    await c.query(`grant connect on database "${names.app}" to "${pgRoleName('query')}"`);
+    for (const role of ['query', ...PROJECTION_ROLES] as const)
+      await c.query(`grant connect on database "${names.app}" to "${pgRoleName(role)}"`);
   });
   const handOver = (owner: string) => `
     do $$ declare r record; begin
