@@ -1,11 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
-import { z } from 'zod';
 import type { Config } from './config';
-import { secretFile } from './secret-file';
+import { passwordFile } from './secret-file';
 
 // bigint columns (money in fen, offsets, counters) come back as numbers: every value the platform stores is far
 // below 2^53, and arithmetic on strings would be a silent bug.
@@ -35,30 +32,16 @@ export type PgRole = (typeof PG_ROLES)[number];
 export const pgRoleName = (r: PgRole) =>
   r === 'superuser' ? 'cloudphone' : (PROJECTION_ROLES as readonly string[]).includes(r) ? `cloudphone_projection_${r}` : `cloudphone_${r}`;
 
-const pgCredentialsSchema = z.object(
-  Object.fromEntries(PG_ROLES.map((r) => [r, z.string().min(16).max(256)])) as Record<PgRole, z.ZodString>,
-);
-export type PgCredentials = z.infer<typeof pgCredentialsSchema>;
+export type PgCredentials = Partial<Record<PgRole, string>>;
 
 /**
- * The roles' passwords: made by the stack (`make`), read by the platform; undefined when there is no file yet. A
- * file from before a role existed is given the missing passwords when the stack asks (`make`).
+ * The roles' passwords: made by the stack (`make`, which also adds the roles a file made earlier lacks), read by
+ * the platform; undefined when there is no file yet, and a role the file lacks has no password.
  */
-export function pgCredentials(file: string, opts: { make?: boolean } = {}): PgCredentials | undefined {
-  if (!opts.make && !existsSync(file)) return undefined;
-  const fresh = () => randomBytes(24).toString('base64url');
-  const make = () => JSON.stringify(Object.fromEntries(PG_ROLES.map((r) => [r, fresh()])), null, 2);
-  const stored = JSON.parse(secretFile(file, make)) as Partial<PgCredentials>;
-  if (opts.make && PG_ROLES.some((r) => !stored[r])) {
-    const all = Object.fromEntries(PG_ROLES.map((r) => [r, stored[r] ?? fresh()]));
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(all, null, 2), { mode: 0o600 });
-    renameSync(tmp, file);
-    return pgCredentialsSchema.parse(all);
-  }
-  // Read as it is: a role the file does not know yet has no password here (its connections are refused).
-  return pgCredentialsSchema.partial().parse(stored) as PgCredentials;
-}
+export const pgCredentials = (file: string): PgCredentials | undefined => passwordFile(file, PG_ROLES);
+
+/** The stack's side: every role's password, made (or completed) when missing. */
+export const makePgCredentials = (file: string) => passwordFile(file, PG_ROLES, { make: true }) as Record<PgRole, string>;
 
 /** A URL with the right to manage the server (the embedded server's superuser; an external server's DATABASE_URL). */
 export function adminDatabaseUrl(cfg: Config, database?: string): string {

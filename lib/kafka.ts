@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, Partitioners, type Consumer, type ConsumerConfig, type Producer, type ProducerConfig } from 'kafkajs';
-import { z } from 'zod';
 import type { Config } from './config';
 import { kafkaLogCreator, type Logger } from './logger';
-import { secretFile } from './secret-file';
+import { passwordFile } from './secret-file';
 
 /**
  * Who talks to Kafka. Each component has its own SASL/SCRAM principal, allowed the least it needs by the ACLs
@@ -15,11 +13,8 @@ export type Principal = (typeof PRINCIPALS)[number];
 /** A principal's user name on the broker (the ACLs name it as `User:<name>`). */
 export const usernameOf = (p: Principal) => `cloudphone-${p}`;
 
-const credentialsSchema = z.object(
-  Object.fromEntries(PRINCIPALS.map((p) => [p, z.string().min(16).max(256)])) as Record<Principal, z.ZodString>,
-);
 /** Each principal's SCRAM password. */
-export type KafkaCredentials = z.infer<typeof credentialsSchema>;
+export type KafkaCredentials = Record<Principal, string>;
 
 /**
  * The SCRAM passwords of the principals, from KAFKA_CREDENTIALS_FILE. On the local stack the file is made once
@@ -27,11 +22,9 @@ export type KafkaCredentials = z.infer<typeof credentialsSchema>;
  * each deployment is given a file with its own principal(s).
  */
 export function kafkaCredentials(file: string, opts: { make?: boolean } = {}): KafkaCredentials {
-  const make = () => {
-    if (!opts.make) throw new Error(`no Kafka credentials at ${file} (KAFKA_CREDENTIALS_FILE): run npm run stack -- up`);
-    return JSON.stringify(Object.fromEntries(PRINCIPALS.map((p) => [p, randomBytes(24).toString('base64url')])), null, 2);
-  };
-  return credentialsSchema.parse(JSON.parse(secretFile(file, make)));
+  const all = passwordFile(file, PRINCIPALS, opts);
+  if (!all) throw new Error(`no Kafka credentials at ${file} (KAFKA_CREDENTIALS_FILE): run npm run stack -- up`);
+  return all as KafkaCredentials;
 }
 
 const credentialsCache = new Map<string, KafkaCredentials>();
@@ -42,7 +35,9 @@ export function saslFor(cfg: Config, principal: Principal) {
   const file = cfg.kafka.credentialsFile;
   let all = credentialsCache.get(file);
   if (!all) credentialsCache.set(file, (all = kafkaCredentials(file)));
-  return { mechanism: 'scram-sha-512' as const, username: usernameOf(principal), password: all[principal] };
+  const password = all[principal];
+  if (!password) throw new Error(`no Kafka password for ${principal} in ${file} (KAFKA_CREDENTIALS_FILE)`);
+  return { mechanism: 'scram-sha-512' as const, username: usernameOf(principal), password };
 }
 
 export function createKafka(cfg: Config, logger: Logger, principal: Principal, clientId = cfg.kafka.clientId): Kafka {

@@ -1,10 +1,8 @@
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type avro from 'avsc';
-import { z } from 'zod';
 import type { Config } from './config';
-import { secretFile } from './secret-file';
+import { passwordFile } from './secret-file';
 
 /**
  * Who talks to the schema registry (HTTP Basic, Apicurio's roles): `reader` (sr-readonly: every running
@@ -16,18 +14,14 @@ export const REGISTRY_PRINCIPALS = ['admin', 'writer', 'reader'] as const;
 export type RegistryPrincipal = (typeof REGISTRY_PRINCIPALS)[number];
 export const registryUsernameOf = (p: RegistryPrincipal) => `cloudphone-${p}`;
 
-const credentialsSchema = z.object(
-  Object.fromEntries(REGISTRY_PRINCIPALS.map((p) => [p, z.string().min(16).max(256)])) as Record<RegistryPrincipal, z.ZodString>,
-);
-export type RegistryCredentials = z.infer<typeof credentialsSchema>;
+export type RegistryCredentials = Record<RegistryPrincipal, string>;
 
 /** The registry principals' passwords, from REGISTRY_CREDENTIALS_FILE (made once, mode 0600, by the local stack). */
 export function registryCredentials(file: string, opts: { make?: boolean } = {}): RegistryCredentials {
-  const make = () => {
-    if (!opts.make) throw new Error(`no registry credentials at ${file} (REGISTRY_CREDENTIALS_FILE): run npm run stack -- up`);
-    return JSON.stringify(Object.fromEntries(REGISTRY_PRINCIPALS.map((p) => [p, randomBytes(24).toString('base64url')])), null, 2);
-  };
-  return credentialsSchema.parse(JSON.parse(secretFile(file, make)));
+  const all = passwordFile(file, REGISTRY_PRINCIPALS, opts);
+  if (!all || REGISTRY_PRINCIPALS.some((p) => !all[p]))
+    throw new Error(`no registry credentials at ${file} (REGISTRY_CREDENTIALS_FILE): run npm run stack -- up`);
+  return all as RegistryCredentials;
 }
 
 /** The Basic credentials of a principal (undefined when REGISTRY_AUTH=none). */

@@ -39,11 +39,14 @@ export async function projectionStatus(deps: { db: Db; admin: Admin; topics: Top
   const { admin } = deps;
   {
     const rows = (await deps.db(CHECKPOINTS).select()) as CheckpointRow[];
+    // Every topic's end offsets asked at once (each topic is read by several projections).
+    const topicsRead = [...new Set(Object.values(PROJECTIONS).flatMap((p) => p.topics(deps.topics)))];
+    const ends = new Map(await Promise.all(topicsRead.map(async (t) => [t, await admin.fetchTopicOffsets(t)] as const)));
     const out: ProjectionStatus[] = [];
     for (const [name, p] of Object.entries(PROJECTIONS)) {
       const partitions: PartitionStatus[] = [];
       for (const topic of p.topics(deps.topics)) {
-        for (const o of await admin.fetchTopicOffsets(topic)) {
+        for (const o of ends.get(topic)!) {
           const cp = rows.find((r) => r.projection === name && r.topic === topic && r.partition === o.partition);
           const end = Number(o.high);
           partitions.push({

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
 import { kafkaCredentials, PRINCIPALS, saslFor, usernameOf } from '../../lib/kafka';
 import { externalComponent, type Component } from './component';
 import type { StackConfig } from './config';
@@ -9,10 +9,10 @@ import { findJava } from './java';
 import { ensureDir, fetchKafkaJars } from './maven';
 import { readPid, removeFile, run, spawnDaemon, StackError, terminate } from './processes';
 
-/** Healthy when the cluster answers with at least one broker and an active controller. */
-async function kafkaHealthy(brokers: string[], sasl: SASLOptions | undefined): Promise<boolean> {
+/** A one-shot admin client of the stack's probes: no retries, a short connection timeout, always disconnected. */
+async function probe<T>(brokers: string[], sasl: SASLOptions | undefined, ask: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = new Kafka({
-    clientId: 'stack-health',
+    clientId: 'stack-probe',
     brokers,
     sasl,
     logLevel: logLevel.NOTHING,
@@ -21,32 +21,25 @@ async function kafkaHealthy(brokers: string[], sasl: SASLOptions | undefined): P
   }).admin();
   try {
     await admin.connect();
-    const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0 && cluster.controller !== null;
+    return await ask(admin);
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
 }
 
+/** Healthy when the cluster answers (to the admin principal) with at least one broker and an active controller. */
+const kafkaHealthy = (brokers: string[], sasl: SASLOptions | undefined) =>
+  probe(brokers, sasl, async (admin) => {
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0 && cluster.controller !== null;
+  });
+
 /** Whether the cluster lets a client without credentials in: it is asked for its topics. */
-async function kafkaAuth(brokers: string[]): Promise<string> {
-  const admin = new Kafka({
-    clientId: 'stack-probe',
-    brokers,
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 2000,
-    retry: { retries: 0 },
-  }).admin();
-  try {
-    await admin.connect();
-    await admin.listTopics();
-    return 'OFF: a client without credentials was let in';
-  } catch {
-    return 'SASL/SCRAM-SHA-512 + ACLs (a client without credentials is refused)';
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-}
+const kafkaAuth = (brokers: string[]) =>
+  probe(brokers, undefined, (admin) => admin.listTopics()).then(
+    () => 'OFF: a client without credentials was let in',
+    () => 'SASL/SCRAM-SHA-512 + ACLs (a client without credentials is refused)',
+  );
 
 /** Kafka run elsewhere (KAFKA_BROKERS with STACK_EXTERNAL=true). */
 export function externalKafka(cfg: StackConfig): Component {

@@ -2,7 +2,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
-import { adminDatabaseUrl, PG_ROLES, pgCredentials, pgRoleName, PROJECTION_ROLES, type PgCredentials } from '../../lib/db';
+import { adminDatabaseUrl, makePgCredentials, PG_ROLES, pgRoleName, PROJECTION_ROLES, type PgRole } from '../../lib/db';
 import { externalComponent, type Component } from './component';
 import type { StackConfig } from './config';
 import { isAlive, run, StackError } from './processes';
@@ -46,7 +46,7 @@ export async function ensureDatabases(url: string): Promise<void> {
  * rebuilds). Objects made before the roles existed are handed to their owner role. Idempotent: run by every `up`.
  */
 export async function ensureRoles(cfg: StackConfig): Promise<void> {
-  const credentials = pgCredentials(cfg.platform.database.credentialsFile, { make: true })!;
+  const credentials = makePgCredentials(cfg.platform.database.credentialsFile);
   const names = databaseNames(cfg.platform.database.url);
   const as = (database: string) => adminDatabaseUrl(cfg.platform, database);
   await query(as('postgres'), async (c) => {
@@ -103,7 +103,7 @@ export async function ensureRoles(cfg: StackConfig): Promise<void> {
  * The embedded server's superuser password is the credentials file's. A server initialised before there was one
  * (with the old fixed password `cloudphone`) is given it here, once.
  */
-async function claimSuperuser(port: number, credentials: PgCredentials): Promise<void> {
+async function claimSuperuser(port: number, credentials: Record<PgRole, string>): Promise<void> {
   const url = (password: string) => `postgres://${pgRoleName('superuser')}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   if (await pgHealthy(url(credentials.superuser)).catch(() => false)) return;
   await query(url('cloudphone'), async (c) => {
@@ -181,7 +181,7 @@ async function postgresUser(): Promise<{ uid: number; gid: number } | undefined>
  */
 export function embeddedPostgres(cfg: StackConfig): Component {
   const port = Number(new URL(cfg.platform.database.url).port);
-  const credentials = () => pgCredentials(cfg.platform.database.credentialsFile, { make: true })!;
+  const credentials = () => makePgCredentials(cfg.platform.database.credentialsFile);
   const adminUrl = () => adminDatabaseUrl(cfg.platform, 'postgres');
   const base = path.join(cfg.dir, 'postgres');
   const dataDir = path.join(base, 'data');

@@ -6,7 +6,7 @@ import { externalComponent, type Component } from './component';
 import type { StackConfig } from './config';
 import { findJava } from './java';
 import { ensureDir, fetchArtifact } from './maven';
-import { pgCredentials, pgRoleName } from '../../lib/db';
+import { makePgCredentials, pgRoleName } from '../../lib/db';
 import { databaseNames } from './postgres';
 import { readPid, removeFile, run, spawnDaemon, StackError, terminate } from './processes';
 
@@ -103,7 +103,7 @@ export function apicurioRegistry(cfg: StackConfig): Component {
   /** The registry's own role and database (lib/db.ts PG_ROLES); on an external server, DATABASE_URL's role. */
   const jdbc = () => {
     const url = new URL(cfg.platform.database.url);
-    const own = cfg.platform.database.embedded ? pgCredentials(cfg.platform.database.credentialsFile, { make: true }) : undefined;
+    const own = cfg.platform.database.embedded ? makePgCredentials(cfg.platform.database.credentialsFile) : undefined;
     return {
       url: `jdbc:postgresql://${url.hostname}:${url.port || 5432}/${databaseNames(url.toString()).registry}`,
       user: own ? pgRoleName('registry') : decodeURIComponent(url.username) || 'postgres',
