@@ -9,7 +9,7 @@ import { ensureTopics } from '../lib/bootstrap';
 import type { Db } from '../lib/db';
 import type { EventLog } from '../lib/event-log';
 import { createConsumer, createProducer } from '../lib/kafka';
-import { withRetry } from '../lib/retry';
+import { retrying } from './platform';
 import { TOPIC_CONFIG, type Topics } from '../lib/topics';
 import type { Latency, Load } from './results';
 import { generateChunk, seededTopics } from './seed';
@@ -30,7 +30,6 @@ export async function l1(
 ) {
   const bulk = scratch.device.events;
   const ping = scratch.user.events;
-  const retrying = <T>(fn: () => Promise<T>) => withRetry(fn, { retries: 6, initialMs: 500 });
   await retrying(() => ensureTopics(deps.admin, [{ name: bulk, config: TOPIC_CONFIG.events }], { partitions: 6, replicationFactor: 1 }));
   await retrying(() => ensureTopics(deps.admin, [{ name: ping, config: TOPIC_CONFIG.events }], { partitions: 1, replicationFactor: 1 }));
   // Pre-encoded: the first chunk of the seed's events, encoded once.

@@ -26,6 +26,7 @@ import { judge, resultsSchema, table, type Load, type Results } from './results'
 import { existingSeed, forgetSeed, seed, seededTopics } from './seed';
 import { retrying, startBenchPlatform } from './platform';
 import { child, rate, runLoad, seconds, userWithDevices } from './stats';
+import { sleep } from '../lib/wait';
 
 /**
  * `npm run bench`: the platform measured against the machine's own ceilings, side by side in one run, on the
@@ -76,7 +77,7 @@ async function deleteTopics(admin: Admin, names: string[]) {
   for (let i = 0; i < 100; i++) {
     const now = new Set(await admin.listTopics());
     if (!mine.some((n) => now.has(n))) return;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 
@@ -161,7 +162,7 @@ async function naivePeer(cfg: Config, seeded: Topics, schema: string, sample: nu
       },
     });
   }
-  await Promise.race([done, new Promise((r) => setTimeout(r, 600_000))]);
+  await Promise.race([done, sleep(600_000)]);
   const s = seconds(first || t0);
   await Promise.all(consumers.map((c) => c.consumer.disconnect()));
   await dropSchema(db, schema);
@@ -401,7 +402,7 @@ async function main(): Promise<void> {
       log(`  steady p99: single ${steady.single.p99.toFixed(1)} ms, list ${steady.list.p99.toFixed(1)} ms`);
       const rb2 = await rebuild(ns, schemaOf('rebuild2'), marker.events);
       const started = () => rb2.samples.some((s) => Object.values(s.projections).some((p) => p.applied > 0));
-      for (let i = 0; i < 600 && !started(); i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 600 && !started(); i++) await sleep(100);
       const before = rb2.samples.at(-1);
       const { single, list } = await q(quarter);
       const after = rb2.samples.at(-1);

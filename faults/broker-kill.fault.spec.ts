@@ -1,4 +1,5 @@
-import { runScenario, signalComponent, sleep, stackUp, waitGone } from './harness';
+import { runScenario, signalComponent, stackUp, waitGone } from './harness';
+import { sleep } from '../lib/wait';
 
 describe('fault: the Kafka broker is SIGKILLed mid-load and restarted', () => {
   test(

@@ -1,4 +1,5 @@
-import { runScenario, SCALE, signalComponent, sleep } from './harness';
+import { runScenario, SCALE, signalComponent } from './harness';
+import { sleep } from '../lib/wait';
 
 describe('fault: the broker stalls (SIGSTOP) past every client timeout, then resumes (SIGCONT)', () => {
   test(

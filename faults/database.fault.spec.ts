@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { adminDatabaseUrl } from '../lib/db';
-import { runScenario, SCALE, sleep, stackUp } from './harness';
+import { runScenario, SCALE, stackUp } from './harness';
+import { sleep } from '../lib/wait';
 
 /** Terminates every other connection to the platform's and the registry's databases; returns how many. */
 async function terminateBackends(url: string): Promise<number> {
@@ -26,7 +27,7 @@ describe('fault: PostgreSQL connections terminated, then PostgreSQL restarted, m
         `pg_terminate_backend on every connection mid-load; then PostgreSQL stopped ${SCALE.pgDownMs / 1000} s and restarted (embedded PostgreSQL only)`,
         async (fp, load) => {
           const terminated = Date.now();
-          const n = await terminateBackends(adminDatabaseUrl(fp.cfg));
+          const n = await terminateBackends(adminDatabaseUrl(fp.cfg.database));
           const out: Record<string, number> = {
             [`every lane succeeds after ${n} connections were terminated`]: await load.recovered(terminated),
           };

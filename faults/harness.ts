@@ -15,6 +15,7 @@ import { createStack, loadStackConfig, up, type Stack } from '../scripts/stack/i
 import { isAlive } from '../scripts/stack/processes';
 import { readModel, waitForCheckpoints } from '../test/projection-harness';
 import { integration, unique, waitFor } from '../test/support';
+import { sleep } from '../lib/wait';
 
 export { waitFor };
 
@@ -41,8 +42,6 @@ export const RECOVERY_BOUND_MS = 120_000;
 const RESOLVE_BOUND_MS = 240_000;
 const TENANT = 'faults';
 const ROOT = path.resolve(__dirname, '..');
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------------------------
 // processes

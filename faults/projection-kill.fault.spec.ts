@@ -1,4 +1,5 @@
-import { FULL, runScenario, SCALE, sleep, waitFor, type FaultPlatform } from './harness';
+import { FULL, runScenario, SCALE, waitFor, type FaultPlatform } from './harness';
+import { sleep } from '../lib/wait';
 
 /** The shadow schemas of rebuilds of `projection` that exist right now. */
 const shadows = async (fp: FaultPlatform, projection: string): Promise<string[]> =>

@@ -1,4 +1,5 @@
-import { runScenario, SCALE, sleep, stackUp } from './harness';
+import { runScenario, SCALE, stackUp } from './harness';
+import { sleep } from '../lib/wait';
 
 describe('fault: the schema registry is stopped mid-load and restarted', () => {
   test(

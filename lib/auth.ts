@@ -13,7 +13,7 @@ import jwt from 'jsonwebtoken';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { AuthConfig } from './config';
-import { DomainError, forbidden } from './decider';
+import { DomainError, forbidden } from './errors';
 import { secretFile } from './secret-file';
 import { id, tenantId } from './validation';
 

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { Position } from './commands';
 import type { Db } from './db';
-import { DomainError, invalid } from './decider';
+import { DomainError, invalid } from './errors';
 import { knownNext, noteApplied, onApplied } from './applied-positions';
 import { CHECKPOINTS, type CheckpointRow } from './projection-worker';
+import { sleep } from './wait';
 
 /**
  * Read-your-writes. A command's response carries a consistency token: the positions its events reached. A query
@@ -102,7 +103,7 @@ async function watch(db: Db, name: string, waiters: Set<Waiter>): Promise<void> 
   const off = onApplied(db, name, settle);
   try {
     while (waiters.size > 0) {
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
       if (waiters.size === 0) break;
       try {
         await readCheckpoints(db, name);

@@ -83,7 +83,7 @@ embedded('roles of the embedded server', () => {
   });
 
   test('passwords are checked with SCRAM-SHA-256: every TCP rule says so, a wrong password is refused', async () => {
-    const c = new pg.Client({ connectionString: adminDatabaseUrl(cfg, 'postgres') });
+    const c = new pg.Client({ connectionString: adminDatabaseUrl(cfg.database, 'postgres') });
     await c.connect();
     try {
       const rules = await c.query<{ auth_method: string }>("select distinct auth_method from pg_hba_file_rules where type like 'host%'");

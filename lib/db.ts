@@ -1,7 +1,6 @@
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
-import type { Config } from './config';
 import { passwordFile } from './secret-file';
 
 // bigint columns (money in fen, offsets, counters) come back as numbers: every value the platform stores is far
@@ -44,12 +43,8 @@ export const pgCredentials = (file: string): PgCredentials | undefined => passwo
 export const makePgCredentials = (file: string) => passwordFile(file, PG_ROLES, { make: true }) as Record<PgRole, string>;
 
 /** A URL with the right to manage the server (the embedded server's superuser; an external server's DATABASE_URL). */
-export function adminDatabaseUrl(cfg: Config, database?: string): string {
-  const url = new URL(
-    cfg.database.embedded
-      ? embeddedPgUrl(Number(new URL(cfg.database.url).port), 'superuser', pgCredentials(cfg.database.credentialsFile))
-      : cfg.database.url,
-  );
+export function adminDatabaseUrl(db: { url: string; embedded: boolean; credentialsFile: string }, database?: string): string {
+  const url = new URL(db.embedded ? embeddedPgUrl(Number(new URL(db.url).port), 'superuser', pgCredentials(db.credentialsFile)) : db.url);
   if (database) url.pathname = `/${database}`;
   return url.toString();
 }

@@ -1,28 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Actor } from './auth';
 import type { EventEnvelope } from './event-log';
-
-/**
- * Domain errors: thrown by deciders, mapped to HTTP by the error middleware.
- * 400 the input is malformed, 401 no valid token, 403 the caller's role may never do this, 404 the aggregate
- * does not exist (or is not the caller's), 409 the command conflicts with the aggregate's current state (or a
- * stale expected version), 422 the values break a business rule.
- */
-export class DomainError extends Error {
-  constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500 | 503,
-    readonly code: string,
-    message: string,
-    readonly details: Readonly<Record<string, unknown>> = {},
-  ) {
-    super(message);
-  }
-}
-export const invalid = (message: string, details?: Record<string, unknown>) => new DomainError(400, 'invalid', message, details);
-export const forbidden = (message: string) => new DomainError(403, 'forbidden', message);
-export const notFound = (message: string) => new DomainError(404, 'not_found', message);
-export const conflict = (message: string, details?: Record<string, unknown>) => new DomainError(409, 'conflict', message, details);
-export const ruleViolated = (message: string, details?: Record<string, unknown>) => new DomainError(422, 'rule_violated', message, details);
+import { conflict } from './errors';
 
 /** What every command carries besides its own fields: ids and time come in, deciders never make them. */
 export interface CommandMeta {

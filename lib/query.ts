@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { actorOf, type Actor } from './auth';
 import { decodeToken, waitForPositions } from './consistency';
 import type { Db } from './db';
-import { invalid } from './decider';
+import { invalid } from './errors';
 import { parse } from './http';
 import { eventTopics, type Topics } from './topics';
 import { text } from './validation';

@@ -1,3 +1,4 @@
+import { sleep } from './wait';
 /**
  * One retry helper: exponential backoff with full jitter, for infrastructure errors that can pass (a database
  * restart, a deadlock, a broker hiccup). Programmer errors (TypeError, RangeError, …) are never retried.
@@ -30,7 +31,7 @@ export async function withRetry<T>(
       if (!isTransient(err) || attempt >= retries) throw err;
       const delayMs = Math.round(Math.random() * Math.min(maxMs, initialMs * 2 ** attempt));
       opts.onRetry?.(err, attempt + 1, delayMs);
-      await new Promise((r) => setTimeout(r, delayMs));
+      await sleep(delayMs);
     }
   }
 }

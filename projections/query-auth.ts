@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import { actorOf, authenticate } from '../lib/auth';
-import { DomainError } from '../lib/decider';
+import { DomainError } from '../lib/errors';
 import type { QueryDeps } from './query-deps';
 
 /**

@@ -11,6 +11,7 @@ import { applyBatch, type Projection, type Row } from '../lib/projection';
 import { CHECKPOINTS, createProjectionWorker, grantProjection, type CheckpointRow } from '../lib/projection-worker';
 import { isTransient, withRetry } from '../lib/retry';
 import { topicsFor } from '../lib/topics';
+import { sleep } from '../lib/wait';
 
 /**
  * Rebuilds a read model from its topics while the live one keeps serving:
@@ -151,7 +152,7 @@ export async function rebuildProjection(deps: {
         });
         if ([...ends].every(([k, p]) => p.end === 0 || at(k) >= p.end - 1)) break;
         if (deps.signal?.aborted) throw new Error('rebuild interrupted');
-        await new Promise((r) => setTimeout(r, deps.pollMs ?? 250));
+        await sleep(deps.pollMs ?? 250);
       }
     } finally {
       await worker.stop();
@@ -264,7 +265,7 @@ async function startTail(kafka: Kafka, groupId: string, topics: string[], from: 
       const deadline = Date.now() + timeoutMs;
       while ((reached.get(k) ?? from.get(k) ?? 0) < hi) {
         if (Date.now() > deadline) throw new Error(`the tail of ${k} did not reach offset ${hi} within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 10));
+        await sleep(10);
       }
       return [...(buffered.get(k)?.values() ?? [])]
         .filter((m) => Number(m.offset) >= lo && Number(m.offset) < hi)

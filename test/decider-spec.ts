@@ -1,4 +1,5 @@
-import { DomainError, handle, stamp, type CommandMeta, type Decider, type Draft } from '../lib/decider';
+import { handle, stamp, type CommandMeta, type Decider, type Draft } from '../lib/decider';
+import { DomainError } from '../lib/errors';
 import type { EventEnvelope } from '../lib/event-log';
 
 /**

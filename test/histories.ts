@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { DomainError, handle, type CommandMeta, type Decider } from '../lib/decider';
+import { handle, type CommandMeta, type Decider } from '../lib/decider';
+import { DomainError } from '../lib/errors';
 import type { AnyEvent } from '../lib/event-log';
 import { appInstallDecider } from '../services/app-install/decider';
 import { deviceDecider } from '../services/device/decider';

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { notFound } from '../../lib/decider';
+import { notFound } from '../../lib/errors';
 import { pathId } from '../../lib/http';
 import { queryOperation, type Operation } from '../../lib/openapi';
 import { actorOf, iso, isoOrNull, listPage, pageOf, pageParams, queryParams, readAfter, scoped, timestamp } from '../../lib/query';

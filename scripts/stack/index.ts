@@ -4,7 +4,8 @@ import type { Component } from './component';
 import { loadStackConfig, type StackConfig } from './config';
 import { externalKafka, kafkaBroker } from './kafka';
 import { embeddedPostgres, ensureDatabases, ensureRoles, externalPostgres } from './postgres';
-import { cmdline, isPortOpen, portOwner, StackError, terminate, waitUntil } from './processes';
+import { waitUntil } from '../../lib/wait';
+import { cmdline, isPortOpen, portOwner, StackError, terminate } from './processes';
 import { apicurioRegistry, externalRegistry } from './registry';
 
 export { StackError } from './processes';

@@ -48,7 +48,7 @@ export async function ensureDatabases(url: string): Promise<void> {
 export async function ensureRoles(cfg: StackConfig): Promise<void> {
   const credentials = makePgCredentials(cfg.platform.database.credentialsFile);
   const names = databaseNames(cfg.platform.database.url);
-  const as = (database: string) => adminDatabaseUrl(cfg.platform, database);
+  const as = (database: string) => adminDatabaseUrl(cfg.platform.database, database);
   await query(as('postgres'), async (c) => {
     await c.query("set password_encryption = 'scram-sha-256'");
     for (const role of PG_ROLES.filter((r) => r !== 'superuser')) {
@@ -182,7 +182,7 @@ async function postgresUser(): Promise<{ uid: number; gid: number } | undefined>
 export function embeddedPostgres(cfg: StackConfig): Component {
   const port = Number(new URL(cfg.platform.database.url).port);
   const credentials = () => makePgCredentials(cfg.platform.database.credentialsFile);
-  const adminUrl = () => adminDatabaseUrl(cfg.platform, 'postgres');
+  const adminUrl = () => adminDatabaseUrl(cfg.platform.database, 'postgres');
   const base = path.join(cfg.dir, 'postgres');
   const dataDir = path.join(base, 'data');
   const logFile = path.join(cfg.logsDir, 'postgres.log');

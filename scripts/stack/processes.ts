@@ -2,6 +2,7 @@ import { spawn, execFile } from 'node:child_process';
 import { openSync, closeSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import { promisify } from 'node:util';
+import { waitUntil } from '../../lib/wait';
 
 const execFileP = promisify(execFile);
 
@@ -13,17 +14,6 @@ export class StackError extends Error {
       details?.logFile ? `log: ${details.logFile}` : undefined,
     ].filter(Boolean);
     super(`${component}: ${message}${where.length ? ` (${where.join(', ')})` : ''}`);
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 250): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(intervalMs);
   }
 }
 

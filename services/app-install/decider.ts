@@ -1,4 +1,5 @@
-import { assertNever, conflict, invalid, notFound, type Decider, type Draft } from '../../lib/decider';
+import { assertNever, type Decider, type Draft } from '../../lib/decider';
+import { conflict, invalid, notFound } from '../../lib/errors';
 import type { AppInstallEvent } from './events.generated';
 
 export type { AppInstallEvent } from './events.generated';

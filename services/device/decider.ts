@@ -1,4 +1,5 @@
-import { assertNever, conflict, notFound, type Decider, type Draft } from '../../lib/decider';
+import { assertNever, type Decider, type Draft } from '../../lib/decider';
+import { conflict, notFound } from '../../lib/errors';
 import type { DeviceEvent, DeviceSpec } from './events.generated';
 
 export type { DeviceEvent, DeviceSpec } from './events.generated';

@@ -1,4 +1,5 @@
-import { assertNever, conflict, notFound, type Decider, type Draft } from '../../lib/decider';
+import { assertNever, type Decider, type Draft } from '../../lib/decider';
+import { conflict, notFound } from '../../lib/errors';
 import type { NotificationEvent } from './events.generated';
 
 export type { NotificationEvent } from './events.generated';

@@ -1,4 +1,5 @@
-import { assertNever, conflict, notFound, ruleViolated, type Decider, type Draft } from '../../lib/decider';
+import { assertNever, type Decider, type Draft } from '../../lib/decider';
+import { conflict, notFound, ruleViolated } from '../../lib/errors';
 import type { DeviceSpec, Money, OrderEvent } from './events.generated';
 
 export type { Money, OrderEvent } from './events.generated';

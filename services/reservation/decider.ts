@@ -1,4 +1,5 @@
-import { assertNever, conflict, deterministicUuid, type Decider, type Draft } from '../../lib/decider';
+import { assertNever, deterministicUuid, type Decider, type Draft } from '../../lib/decider';
+import { conflict } from '../../lib/errors';
 import type { ReservationEvent, ReservationKind } from './events.generated';
 
 export type { ReservationEvent, ReservationKind } from './events.generated';

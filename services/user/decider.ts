@@ -1,4 +1,5 @@
-import { assertNever, conflict, DomainError, notFound, type Decider, type Draft } from '../../lib/decider';
+import { assertNever, type Decider, type Draft } from '../../lib/decider';
+import { conflict, DomainError, notFound } from '../../lib/errors';
 import type { UserEvent, UserStatus } from './events.generated';
 
 export type { UserEvent, UserStatus } from './events.generated';

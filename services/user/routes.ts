@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { maybeActor, signupOpen, tenantAdminOnly } from '../../lib/auth';
-import { DomainError, forbidden, notFound } from '../../lib/decider';
+import { DomainError, forbidden, notFound } from '../../lib/errors';
 import {
   commandAuth,
   commandMeta,
