@@ -1,7 +1,7 @@
 import type { Consumer, Kafka, Message, Producer } from 'kafkajs';
 import { replySchema, type CommandMessage, type Reply } from './commands';
 import type { CommandMeta } from './decider';
-import { createConsumer, createProducer } from './kafka';
+import { createConsumer, createProducer, runConsumer } from './kafka';
 import type { Logger } from './logger';
 import type { AggregateTopics } from './topics';
 
@@ -90,25 +90,29 @@ export function createCommandBus(deps: { kafka: Kafka; repliesTopic: string; ins
         consumer!.on(consumer!.events.GROUP_JOIN, () => (joined = true));
         consumer!.on(consumer!.events.FETCH, () => joined && resolve());
       });
-      await consumer.connect();
-      await consumer.subscribe({ topic: repliesTopic, fromBeginning: false });
-      await consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ message }) => {
-          if (message.key?.toString() !== instanceId || !message.value) return;
-          let reply: Reply;
-          try {
-            reply = replySchema.parse(JSON.parse(message.value.toString()));
-          } catch {
-            logger.warn({ offset: message.offset }, 'skipping a reply that is not one');
-            return;
-          }
-          // One reply answers one send: requests that shared a command id (the same Idempotency-Key at once) each
-          // get their own — the first the original result, the others the processor's replay of it.
-          const [resolve, ...rest] = waiting.get(reply.commandId) ?? [];
-          if (rest.length > 0) waiting.set(reply.commandId, rest);
-          else waiting.delete(reply.commandId);
-          resolve?.(reply);
+      await runConsumer(consumer, {
+        topics: [repliesTopic],
+        fromBeginning: false,
+        logger,
+        what: `${repliesTopic}.${instanceId}`,
+        run: {
+          autoCommit: false,
+          eachMessage: async ({ message }) => {
+            if (message.key?.toString() !== instanceId || !message.value) return;
+            let reply: Reply;
+            try {
+              reply = replySchema.parse(JSON.parse(message.value.toString()));
+            } catch {
+              logger.warn({ offset: message.offset }, 'skipping a reply that is not one');
+              return;
+            }
+            // One reply answers one send: requests that shared a command id (the same Idempotency-Key at once) each
+            // get their own — the first the original result, the others the processor's replay of it.
+            const [resolve, ...rest] = waiting.get(reply.commandId) ?? [];
+            if (rest.length > 0) waiting.set(reply.commandId, rest);
+            else waiting.delete(reply.commandId);
+            resolve?.(reply);
+          },
         },
       });
       await ready;

@@ -5,7 +5,7 @@ import type { Actor } from './auth';
 import { handle, type CommandMeta, type Decider } from './decider';
 import { conflict, DomainError, forbidden } from './errors';
 import { EventEncodingError, type AnyEvent, type EventEnvelope, type EventLog } from './event-log';
-import { createConsumer, createProducer, partitionOf } from './kafka';
+import { createConsumer, createProducer, partitionOf, runConsumer } from './kafka';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { isTransient } from './retry';
@@ -467,23 +467,27 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         const next = BigInt(payload.lastOffset) + 1n;
         if (next > (tailPosition.get(payload.partition) ?? 0n)) tailPosition.set(payload.partition, next);
       });
-      await tail.connect();
-      await tail.subscribe({ topic: topics.events, fromBeginning: true });
-      await tail.run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          for (const message of batch.messages) {
-            const position = { topic: batch.topic, partition: batch.partition, offset: message.offset };
-            try {
-              const record = await eventLog.decodeMessage(batch.topic, batch.partition, message);
-              applyFromLog(record.event as unknown as E, record.headers, position);
-            } catch (err) {
-              // The registry is unreachable: read the batch again. Anything else is a record that no writer of this
-              // platform made (written straight into the topic): it is no event of any aggregate, and skipped.
-              if (isTransient(err)) throw err;
-              logger.error({ ...position, err: (err as Error).message }, 'skipping a record of the event log that is no event');
+      await runConsumer(tail, {
+        topics: [topics.events],
+        fromBeginning: true,
+        logger,
+        what: `${groupId}.state`,
+        run: {
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            for (const message of batch.messages) {
+              const position = { topic: batch.topic, partition: batch.partition, offset: message.offset };
+              try {
+                const record = await eventLog.decodeMessage(batch.topic, batch.partition, message);
+                applyFromLog(record.event as unknown as E, record.headers, position);
+              } catch (err) {
+                // The registry is unreachable: read the batch again. Anything else is a record that no writer of this
+                // platform made (written straight into the topic): it is no event of any aggregate, and skipped.
+                if (isTransient(err)) throw err;
+                logger.error({ ...position, err: (err as Error).message }, 'skipping a record of the event log that is no event');
+              }
             }
-          }
+          },
         },
       });
 
@@ -496,9 +500,13 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         inFlight.clear();
         for (const [partition, p] of [...producers]) void dropProducer(partition, p);
       });
-      await main.connect();
-      await main.subscribe({ topic: topics.commands, fromBeginning: true });
-      await main.run({ autoCommit: false, partitionsConsumedConcurrently: 64, eachBatch: serialized });
+      await runConsumer(main, {
+        topics: [topics.commands],
+        fromBeginning: true,
+        logger,
+        what: groupId,
+        run: { autoCommit: false, partitionsConsumedConcurrently: 64, eachBatch: serialized },
+      });
     },
     async stop(): Promise<void> {
       await main?.disconnect();

@@ -1,4 +1,13 @@
-import { Kafka, logLevel, Partitioners, type Consumer, type ConsumerConfig, type Producer, type ProducerConfig } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Consumer,
+  type ConsumerConfig,
+  type ConsumerRunConfig,
+  type Producer,
+  type ProducerConfig,
+} from 'kafkajs';
 import type { Config } from './config';
 import { kafkaLogCreator, type Logger } from './logger';
 import { passwordFile } from './secret-file';
@@ -96,4 +105,48 @@ export function createConsumer(kafka: Kafka, groupId: string, extra: Partial<Con
     maxWaitTimeInMs: 500,
     ...extra,
   });
+}
+
+/**
+ * Connects, subscribes and runs a long-lived consumer, and keeps it running. kafkajs restarts a consumer after a
+ * crash it deems retriable and gives up on any other — e.g. "Failed to find group coordinator" when a broker
+ * that was stalled past every timeout comes back (the fault suite's broker stall) — which left the process up
+ * with a consumer that read nothing, and its partitions answered by no one. Such a consumer is started again here
+ * (after 1 s, doubling up to 30 s while it fails), until the owner disconnects it.
+ */
+export async function runConsumer(
+  consumer: Consumer,
+  opts: { topics: readonly string[]; fromBeginning: boolean; run: ConsumerRunConfig; logger: Logger; what: string },
+): Promise<void> {
+  let stopped = false;
+  const disconnect = consumer.disconnect.bind(consumer);
+  consumer.disconnect = async () => {
+    stopped = true;
+    await disconnect();
+  };
+  const start = async () => {
+    await consumer.connect();
+    for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning });
+    await consumer.run(opts.run);
+  };
+  const again = (attempt: number) =>
+    setTimeout(
+      () => {
+        if (stopped) return;
+        start().then(
+          () => opts.logger.warn({ consumer: opts.what, attempt }, 'consumer running again'),
+          (err: Error) => {
+            opts.logger.error({ consumer: opts.what, attempt, err: err.message }, 'consumer could not start again; retrying');
+            again(attempt + 1);
+          },
+        );
+      },
+      Math.min(30_000, 1000 * 2 ** attempt),
+    );
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (payload.restart || stopped) return;
+    opts.logger.error({ consumer: opts.what, err: payload.error.message }, 'consumer crashed and kafkajs gave up on it: starting it again');
+    again(0);
+  });
+  await start();
 }

@@ -2,7 +2,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import type { CommandBus } from './command-bus';
 import { deterministicUuid } from './decider';
 import type { AnyEvent, EventLog } from './event-log';
-import { createConsumer } from './kafka';
+import { createConsumer, runConsumer } from './kafka';
 import type { Logger } from './logger';
 import { registryUnavailable } from './projection-worker';
 import type { AggregateTopics } from './topics';
@@ -35,34 +35,38 @@ export function createPolicy(deps: {
   return {
     async start(): Promise<void> {
       consumer = createConsumer(deps.kafka, deps.groupId);
-      await consumer.connect();
-      for (const topic of deps.topics) await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({
-        eachMessage: async ({ topic, partition, message }) => {
-          let event: AnyEvent;
-          try {
-            event = (await deps.eventLog.decodeMessage(topic, partition, message)).event;
-          } catch (err) {
-            // The registry being down is no reason to skip a good event: throwing makes the consumer redeliver it.
-            if (registryUnavailable(err)) throw err;
-            logger.error({ topic, partition, offset: message.offset, err: (err as Error).message }, 'undecodable event skipped');
-            return;
-          }
-          for (const [i, r] of deps.react(event).entries()) {
-            const reply = await deps.bus.send(r.topics, {
-              meta: {
-                commandId: deterministicUuid(`${deps.name}/${event.eventId}/${i}`),
-                aggregateId: r.aggregateId,
-                tenantId: event.tenantId,
-                correlationId: event.correlationId,
-                causationId: event.eventId,
-                now: event.occurredAt,
-              },
-              type: r.type,
-              payload: r.payload,
-            });
-            if (!reply.ok) logger.info({ event: event.eventId, command: r.type, reason: reply.message }, 'reaction refused');
-          }
+      await runConsumer(consumer, {
+        topics: deps.topics,
+        fromBeginning: true,
+        logger,
+        what: deps.groupId,
+        run: {
+          eachMessage: async ({ topic, partition, message }) => {
+            let event: AnyEvent;
+            try {
+              event = (await deps.eventLog.decodeMessage(topic, partition, message)).event;
+            } catch (err) {
+              // The registry being down is no reason to skip a good event: throwing makes the consumer redeliver it.
+              if (registryUnavailable(err)) throw err;
+              logger.error({ topic, partition, offset: message.offset, err: (err as Error).message }, 'undecodable event skipped');
+              return;
+            }
+            for (const [i, r] of deps.react(event).entries()) {
+              const reply = await deps.bus.send(r.topics, {
+                meta: {
+                  commandId: deterministicUuid(`${deps.name}/${event.eventId}/${i}`),
+                  aggregateId: r.aggregateId,
+                  tenantId: event.tenantId,
+                  correlationId: event.correlationId,
+                  causationId: event.eventId,
+                  now: event.occurredAt,
+                },
+                type: r.type,
+                payload: r.payload,
+              });
+              if (!reply.ok) logger.info({ event: event.eventId, command: r.type, reason: reply.message }, 'reaction refused');
+            }
+          },
         },
       });
     },

@@ -2,7 +2,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from '
 import type { Db } from './db';
 import type { Knex } from 'knex';
 import type { AnyEvent, EventLog } from './event-log';
-import { createConsumer, createProducer } from './kafka';
+import { createConsumer, createProducer, runConsumer } from './kafka';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { noteApplied } from './applied-positions';
@@ -232,9 +232,13 @@ export function createProjectionWorker(deps: {
           logger.error({ err: err.message }, 'could not seek to the checkpoints'),
         );
       });
-      await consumer.connect();
-      for (const topic of deps.topics) await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({ autoCommit: false, partitionsConsumedConcurrently: 4, eachBatch: processBatch });
+      await runConsumer(consumer, {
+        topics: deps.topics,
+        fromBeginning: true,
+        logger,
+        what: deps.groupId,
+        run: { autoCommit: false, partitionsConsumedConcurrently: 4, eachBatch: processBatch },
+      });
     },
     async stop(): Promise<void> {
       await consumer?.disconnect();
