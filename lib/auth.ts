@@ -168,11 +168,16 @@ export function operatorOnly(auth: AuthConfig): Middleware {
   };
 }
 
-/** Whether the tenant is registered (TENANTS; `*` registers every id in development). */
-export const tenantRegistered = (auth: AuthConfig, tenantId: string) => tenantId in auth.tenants || '*' in auth.tenants;
+/**
+ * Whether the tenant is registered (TENANTS; `*` registers every id in development). Own keys only: a tenant id
+ * such as `constructor` is a valid id and must not be found on Object.prototype.
+ */
+export const tenantRegistered = (auth: AuthConfig, tenantId: string) =>
+  Object.hasOwn(auth.tenants, tenantId) || Object.hasOwn(auth.tenants, '*');
 
 /** Whether an anonymous caller may sign up into the tenant: it is registered and takes open sign-up. */
-export const signupOpen = (auth: AuthConfig, tenantId: string) => (auth.tenants[tenantId] ?? auth.tenants['*']) === 'open';
+export const signupOpen = (auth: AuthConfig, tenantId: string) =>
+  (Object.hasOwn(auth.tenants, tenantId) ? auth.tenants[tenantId] : auth.tenants['*']) === 'open';
 
 /** The authenticated actor (routes behind `authenticate`). */
 export const actorOf = (ctx: Context): Actor => ctx.state.actor as Actor;

@@ -17,6 +17,8 @@ test('anonymous sign-up: into an open tenant 201; a closed and an unknown tenant
   expect((await signUp('acme', 'amy')).status).toBe(201);
   const closed = await signUp('corp', 'bob');
   const unknown = await signUp('ghost', 'bob');
+  // Valid tenant ids that name a property of every JavaScript object are no registered tenant either.
+  for (const inherited of ['constructor', 'hasownproperty']) expect(await signUp(inherited, 'bob')).toMatchObject({ status: 403 });
   expect(closed).toMatchObject({ status: 403, body: { type: expect.stringMatching(/\/signup_closed$/) } });
   expect([unknown.status, unknown.body]).toEqual([closed.status, closed.body]);
 });
@@ -32,18 +34,21 @@ test('a closed tenant’s admin still registers users', async () => {
 });
 
 test('a token of an unregistered tenant is refused by the command and the query API (403 tenant_unknown)', async () => {
-  const ghost = platform.bearer('u1', 'ghost', 'tenant_admin');
-  for (const [method, path] of [
-    ['POST', '/users'],
-    ['GET', '/devices'],
-    ['GET', '/orders'],
-  ] as const) {
-    const r = await platform.http[0]!(method, path, method === 'POST' ? { username: 'gus', email: 'gus@example.com' } : undefined, ghost);
-    expect([method, path, r.status, r.body]).toEqual([
-      method,
-      path,
-      403,
-      expect.objectContaining({ type: expect.stringMatching(/\/tenant_unknown$/) }),
-    ]);
+  for (const tenant of ['ghost', 'constructor']) {
+    const ghost = platform.bearer('u1', tenant, 'tenant_admin');
+    for (const [method, path] of [
+      ['POST', '/users'],
+      ['GET', '/devices'],
+      ['GET', '/orders'],
+    ] as const) {
+      const r = await platform.http[0]!(method, path, method === 'POST' ? { username: 'gus', email: 'gus@example.com' } : undefined, ghost);
+      expect([tenant, method, path, r.status, r.body]).toEqual([
+        tenant,
+        method,
+        path,
+        403,
+        expect.objectContaining({ type: expect.stringMatching(/\/tenant_unknown$/) }),
+      ]);
+    }
   }
 });
