@@ -17,17 +17,22 @@ export const registryUsernameOf = (p: RegistryPrincipal) => `cloudphone-${p}`;
 export type RegistryCredentials = Record<RegistryPrincipal, string>;
 
 /** The registry principals' passwords, from REGISTRY_CREDENTIALS_FILE (made once, mode 0600, by the local stack). */
-export function registryCredentials(file: string, opts: { make?: boolean } = {}): RegistryCredentials {
+export function registryCredentials(file: string, opts: { make?: boolean } = {}): Partial<RegistryCredentials> {
   const all = passwordFile(file, REGISTRY_PRINCIPALS, opts);
-  if (!all || REGISTRY_PRINCIPALS.some((p) => !all[p]))
-    throw new Error(`no registry credentials at ${file} (REGISTRY_CREDENTIALS_FILE): run npm run stack -- up`);
-  return all as RegistryCredentials;
+  if (!all) throw new Error(`no registry credentials at ${file} (REGISTRY_CREDENTIALS_FILE): run npm run stack -- up`);
+  return all;
 }
 
-/** The Basic credentials of a principal (undefined when REGISTRY_AUTH=none). */
+/**
+ * The Basic credentials of a principal (undefined when REGISTRY_AUTH=none). The file needs only the principals
+ * of the deployment that reads it, as with Kafka's.
+ */
 export function registryAuthOf(cfg: Config, principal: RegistryPrincipal): { username: string; password: string } | undefined {
   if (cfg.registry.auth === 'none') return undefined;
-  return { username: registryUsernameOf(principal), password: registryCredentials(cfg.registry.credentialsFile)[principal] };
+  const file = cfg.registry.credentialsFile;
+  const password = registryCredentials(file)[principal];
+  if (!password) throw new Error(`no registry password for ${principal} in ${file} (REGISTRY_CREDENTIALS_FILE)`);
+  return { username: registryUsernameOf(principal), password };
 }
 
 export type Compatibility = 'NONE' | 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FORWARD_TRANSITIVE' | 'FULL' | 'FULL_TRANSITIVE';

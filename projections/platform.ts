@@ -33,12 +33,16 @@ export async function startProjections(
   const logger = opts.logger ?? createLogger(cfg.logLevel, 'projections');
   const db = createDb(cfg.database.url, { schema: cfg.database.schema, asyncCommit: true });
   await migrate(db, cfg.database.schema);
-  // Each projection's workers write through a role of their own, allowed only that projection's tables.
+  const names = opts.names ?? Object.keys(PROJECTIONS);
+  for (const name of names) {
+    if (!PROJECTIONS[name]) throw new Error(`unknown projection "${name}"; one of ${Object.keys(PROJECTIONS).join(', ')}`);
+  }
+  // Each projection this process runs writes through a role of its own, allowed only that projection's tables.
   const workerDbs = new Map<string, Db>();
-  for (const [name, projection] of Object.entries(PROJECTIONS)) {
+  for (const name of names) {
     const role = projectionRole(name);
     if (!cfg.database.embedded || !role) continue;
-    await grantProjection(db, cfg.database.schema ?? 'public', projection, pgRoleName(role));
+    await grantProjection(db, cfg.database.schema ?? 'public', PROJECTIONS[name]!, pgRoleName(role));
     workerDbs.set(name, createDb(cfg.database.projectionUrls[role], { schema: cfg.database.schema, asyncCommit: true }));
   }
   // The query API reads through a role that may only SELECT (lib/db.ts PG_ROLES).
@@ -47,9 +51,8 @@ export async function startProjections(
   const eventLog = createEventLog(createRegistry(cfg, 'reader'));
   const topics = topicsFor(cfg.topics.namespace);
   const metrics = opts.metrics ?? createMetrics();
-  const workers = (opts.names ?? Object.keys(PROJECTIONS)).map((name) => {
-    const projection = PROJECTIONS[name];
-    if (!projection) throw new Error(`unknown projection "${name}"; one of ${Object.keys(PROJECTIONS).join(', ')}`);
+  const workers = names.map((name) => {
+    const projection = PROJECTIONS[name]!;
     return createProjectionWorker({
       kafka,
       db: workerDbs.get(name) ?? db,

@@ -3,9 +3,8 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { toolsGroup } from '../lib/acls';
-import { loadConfig } from '../lib/config';
 import { PRINCIPALS, saslFor, type Principal } from '../lib/kafka';
-import { loadStackConfig } from './stack/config';
+import { loadStackConfig, type StackConfig } from './stack/config';
 import { findJava } from './stack/java';
 
 /**
@@ -27,11 +26,10 @@ const TOOLS: Record<string, { mainClass: string; configFlag: string }> = {
  * The client properties of a principal (SASL/SCRAM-SHA-512), written for the tool into the stack folder with
  * mode 0600: the password is in the file, not in the tool's arguments.
  */
-function clientProperties(dir: string, principal: Principal): string {
-  const cfg = loadConfig();
-  const file = path.join(dir, 'kafka', `client-${principal}.properties`);
+function clientProperties(cfg: StackConfig, principal: Principal): string {
+  const file = path.join(cfg.dir, 'kafka', `client-${principal}.properties`);
   mkdirSync(path.dirname(file), { recursive: true });
-  const sasl = saslFor(cfg, principal);
+  const sasl = saslFor(cfg.platform, principal);
   const lines = sasl
     ? [
         'security.protocol=SASL_PLAINTEXT',
@@ -74,7 +72,7 @@ console consumer joins a group under <namespace>.tools. unless --group is given.
     if (!principal) throw new Error(`unknown principal "${opts.as}"; one of ${PRINCIPALS.join(', ')}`);
     const cfg = loadStackConfig();
     const args = [...toolArgs];
-    if (!args.includes(spec.configFlag)) args.push(spec.configFlag, clientProperties(cfg.dir, principal));
+    if (!args.includes(spec.configFlag)) args.push(spec.configFlag, clientProperties(cfg, principal));
     if (tool === 'kafka-console-consumer' && !args.includes('--group'))
       args.push('--group', toolsGroup(cfg.platform.topics.namespace, 'console'));
     const libs = path.join(cfg.cacheDir, `kafka-${cfg.kafka.version}`, 'libs');

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REGISTRY_PRINCIPALS, registryAuthOf, registryCredentials, registryUsernameOf, type RegistryPrincipal } from '../../lib/registry';
+import {
+  REGISTRY_PRINCIPALS,
+  registryAuthOf,
+  registryCredentials,
+  registryUsernameOf,
+  type RegistryCredentials,
+  type RegistryPrincipal,
+} from '../../lib/registry';
 import { externalComponent, type Component } from './component';
 import type { StackConfig } from './config';
 import { findJava } from './java';
@@ -116,7 +123,7 @@ export function apicurioRegistry(cfg: StackConfig): Component {
     const db = jdbc();
     const file = path.join(home, 'config', 'application.properties');
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    const passwords = registryCredentials(cfg.platform.registry.credentialsFile, { make: true });
+    const passwords = registryCredentials(cfg.platform.registry.credentialsFile, { make: true }) as RegistryCredentials; // made whole
     const digest = (user: string, password: string) => createHash('md5').update(`${user}:Quarkus:${password}`).digest('hex');
     const users = REGISTRY_PRINCIPALS.flatMap((p) => {
       const user = registryUsernameOf(p);
