@@ -40,7 +40,7 @@ const misbehaving = {
 } as unknown as Decider<DeviceCommand, DeviceEvent, DeviceState>;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const processor = (decider: Decider<any, any, any>, name: 'device') =>
+const processor = (decider: Decider<any, any, any>, name: 'device', instanceId = 'a') =>
   createCommandProcessor({
     kafka: it_.kafka,
     eventLog: it_.eventLog,
@@ -50,10 +50,10 @@ const processor = (decider: Decider<any, any, any>, name: 'device') =>
     deadLettersTopic: topics.commandDeadLetters,
     metrics,
     groupId: `${topics.namespace}.${name}.processor`,
-    instanceId: 'a',
+    instanceId,
     logger: it_.logger,
   });
-const devices = processor(misbehaving, 'device');
+let devices = processor(misbehaving, 'device');
 const bus = createCommandBus({
   kafka: it_.kafka,
   repliesTopic: topics.replies,
@@ -148,6 +148,29 @@ describe('poison never stops a command partition', () => {
     const partition = Number(dl.headers['source-partition']);
     const p = offsets.find((o) => o.partition === partition)!;
     expect(BigInt(p.committed!)).toBeGreaterThan(BigInt(dl.headers['source-offset']!));
+  });
+
+  test('records that are no event, written straight into the event topic, are skipped by the writer: its aggregate goes on', async () => {
+    const id = randomUUID();
+    expect(await bus.send(topics.device, { meta: meta(id), type: 'CreateDevice', payload: create })).toMatchObject({
+      ok: true,
+      version: 1,
+    });
+    const unknownSchema = Buffer.concat([Buffer.from([0]), Buffer.from([0x7f, 0xff, 0xff, 0xff]), Buffer.from('body')]);
+    const hostile = [
+      Buffer.from('not avro at all \u0000\u0001\u001f'),
+      unknownSchema, // the wire format, a schema id no registry has (2^31 − 1)
+      Buffer.from(JSON.stringify({ aggregateVersion: 2 ** 53 + 1, type: 'device.started' })),
+      Buffer.alloc(200_000, 0xff),
+    ];
+    await raw.send({ topic: topics.device.events, messages: hostile.map((value) => ({ key: id, value })) });
+    expect(await bus.send(topics.device, { meta: meta(id), type: 'StartDevice', payload: {} })).toMatchObject({ ok: true, version: 2 });
+    // Another instance takes the partitions over: it folds the aggregate from the log, through those records.
+    await devices.stop();
+    devices = processor(misbehaving, 'device', 'b');
+    await devices.start();
+    expect(await bus.send(topics.device, { meta: meta(id), type: 'StopDevice', payload: {} })).toMatchObject({ ok: true, version: 3 });
+    expect(devices.peek(id)?.version).toBe(3);
   });
 
   test('a malformed command that can be addressed is answered 400 (If-Match past any version: finding 3)', async () => {
