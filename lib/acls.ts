@@ -9,6 +9,7 @@ import {
 } from 'kafkajs';
 import { usernameOf, type Principal } from './kafka';
 import { AGGREGATE_NAMES, type Topics } from './topics';
+import { waitFor } from './wait';
 
 /**
  * Least privilege on Kafka, per namespace: what each component's principal may do with the namespace's topics,
@@ -103,7 +104,11 @@ function aclEntries(grants: readonly Grant[]): AclEntry[] {
 /** A broker without an authorizer (KAFKA_AUTH=none) answers ACL requests with SECURITY_DISABLED: nothing to grant. */
 const securityDisabled = (err: unknown) => (err as { type?: string }).type === 'SECURITY_DISABLED';
 
-/** Grants the namespace's ACLs (idempotent: Kafka keeps one copy of an ACL created twice). */
+/**
+ * Grants the namespace's ACLs (idempotent: Kafka keeps one copy of an ACL created twice), and returns once the
+ * broker's authorizer holds every one of them: the controller commits them first and the broker applies them a
+ * moment later, and a component started in between was refused its topics (seen in the e2e suite).
+ */
 export async function ensureAcls(admin: Admin, topics: Topics): Promise<number> {
   const acl = aclEntries(namespaceGrants(topics));
   try {
@@ -112,6 +117,24 @@ export async function ensureAcls(admin: Admin, topics: Topics): Promise<number> 
     if (securityDisabled(err)) return 0;
     throw err;
   }
+  const key = (
+    r: { resourceType: number; resourceName: string; resourcePatternType: number },
+    a: { principal: string; operation: number },
+  ) => `${r.resourceType}|${r.resourceName}|${r.resourcePatternType}|${a.principal}|${a.operation}`;
+  const wanted = acl.map((e) => key(e, e));
+  await waitFor(
+    async () => {
+      const { resources } = await admin.describeAcls({
+        resourceType: Res.ANY,
+        resourcePatternType: Pattern.ANY,
+        operation: Op.ANY,
+        permissionType: AclPermissionTypes.ANY,
+      });
+      const held = new Set(resources.flatMap((r) => r.acls.map((a) => key(r, a))));
+      return wanted.every((k) => held.has(k)) ? true : undefined;
+    },
+    { what: `the ACLs of ${topics.namespace} to reach the broker`, timeoutMs: 30_000, intervalMs: 50 },
+  );
   return acl.length;
 }
 
