@@ -14,15 +14,23 @@ export const CHECKPOINTS = 'projection_checkpoints';
 /**
  * Lets a projection's own database role (lib/db.ts PROJECTION_ROLES) change that projection's tables and the
  * checkpoint rows, and nothing else of the schema. Run by their owner after the migrations and inside a rebuild's
- * swap (new tables carry no grants).
+ * swap (new tables carry no grants). Two GRANTs on one object at once fail in PostgreSQL ("tuple concurrently
+ * updated": a worker restarted during a rebuild's swap crashed on it), so every grant holds one advisory lock.
  */
 export async function grantProjection(db: Db | Knex.Transaction, schema: string, projection: Projection, role: string): Promise<void> {
-  await db.raw('grant usage on schema ?? to ??', [schema, role]);
-  for (const table of Object.keys(projection.tables)) {
-    await db.raw('grant select, insert, update, delete on ?? to ??', [`${schema}.${table}`, role]);
-  }
-  await db.raw('grant select, insert, update on ?? to ??', [`${schema}.${CHECKPOINTS}`, role]);
+  const grant = async (trx: Knex.Transaction) => {
+    await trx.raw('select pg_advisory_xact_lock(?)', [GRANTS_LOCK]);
+    await trx.raw('grant usage on schema ?? to ??', [schema, role]);
+    for (const table of Object.keys(projection.tables)) {
+      await trx.raw('grant select, insert, update, delete on ?? to ??', [`${schema}.${table}`, role]);
+    }
+    await trx.raw('grant select, insert, update on ?? to ??', [`${schema}.${CHECKPOINTS}`, role]);
+  };
+  if (db.isTransaction) await grant(db as Knex.Transaction);
+  else await (db as Db).transaction(grant);
 }
+/** The advisory lock every grantProjection holds (an arbitrary constant of this platform). */
+const GRANTS_LOCK = 726_431_990;
 
 /** A row of `projection_checkpoints`: where a projection is in one topic partition (bigints come back as numbers). */
 export interface CheckpointRow {
