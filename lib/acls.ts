@@ -18,7 +18,7 @@ import { waitFor } from './wait';
  *
  * | principal   | reads                               | writes                                   | groups / transactional ids             |
  * | api         | replies                             | command topics                           | `<replies>.` (the bus)                 |
- * | commands    | command topics, event topics        | event topics, replies, command dead letters | `<ns>.<aggregate>.processor` (both) |
+ * | commands    | command, event, snapshot topics     | event and snapshot topics, replies, command dead letters | `<ns>.<aggregate>.processor` (both) |
  * | policies    | event topics, replies               | command topics                           | `<ns>.policy.`, reservation release, bus |
  * | projections | event topics                        | dead letters                             | `<ns>.projection.`, `<ns>.rebuild.`    |
  * | tools       | every topic of the namespace        | nothing                                  | `<ns>.tools.`; describes all groups    |
@@ -38,6 +38,7 @@ export function namespaceGrants(topics: Topics): Grant[] {
   const ns = topics.namespace;
   const commands = AGGREGATE_NAMES.map((n) => topics[n].commands);
   const events = [...AGGREGATE_NAMES.map((n) => topics[n].events), topics.smoke.events];
+  const snapshots = AGGREGATE_NAMES.map((n) => topics[n].snapshots);
   const grants: Grant[] = [];
   const topic = (principal: Grant['principal'], names: string[], operation: Grant['operation']) =>
     names.forEach((name) => grants.push({ principal, resource: 'topic', name, pattern: 'literal', operation }));
@@ -54,6 +55,8 @@ export function namespaceGrants(topics: Topics): Grant[] {
   topic('commands', commands, 'read');
   topic('commands', events, 'read');
   topic('commands', events, 'write');
+  topic('commands', snapshots, 'read');
+  topic('commands', snapshots, 'write');
   topic('commands', [topics.replies, topics.commandDeadLetters], 'write');
   for (const name of AGGREGATE_NAMES) {
     prefixed('commands', 'group', `${ns}.${name}.processor`, 'read');

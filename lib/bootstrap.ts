@@ -16,7 +16,7 @@ export interface TopicResult {
   partitions: number;
 }
 
-/** Every topic of a namespace with its config: event topics, their co-partitioned command topics, the reply topic. */
+/** Every topic of a namespace with its config: event topics, their co-partitioned command and snapshot topics, the reply topic. */
 export function topicSpecs(topics: Topics): TopicSpec[] {
   const specs: TopicSpec[] = [
     { name: topics.replies, config: TOPIC_CONFIG.replies },
@@ -26,6 +26,7 @@ export function topicSpecs(topics: Topics): TopicSpec[] {
   for (const t of eventTopics(topics)) {
     specs.push({ name: t.events, config: TOPIC_CONFIG.events });
     if (t.commands) specs.push({ name: t.commands, config: TOPIC_CONFIG.commands });
+    if (t.snapshots) specs.push({ name: t.snapshots, config: TOPIC_CONFIG.snapshots });
   }
   return specs;
 }

@@ -2,33 +2,24 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { commandMessageSchema, type CommandMessage, type Position, type Reply } from './commands';
 import type { Actor } from './auth';
-import { handle, type CommandMeta, type Decider } from './decider';
+import { eventIdFor, handle, type CommandMeta, type Decider } from './decider';
 import { conflict, DomainError, forbidden } from './errors';
 import { EventEncodingError, type AnyEvent, type EventEnvelope, type EventLog } from './event-log';
 import { createConsumer, createProducer, partitionOf, runConsumer } from './kafka';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
+import { readPartitions } from './partition-reader';
 import { isTransient } from './retry';
-import { waitFor } from './wait';
+import {
+  readChangelogRecord,
+  snapshotMessage,
+  stateFingerprint,
+  watermarkMessage,
+  type Applied,
+  type Slot,
+  type Watermark,
+} from './snapshots';
 import type { AggregateTopics } from './topics';
-
-/** What the processor remembers of a command it applied: enough to answer a retry with the first result. */
-interface Applied {
-  readonly version: number;
-  readonly eventIds: readonly string[];
-  readonly position: Position | null;
-  /** The digest of the request that sent it (lib/http.ts), when it came with an Idempotency-Key. */
-  readonly requestHash?: string;
-}
-
-interface Slot<S> {
-  readonly state: S;
-  readonly version: number;
-  /** The tenant of the aggregate (of its first event); null while it does not exist. */
-  readonly tenantId: string | null;
-  /** The last commands applied to the aggregate, by command id (bounded). */
-  readonly applied: ReadonlyMap<string, Applied>;
-}
 
 const APPLIED_KEPT = 64;
 const COMMAND_ID_HEADER = 'command-id';
@@ -111,32 +102,57 @@ export interface CommandProcessorDeps<C extends { readonly type: string }, E ext
   groupId: string;
   instanceId: string;
   logger: Logger;
-  /** How long a newly assigned partition may take to catch up with its event log. */
-  catchUpTimeoutMs?: number;
   /** The user who owns the aggregate in a state (null: nobody, e.g. before it exists); a `user` may only command their own. */
   owner?: (state: S, aggregateId: string) => string | null;
+}
+
+/** The aggregates of one owned partition, and how far into its event partition they reach. */
+interface Owned<S> {
+  readonly partition: number;
+  readonly slots: Map<string, Slot<S>>;
+  /** The next offset of the event partition not folded into `slots`. */
+  position: bigint;
+  /** Whether the record at `position` is the commit marker of this processor's own last transaction. */
+  marker: boolean;
+}
+
+/** What a restore did, for logs, benchmarks and tests. */
+export interface RestoreStats {
+  readonly partitions: readonly number[];
+  readonly snapshots: number;
+  readonly events: number;
+  /** Partitions folded from their events (no snapshots yet, or snapshots of another state format), and re-snapshotted. */
+  readonly folded: readonly number[];
+  readonly ms: number;
 }
 
 /**
  * The single writer of one aggregate type. Commands are partitioned by aggregate id, and a partition of the
  * command topic is owned by one processor of the consumer group at a time; the owner is the only writer of
- * those aggregates. For each batch of a partition it:
- *  1. makes sure its state has every event of the co-partitioned event partition (after fencing the previous
- *     owner with a transactional id per partition, it waits until its event tail reaches the partition's
- *     last stable offset);
- *  2. decides each command on that state (a command id applied before gets its first result back);
- *  3. in one Kafka transaction appends the events, the replies and the consumed command offset.
- * State is hydrated by a tail consumer that reads the event topic from the beginning, so a restart or a
- * rebalance never loses an update, and versions stay 1..N without gaps.
+ * those aggregates, and holds only them. When partitions are assigned it:
+ *  1. fences the previous owner (a transactional id per partition: InitProducerId completes or aborts whatever
+ *     it left in flight);
+ *  2. restores the partitions' aggregates from the snapshot changelog (lib/snapshots.ts), then folds only the
+ *     events past its watermark — or, with no trusted snapshots, every event, and then writes fresh snapshots;
+ *  3. decides each command on that state (a command id applied before gets its first result back);
+ *  4. in one Kafka transaction appends the events, the snapshots of the aggregates they changed, the replies and
+ *     the consumed command offset.
+ * A revoked partition's aggregates are dropped; a partition kept across a rebalance keeps them, after folding
+ * whatever another owner may have appended in between. Memory and restore time follow the owned aggregates, not
+ * the length of the log.
  */
 export function createCommandProcessor<C extends { readonly type: string }, E extends EventEnvelope, S>(
   deps: CommandProcessorDeps<C, E, S>,
 ) {
   const { kafka, eventLog, decider, topics, repliesTopic, deadLettersTopic, groupId, instanceId } = deps;
   const logger = deps.logger.child({ component: 'command-processor', topic: topics.commands, instanceId });
-  const slots = new Map<string, Slot<S>>();
-  const tailPosition = new Map<number, bigint>();
-  const verified = new Set<number>();
+  const fingerprint = stateFingerprint(decider as unknown as Decider<{ type: string }, EventEnvelope, unknown>);
+  /** The partitions of the current assignment: restoring (pending) or ready. */
+  const owned = new Map<number, Promise<Owned<S>>>();
+  /** The ready ones, for `peek` and `size`. */
+  const ready = new Map<number, Owned<S>>();
+  const restores: RestoreStats[] = [];
+  let restoreCount = 0;
   const producers = new Map<number, Promise<Producer>>();
   /** Per partition, the Kafka timestamp of the first command of the batch in flight (until its transaction commits). */
   const inFlight = new Map<number, number>();
@@ -155,11 +171,10 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     return actor.role === 'tenant_admin' || owner(slot.state, aggregateId) === actor.userId;
   }
   let admin: Admin | undefined;
-  let tail: Consumer | undefined;
   let main: Consumer | undefined;
 
-  /** Folds an event read back from the log; events this processor applied already are skipped by version. */
-  function applyFromLog(event: E, headers: Readonly<Record<string, string>>, position: Position): void {
+  /** Folds an event read back from the log; events the slot holds already are skipped by version. */
+  function applyFromLog(slots: Map<string, Slot<S>>, event: E, headers: Readonly<Record<string, string>>, offset: string): void {
     const commandId = headers[COMMAND_ID_HEADER];
     const slot = slots.get(event.aggregateId) ?? initial();
     if (event.aggregateVersion <= slot.version) return;
@@ -169,8 +184,8 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     const applied = commandId
       ? remember(slot.applied, commandId, {
           version: event.aggregateVersion,
-          eventIds: [...(slot.applied.get(commandId)?.eventIds ?? []), event.eventId],
-          position,
+          events: (slot.applied.get(commandId)?.events ?? 0) + 1,
+          offset,
           requestHash: headers[REQUEST_HASH_HEADER],
         })
       : slot.applied;
@@ -189,9 +204,9 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         const producer = createProducer(kafka, { transactionalId: `${groupId}.p${partition}` });
         await producer.connect();
         // kafkajs sends the transactional InitProducerId only at the first transaction(), not at connect(). Fence
-        // now, before the catch-up reads the partition's last stable offset: the coordinator answers only once a
+        // now, before the restore reads the partition's last stable offset: the coordinator answers only once a
         // transaction the previous owner left behind (this instance's own, after a failed commit) is completed
-        // or aborted, so a commit whose outcome was unknown is in the log before the catch-up measures it. An
+        // or aborted, so a commit whose outcome was unknown is in the log before the restore measures it. An
         // empty transaction's abort sends nothing.
         await (await producer.transaction()).abort();
         return producer;
@@ -222,19 +237,171 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     return run;
   }
 
-  /** How many partitions the (co-partitioned) command and event topics have: where each aggregate's commands belong. */
+  /** How many partitions the (co-partitioned) command, event and snapshot topics have: where each aggregate belongs. */
   let partitions = 0;
 
-  /** Waits until the tail has read the event partition up to its last stable offset. */
-  async function catchUp(partition: number): Promise<void> {
-    const offsets = await admin!.fetchTopicOffsets(topics.events);
-    partitions = offsets.length;
-    const target = BigInt(offsets.find((o) => o.partition === partition)?.offset ?? '0');
-    await waitFor(() => ((tailPosition.get(partition) ?? 0n) >= target ? true : undefined), {
-      what: `the event tail of ${topics.events}/${partition} to reach offset ${target}`,
-      timeoutMs: deps.catchUpTimeoutMs ?? 60_000,
-      intervalMs: 5,
+  const endsOf = async (topic: string): Promise<Map<number, bigint>> =>
+    new Map((await admin!.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
+
+  /**
+   * Makes `parts` ready to decide on: each is fenced, then restored from its snapshots (or taken as `kept` from
+   * before a rebalance), then brought up to the end of its event partition. Partitions folded from their events
+   * get fresh snapshots. One read of the snapshot topic and one of the event topic serve all of them.
+   */
+  async function restore(parts: readonly number[], kept: ReadonlyMap<number, Owned<S>>): Promise<Map<number, Owned<S>>> {
+    const started = Date.now();
+    await Promise.all(parts.map((p) => producerFor(p)));
+    const [snapshotEnds, eventEnds] = await Promise.all([endsOf(topics.snapshots), endsOf(topics.events)]);
+    if (snapshotEnds.size !== eventEnds.size) {
+      throw new Error(`${topics.snapshots} has ${snapshotEnds.size} partitions and ${topics.events} ${eventEnds.size}: they must be co-partitioned`);
+    }
+    partitions = eventEnds.size;
+    const run = ++restoreCount;
+    const states = new Map<number, Owned<S>>();
+    const fresh = parts.filter((p) => !kept.has(p));
+    for (const p of parts) if (kept.has(p)) states.set(p, kept.get(p)!);
+
+    // 1. The snapshots of the partitions that are new to this processor, and their watermarks.
+    const marks = new Map<number, Watermark>();
+    const stale = new Map<number, string>();
+    const found = new Map<number, Map<string, Slot<S>>>(fresh.map((p) => [p, new Map()]));
+    let snapshots = 0;
+    await readPartitions(kafka, {
+      group: `${groupId}.restore.${instanceId}.${run}.snapshots`,
+      topic: topics.snapshots,
+      ranges: new Map(fresh.map((p) => [p, { from: 0n, to: snapshotEnds.get(p) ?? 0n }])),
+      logger,
+      eachBatch: (partition, messages) => {
+        for (const m of messages) {
+          if (m.value === null) continue;
+          const entry = readChangelogRecord<S>(m.key?.toString(), m.value, fingerprint);
+          if (entry.kind === 'watermark') marks.set(partition, entry.mark);
+          else if (entry.kind === 'snapshot') found.get(partition)!.set(entry.aggregateId, entry.slot);
+          else stale.set(partition, entry.why);
+          snapshots += 1;
+        }
+      },
     });
+    const folded: number[] = [];
+    for (const p of fresh) {
+      const mark = marks.get(p);
+      if (mark && !stale.has(p)) {
+        states.set(p, { partition: p, slots: found.get(p)!, position: mark.offset, marker: mark.marker });
+        continue;
+      }
+      if ((eventEnds.get(p) ?? 0n) > 0n) {
+        folded.push(p);
+        logger.warn({ partition: p, why: stale.get(p) ?? 'no snapshots yet' }, 'folding the partition from its events');
+      }
+      states.set(p, { partition: p, slots: new Map(), position: 0n, marker: false });
+    }
+
+    // 2. The events past what each partition holds. When the only record there is this processor's own commit
+    // marker (the watermark of a command batch), there is nothing to read.
+    let events = 0;
+    const ranges = new Map<number, { from: bigint; to: bigint }>();
+    for (const [p, o] of states) {
+      const end = eventEnds.get(p) ?? 0n;
+      if (end > o.position + (o.marker ? 1n : 0n)) ranges.set(p, { from: o.position, to: end });
+    }
+    await readPartitions(kafka, {
+      group: `${groupId}.restore.${instanceId}.${run}.events`,
+      topic: topics.events,
+      ranges,
+      logger,
+      eachBatch: async (partition, messages) => {
+        const o = states.get(partition)!;
+        for (const message of messages) {
+          try {
+            const record = await eventLog.decodeMessage(topics.events, partition, message);
+            applyFromLog(o.slots, record.event as unknown as E, record.headers, message.offset);
+            events += 1;
+          } catch (err) {
+            // The registry is unreachable: read the batch again. Anything else is a record that no writer of this
+            // platform made (written straight into the topic): it is no event of any aggregate, and skipped.
+            if (isTransient(err)) throw err;
+            logger.error({ partition, offset: message.offset, err: (err as Error).message }, 'skipping a record of the event log that is no event');
+          }
+        }
+      },
+    });
+    for (const [p, r] of ranges) {
+      const o = states.get(p)!;
+      o.position = r.to;
+      o.marker = false;
+    }
+
+    // 3. Fresh snapshots where the events were folded: the next restore reads those, not the events.
+    for (const p of folded) await writeSnapshots(states.get(p)!);
+
+    const stats: RestoreStats = { partitions: [...parts], snapshots, events, folded, ms: Date.now() - started };
+    restores.push(stats);
+    if (restores.length > 100) restores.shift();
+    logger.info({ ...stats, aggregates: [...states.values()].reduce((n, o) => n + o.slots.size, 0) }, 'partitions restored');
+    return states;
+  }
+
+  /** Writes every aggregate of a partition and its watermark to the changelog, in one transaction. */
+  async function writeSnapshots(o: Owned<S>): Promise<void> {
+    const producer = await producerFor(o.partition);
+    const messages = [...o.slots].map(([id, slot]) => snapshotMessage(o.partition, fingerprint, id, slot));
+    messages.push(watermarkMessage(o.partition, fingerprint, { offset: o.position, marker: false }));
+    const txn = await producer.transaction();
+    try {
+      for (const chunk of chunks(messages)) await txn.send({ topic: topics.snapshots, acks: -1, messages: chunk });
+      await txn.commit();
+    } catch (err) {
+      await txn.abort().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Starts making these partitions ready (one restore for all of them); a batch of one waits for it. A failed
+   * restore is forgotten, so that the partition's next batch starts another.
+   */
+  function prepare(parts: readonly number[], kept: ReadonlyMap<number, Owned<S>> = new Map()): void {
+    if (parts.length === 0) return;
+    const all = restore(parts, kept);
+    for (const p of parts) {
+      const one = all.then((states) => states.get(p)!);
+      owned.set(p, one);
+      one.then(
+        (o) => (owned.get(p) === one ? ready.set(p, o) : undefined),
+        (err: Error) => {
+          if (owned.get(p) === one) owned.delete(p);
+          logger.warn({ partition: p, err: err.message }, 'restoring a partition failed; its next batch restores it again');
+        },
+      );
+    }
+  }
+
+  /** A new assignment: revoked partitions are dropped, kept ones verified, new ones restored. */
+  function assigned(parts: ReadonlySet<number>): void {
+    const kept = new Map<number, Owned<S>>();
+    for (const p of [...owned.keys()]) {
+      if (parts.has(p) && ready.has(p)) kept.set(p, ready.get(p)!);
+      owned.delete(p);
+      ready.delete(p);
+    }
+    // Every partition starts the generation with a new transactional producer: InitProducerId fences whatever an
+    // earlier owner — this instance included — left in flight.
+    inFlight.clear();
+    for (const [partition, p] of [...producers]) void dropProducer(partition, p);
+    prepare([...parts], kept);
+  }
+
+  /** The partition's aggregates, once ready; the consumer keeps heart-beating while a restore runs. */
+  async function readyPartition(payload: EachBatchPayload): Promise<Owned<S>> {
+    const partition = payload.batch.partition;
+    if (!owned.has(partition)) prepare([partition]);
+    const pending = owned.get(partition)!;
+    const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), 1000);
+    try {
+      return await pending;
+    } finally {
+      clearInterval(beat);
+    }
   }
 
   /** What one batch produces: the events and replies of its accepted commands, and the dead letters of its poison. */
@@ -279,7 +446,8 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
   }
 
   /** Decides one command of a batch; its content can make it refused, never make the batch fail. */
-  async function decideOne(out: BatchOut, partition: number, message: KafkaMessage): Promise<void> {
+  async function decideOne(out: BatchOut, o: Owned<S>, message: KafkaMessage): Promise<void> {
+    const partition = o.partition;
     let json: unknown;
     try {
       json = JSON.parse(message.value?.toString('utf8') ?? '');
@@ -308,7 +476,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     if (!Object.hasOwn(decider.commands, cmd.type)) {
       return poison(out, source, { status: 400, code: 'unknown_command', message: `unknown command type "${cmd.type}"` });
     }
-    const stored = out.work.get(cmd.aggregateId) ?? slots.get(cmd.aggregateId) ?? initial();
+    const stored = out.work.get(cmd.aggregateId) ?? o.slots.get(cmd.aggregateId) ?? initial();
     const visible = visibleTo(cmd.actor, stored, cmd.aggregateId);
     const slot = visible ? stored : initial();
     const before = slot.applied.get(cmd.commandId);
@@ -318,12 +486,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         out.replies.push({ to: cmd.replyTo, reply, lastEvent: -1 });
         return;
       }
-      const { requestHash: _h, ...first } = before;
-      out.replies.push({
-        to: cmd.replyTo,
-        reply: { commandId: cmd.commandId, ok: true, aggregateId: cmd.aggregateId, ...first, duplicate: true },
-        lastEvent: -1,
-      });
+      out.replies.push({ to: cmd.replyTo, reply: firstResult(cmd, partition, before), lastEvent: -1 });
       return;
     }
     let result: { events: E[]; state: S; version: number };
@@ -382,7 +545,12 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       state: result.state,
       version: result.version,
       tenantId: stored.tenantId ?? result.events[0]?.tenantId ?? null,
-      applied: remember(slot.applied, cmd.commandId, { version: result.version, eventIds, position: null, requestHash: cmd.requestHash }),
+      applied: remember(slot.applied, cmd.commandId, {
+        version: result.version,
+        events: eventIds.length,
+        offset: null,
+        requestHash: cmd.requestHash,
+      }),
     });
     const reply: Reply = {
       commandId: cmd.commandId,
@@ -396,23 +564,35 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     out.replies.push({ to: cmd.replyTo, reply, lastEvent: eventIds.length > 0 ? lastEvent + eventIds.length - 1 : -1 });
   }
 
-  async function processBatch({ batch }: EachBatchPayload): Promise<void> {
+  /** The reply a retry of an applied command gets: its first result, marked as a duplicate. */
+  function firstResult(cmd: CommandMessage, partition: number, a: Applied): Reply {
+    return {
+      commandId: cmd.commandId,
+      ok: true,
+      aggregateId: cmd.aggregateId,
+      version: a.version,
+      eventIds: Array.from({ length: a.events }, (_, i) => eventIdFor(cmd.commandId, i)),
+      duplicate: true,
+      position: a.offset === null ? null : { topic: topics.events, partition, offset: a.offset },
+    };
+  }
+
+  async function processBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
     const partition = batch.partition;
     if (batch.messages.length === 0) return;
     inFlight.set(partition, Number(batch.messages[0]!.timestamp));
+    const o = await readyPartition(payload);
     const producerRef = producerFor(partition);
     const producer = await producerRef;
-    if (!verified.has(partition)) {
-      await catchUp(partition);
-      verified.add(partition);
-    }
 
     const out: BatchOut = { work: new Map(), events: [], replies: [], deadLetters: [] };
-    for (const message of batch.messages) await decideOne(out, partition, message);
+    for (const message of batch.messages) await decideOne(out, o, message);
     const { work, events, replies } = out;
 
     const lastOffset = batch.lastOffset();
     const txn = await producer.transaction();
+    let next: bigint | null = null;
     try {
       if (events.length > 0) {
         // In sends the broker takes (a record batch under its maximum message size), each at known offsets.
@@ -430,12 +610,17 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         // Each reply (and the processor's memory of the command) carries the position of the command's last event.
         for (const r of replies) {
           if (!r.reply.ok || r.lastEvent < 0) continue;
-          const position = { topic: topics.events, partition, offset: offsets[r.lastEvent]!.toString() };
-          r.reply = { ...r.reply, position };
+          const offset = offsets[r.lastEvent]!.toString();
+          r.reply = { ...r.reply, position: { topic: topics.events, partition, offset } };
           const slot = work.get(r.reply.aggregateId)!;
           const entry = slot.applied.get(r.reply.commandId)!;
-          work.set(r.reply.aggregateId, { ...slot, applied: remember(slot.applied, r.reply.commandId, { ...entry, position }) });
+          work.set(r.reply.aggregateId, { ...slot, applied: remember(slot.applied, r.reply.commandId, { ...entry, offset }) });
         }
+        // The snapshots of the aggregates changed, and the watermark past their events, in the same transaction.
+        next = offsets.at(-1)! + 1n;
+        const snapshots = [...work].map(([id, slot]) => snapshotMessage(partition, fingerprint, id, slot));
+        snapshots.push(watermarkMessage(partition, fingerprint, { offset: next, marker: true }));
+        for (const chunk of chunks(snapshots)) await txn.send({ topic: topics.snapshots, acks: -1, messages: chunk });
       }
       const replyMessages = replies.map(({ to, reply }) => ({ key: to, value: JSON.stringify(reply) }));
       for (const chunk of chunks(replyMessages)) await txn.send({ topic: repliesTopic, acks: -1, messages: chunk });
@@ -447,58 +632,30 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       await txn.commit();
     } catch (err) {
       await txn.abort().catch(() => undefined);
-      // The outcome may be unknown (e.g. the commit reached the broker): re-read the log before deciding again.
-      verified.delete(partition);
+      // The outcome may be unknown (e.g. the commit reached the broker): restore the partition before deciding again.
+      if (owned.get(partition) !== undefined && ready.get(partition) === o) {
+        owned.delete(partition);
+        ready.delete(partition);
+      }
       await dropProducer(partition, producerRef);
       logger.warn({ partition, err: (err as Error).message }, 'command batch transaction failed; the batch will be retried');
       throw err;
     }
     inFlight.delete(partition);
-    for (const [id, slot] of work) slots.set(id, slot);
+    for (const [id, slot] of work) o.slots.set(id, slot);
+    if (next !== null) {
+      o.position = next;
+      o.marker = true;
+    }
   }
 
   return {
     async start(): Promise<void> {
       admin = kafka.admin();
       await admin.connect();
-
-      tail = createConsumer(kafka, `${groupId}.state.${instanceId}`);
-      tail.on(tail.events.END_BATCH_PROCESS, ({ payload }) => {
-        const next = BigInt(payload.lastOffset) + 1n;
-        if (next > (tailPosition.get(payload.partition) ?? 0n)) tailPosition.set(payload.partition, next);
-      });
-      await runConsumer(tail, {
-        topics: [topics.events],
-        fromBeginning: true,
-        logger,
-        what: `${groupId}.state`,
-        run: {
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            for (const message of batch.messages) {
-              const position = { topic: batch.topic, partition: batch.partition, offset: message.offset };
-              try {
-                const record = await eventLog.decodeMessage(batch.topic, batch.partition, message);
-                applyFromLog(record.event as unknown as E, record.headers, position);
-              } catch (err) {
-                // The registry is unreachable: read the batch again. Anything else is a record that no writer of this
-                // platform made (written straight into the topic): it is no event of any aggregate, and skipped.
-                if (isTransient(err)) throw err;
-                logger.error({ ...position, err: (err as Error).message }, 'skipping a record of the event log that is no event');
-              }
-            }
-          },
-        },
-      });
-
       main = createConsumer(kafka, groupId);
-      // A new generation of the group: every partition this instance owns now starts with a new transactional
-      // producer (InitProducerId fences whatever an earlier owner — this instance included — left in flight) and
-      // a catch-up of its event partition, before any command is decided.
-      main.on(main.events.GROUP_JOIN, () => {
-        verified.clear();
-        inFlight.clear();
-        for (const [partition, p] of [...producers]) void dropProducer(partition, p);
+      main.on(main.events.GROUP_JOIN, ({ payload }) => {
+        assigned(new Set(payload.memberAssignment[topics.commands] ?? []));
       });
       await runConsumer(main, {
         topics: [topics.commands],
@@ -510,12 +667,28 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     },
     async stop(): Promise<void> {
       await main?.disconnect();
-      await tail?.disconnect();
       await Promise.all([...producers.keys()].map((p) => dropProducer(p)));
       await admin?.disconnect();
     },
-    /** The current state of an aggregate as this processor holds it (for tests and diagnostics). */
-    peek: (aggregateId: string) => slots.get(aggregateId),
+    /** The current state of an aggregate, when this processor owns it (for tests and diagnostics). */
+    peek: (aggregateId: string): Slot<S> | undefined => {
+      for (const o of ready.values()) {
+        const slot = o.slots.get(aggregateId);
+        if (slot) return slot;
+      }
+      return undefined;
+    },
+    /** The partitions this processor owns and has restored, and how many aggregates it holds. */
+    holding: () => ({
+      partitions: [...ready.keys()].sort((a, b) => a - b),
+      aggregates: [...ready.values()].reduce((n, o) => n + o.slots.size, 0),
+    }),
+    /** The last restores (at most 100), oldest first. */
+    restores: (): readonly RestoreStats[] => [...restores],
+    /** Resolves once every partition of the current assignment is restored. */
+    whenReady: async (): Promise<void> => {
+      await Promise.all([...owned.values()]);
+    },
   };
 }
 

@@ -36,6 +36,12 @@ export interface Decider<C extends { readonly type: string }, E extends EventEnv
   /** The events the command produces in this state, or a thrown DomainError. An empty list is a no-op. */
   decide(command: C & CommandMeta, state: S): readonly Draft<E>[];
   evolve(state: S, event: E): S;
+  /**
+   * The version of the state's format (0 when absent), part of its fingerprint (lib/snapshots.ts) with the source
+   * of `evolve`: bump it when the state's meaning changes where that source does not show it (a helper `evolve`
+   * calls), so that the writers fold from the events instead of trusting older snapshots.
+   */
+  readonly stateVersion?: number;
 }
 
 /** A deterministic uuid (RFC 4122 layout, version 5 style) from a name: the same command always yields the same event ids. */
