@@ -135,6 +135,13 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
     instanceId,
     topics,
     bus,
+    /** Per aggregate, the partitions its writer owns and has restored, how many aggregates it holds, its restores. */
+    writers: () =>
+      Object.fromEntries(
+        (Object.keys(AGGREGATES) as AggregateName[]).map((name, i) => [name, { ...processors[i]!.holding(), restores: processors[i]!.restores() }]),
+      ) as Record<AggregateName, ReturnType<CommandProcessor['holding']> & { restores: ReturnType<CommandProcessor['restores']> }>,
+    /** Resolves once every writer has restored the partitions it owns now. */
+    whenReady: () => Promise.all(processors.map((p) => p.whenReady())).then(() => undefined),
     /** Every route served (method and OpenAPI path) and the OpenAPI document (GET /openapi.json). */
     routes: http.routes,
     document: http.document,
