@@ -18,6 +18,7 @@ import {
   type Applied,
   type Slot,
   type Watermark,
+  WATERMARK_KEY,
 } from './snapshots';
 import type { AggregateTopics } from './topics';
 
@@ -262,8 +263,10 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     for (const p of parts) if (kept.has(p)) states.set(p, kept.get(p)!);
 
     // 1. The snapshots of the partitions that are new to this processor, and their watermarks.
+    // Only the latest record of each key counts (compaction may not have dropped the older ones yet): a partition
+    // is trusted when its latest watermark and every latest snapshot are of this decider's state format.
     const marks = new Map<number, Watermark>();
-    const stale = new Map<number, string>();
+    const stale = new Map<number, Map<string, string>>(fresh.map((p) => [p, new Map()]));
     const found = new Map<number, Map<string, Slot<S>>>(fresh.map((p) => [p, new Map()]));
     let snapshots = 0;
     await readPartitions(kafka, {
@@ -274,10 +277,14 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       eachBatch: (partition, messages) => {
         for (const m of messages) {
           if (m.value === null) continue;
-          const entry = readChangelogRecord<S>(m.key?.toString(), m.value, fingerprint);
+          const key = m.key?.toString() ?? '';
+          const entry = readChangelogRecord<S>(key, m.value, fingerprint);
+          stale.get(partition)!.delete(key);
+          found.get(partition)!.delete(key);
+          if (key === WATERMARK_KEY) marks.delete(partition);
           if (entry.kind === 'watermark') marks.set(partition, entry.mark);
           else if (entry.kind === 'snapshot') found.get(partition)!.set(entry.aggregateId, entry.slot);
-          else stale.set(partition, entry.why);
+          else stale.get(partition)!.set(key, entry.why);
           snapshots += 1;
         }
       },
@@ -285,13 +292,14 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     const folded: number[] = [];
     for (const p of fresh) {
       const mark = marks.get(p);
-      if (mark && !stale.has(p)) {
+      const why = stale.get(p)!.values().next().value;
+      if (mark && why === undefined) {
         states.set(p, { partition: p, slots: found.get(p)!, position: mark.offset, marker: mark.marker });
         continue;
       }
       if ((eventEnds.get(p) ?? 0n) > 0n) {
         folded.push(p);
-        logger.warn({ partition: p, why: stale.get(p) ?? 'no snapshots yet' }, 'folding the partition from its events');
+        logger.warn({ partition: p, why: why ?? 'no snapshots yet' }, 'folding the partition from its events');
       }
       states.set(p, { partition: p, slots: new Map(), position: 0n, marker: false });
     }

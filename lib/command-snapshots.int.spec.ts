@@ -1,0 +1,253 @@
+import { randomUUID } from 'node:crypto';
+import type { Producer } from 'kafkajs';
+import { bootstrapNamespace, dropNamespace } from './bootstrap';
+import { createCommandBus } from './command-bus';
+import type { Reply } from './commands';
+import { createCommandProcessor, type CommandProcessor } from './command-processor';
+import { handle, type CommandMeta, type Decider } from './decider';
+import type { AnyEvent } from './event-log';
+import { createProducer, partitionOf } from './kafka';
+import { loadEventSchemas } from './schemas';
+import { readChangelogRecord, stateFingerprint, WATERMARK_KEY } from './snapshots';
+import { topicsFor } from './topics';
+import { deviceDecider, type DeviceCommand, type DeviceEvent, type DeviceState } from '../services/device/decider';
+import { commandMetaFor, integration, unique, waitFor } from '../test/support';
+
+/**
+ * The bounded command side (issue 14): a writer holds only the partitions it owns, restores them from the snapshot
+ * changelog written in the events' transaction, and folds events only past the snapshots — or, when there are no
+ * trusted snapshots (none yet, or another state format), folds the events once and writes fresh snapshots.
+ */
+const it_ = integration();
+const topics = topicsFor(unique('test-snap'));
+const schemas = loadEventSchemas();
+const PARTITIONS = 4;
+const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
+const create = { userId: 'u1', name: 'phone', spec, tier: 'basic', region: 'cn-east', orderId: null };
+type AnyDecider = Decider<DeviceCommand, DeviceEvent, DeviceState>;
+
+const running = new Set<CommandProcessor>();
+async function processor(instanceId: string, decider: AnyDecider = deviceDecider) {
+  const p = createCommandProcessor({
+    kafka: it_.kafka,
+    eventLog: it_.eventLog,
+    decider,
+    topics: topics.device,
+    repliesTopic: topics.replies,
+    deadLettersTopic: topics.commandDeadLetters,
+    groupId: `${topics.namespace}.device.processor`,
+    instanceId,
+    logger: it_.logger,
+  });
+  await p.start();
+  running.add(p);
+  return p;
+}
+async function stop(p: CommandProcessor) {
+  running.delete(p);
+  await p.stop();
+}
+/** Waits until the processors between them hold every partition, each restored. */
+async function settled(...ps: CommandProcessor[]) {
+  await waitFor(
+    async () => {
+      await Promise.all(ps.map((p) => p.whenReady()));
+      const held = ps.flatMap((p) => p.holding().partitions).sort();
+      return held.length === PARTITIONS && new Set(held).size === PARTITIONS ? true : undefined;
+    },
+    { what: 'every partition owned and restored', timeoutMs: 60_000, intervalMs: 100 },
+  );
+}
+
+const bus = createCommandBus({ kafka: it_.kafka, repliesTopic: topics.replies, instanceId: 'api-1', logger: it_.logger, timeoutMs: 30_000 });
+let raw: Producer;
+const send = (meta: CommandMeta, type: DeviceCommand['type'], payload: Record<string, unknown>) => bus.send(topics.device, { meta, type, payload });
+
+beforeAll(async () => {
+  await bootstrapNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, topics, {
+    partitions: PARTITIONS,
+    replicationFactor: 1,
+  });
+  raw = createProducer(it_.kafka);
+  await Promise.all([raw.connect(), bus.start()]);
+});
+afterAll(async () => {
+  await Promise.all([...running].map((p) => p.stop()));
+  await Promise.all([bus.stop(), raw.disconnect()]);
+  await dropNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, topics);
+  await it_.close();
+});
+
+/** Creates `n` devices and renames each `renames` times; returns the ids and the reply of each device's first rename. */
+async function history(n: number, renames: number) {
+  const ids = Array.from({ length: n }, () => randomUUID());
+  const firsts = new Map<string, { meta: CommandMeta; reply: Reply }>();
+  await Promise.all(
+    ids.map(async (id) => {
+      expect(await send(commandMetaFor(id), 'CreateDevice', create)).toMatchObject({ ok: true, version: 1 });
+      for (let i = 0; i < renames; i++) {
+        const meta = commandMetaFor(id);
+        const reply = await send(meta, 'UpdateDevice', { name: `name-${i}` });
+        expect(reply).toMatchObject({ ok: true, version: 2 + i });
+        if (i === 0) firsts.set(id, { meta, reply });
+      }
+    }),
+  );
+  return { ids, firsts };
+}
+
+const sum = (p: CommandProcessor, key: 'snapshots' | 'events') => p.restores().reduce((n, r) => n + r[key], 0);
+
+describe('a writer restores what it owns from snapshots, not from the whole log', () => {
+  let ids: string[] = [];
+  let firsts: Awaited<ReturnType<typeof history>>['firsts'];
+
+  test('a restart restores from the snapshots: no event is folded, versions and retries hold', async () => {
+    const a = await processor('a');
+    await settled(a);
+    ({ ids, firsts } = await history(12, 3));
+    await stop(a);
+
+    const b = await processor('b');
+    await settled(b);
+    expect(sum(b, 'events')).toBe(0);
+    expect(sum(b, 'snapshots')).toBeGreaterThanOrEqual(12);
+    expect(b.restores().flatMap((r) => r.folded)).toEqual([]);
+    for (const id of ids) expect(b.peek(id)).toMatchObject({ version: 4, state: { status: 'created', name: 'name-2' } });
+    // A retry of a command applied before the restart gets its first result (same events, same position).
+    for (const [id, { meta, reply }] of firsts) {
+      expect(await send(meta, 'UpdateDevice', { name: 'name-0' })).toEqual({ ...reply, duplicate: true });
+      expect(await send(commandMetaFor(id), 'StartDevice', {})).toMatchObject({ ok: true, version: 5 });
+    }
+    await stop(b);
+  });
+
+  test('two instances split the partitions, each holding only its own; a retry after the partition moved gets its first result', async () => {
+    const c = await processor('c');
+    const d = await processor('d');
+    await settled(c, d);
+    const [hc, hd] = [c.holding(), d.holding()];
+    expect(hc.partitions.length).toBeGreaterThan(0);
+    expect(hd.partitions.length).toBeGreaterThan(0);
+    for (const id of ids) {
+      const owner = hc.partitions.includes(partitionOf(id, PARTITIONS)) ? c : d;
+      const other = owner === c ? d : c;
+      expect(owner.peek(id)?.version).toBe(5);
+      expect(other.peek(id)).toBeUndefined();
+    }
+    expect(hc.aggregates + hd.aggregates).toBe(ids.length);
+    for (const [, { meta, reply }] of firsts) expect(await send(meta, 'UpdateDevice', { name: 'name-0' })).toEqual({ ...reply, duplicate: true });
+
+    // c leaves: d takes its partitions over, restoring only those (it keeps its own), and answers c's aggregates.
+    const before = d.restores().length;
+    await stop(c);
+    await settled(d);
+    const moved = d.restores().slice(before);
+    expect(moved.flatMap((r) => r.partitions).sort()).toEqual([...Array(PARTITIONS).keys()]);
+    expect(moved.reduce((n, r) => n + r.events, 0)).toBe(0);
+    for (const [id, { meta, reply }] of firsts) {
+      expect(await send(meta, 'UpdateDevice', { name: 'name-0' })).toEqual({ ...reply, duplicate: true });
+      expect(await send(commandMetaFor(id), 'StopDevice', { reason: null })).toMatchObject({ ok: true, version: 6 });
+    }
+    await stop(d);
+  });
+
+  test('the changelog: one snapshot per aggregate change and a watermark, each readable; a foreign value is never trusted', async () => {
+    const records = await it_.readRawAll(topics.device.snapshots);
+    const fp = stateFingerprint(deviceDecider as never);
+    const marks = records.filter((r) => r.message.key?.toString() === WATERMARK_KEY);
+    expect(marks.length).toBeGreaterThan(0);
+    const latest = new Map(records.map((r) => [r.message.key!.toString(), r.message.value]));
+    const id = ids[0]!;
+    const read = readChangelogRecord<DeviceState>(id, latest.get(id)!, fp);
+    expect(read).toMatchObject({ kind: 'snapshot', slot: { version: 6 } });
+    expect(readChangelogRecord(id, Buffer.from('{"format":1,"fingerprint":"x"}'), fp).kind).toBe('stale');
+    expect(readChangelogRecord(id, Buffer.from('\u0000 not json'), fp).kind).toBe('stale');
+    expect(readChangelogRecord(WATERMARK_KEY, Buffer.from(JSON.stringify({ format: 1, fingerprint: fp, offset: '-1' })), fp).kind).toBe('stale');
+  });
+
+  test('another state format: the snapshots are not trusted, the events are folded once and fresh snapshots written', async () => {
+    // evolve changed: it now counts renames in the state (a field older snapshots lack).
+    const counting: AnyDecider = {
+      ...deviceDecider,
+      initialState: { status: 'none' },
+      evolve: (state, event) => {
+        const next = deviceDecider.evolve(state, event) as DeviceState & { renames?: number };
+        const renames = ((state as { renames?: number }).renames ?? 0) + (event.type === 'device.updated' ? 1 : 0);
+        return next.status === 'none' ? next : ({ ...next, renames } as DeviceState);
+      },
+    };
+    expect(stateFingerprint(counting as never)).not.toBe(stateFingerprint(deviceDecider as never));
+    const e = await processor('e', counting);
+    await settled(e);
+    expect(e.restores().flatMap((r) => r.folded).sort()).toEqual([...new Set(ids.map((id) => partitionOf(id, PARTITIONS)))].sort());
+    expect(sum(e, 'events')).toBe(ids.length * 6);
+    for (const id of ids) expect(e.peek(id)).toMatchObject({ version: 6, state: { status: 'stopped', renames: 3 } });
+    await stop(e);
+
+    // The next start with the same decider reads the fresh snapshots.
+    const f = await processor('f', counting);
+    await settled(f);
+    expect(sum(f, 'events')).toBe(0);
+    for (const id of ids) expect(f.peek(id)).toMatchObject({ version: 6, state: { renames: 3 } });
+    // A declared state version change is another format too.
+    await stop(f);
+    const g = await processor('g', { ...counting, stateVersion: 2 });
+    await settled(g);
+    expect(sum(g, 'events')).toBe(ids.length * 6);
+    await stop(g);
+  });
+
+  test('a log with no snapshots (events written straight to the event topic): the first start folds, later ones restore', async () => {
+    const fresh = topicsFor(unique('test-snap-seed'));
+    await bootstrapNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, fresh, { partitions: PARTITIONS, replicationFactor: 1 });
+    try {
+      const seeded = Array.from({ length: 20 }, () => randomUUID());
+      const events: AnyEvent[] = [];
+      for (const id of seeded) {
+        let current = { state: deviceDecider.initialState, version: 0 };
+        for (const [type, payload] of [
+          ['CreateDevice', create],
+          ['StartDevice', {}],
+          ['StopDevice', { reason: null }],
+        ] as const) {
+          const r = handle(deviceDecider, current, { ...commandMetaFor(id), type, ...payload } as DeviceCommand & CommandMeta);
+          events.push(...(r.events as unknown as AnyEvent[]));
+          current = r;
+        }
+      }
+      await it_.eventLog.append(raw, fresh.device.events, events);
+      const start = async (instanceId: string) => {
+        const p = createCommandProcessor({
+          kafka: it_.kafka,
+          eventLog: it_.eventLog,
+          decider: deviceDecider,
+          topics: fresh.device,
+          repliesTopic: fresh.replies,
+          deadLettersTopic: fresh.commandDeadLetters,
+          groupId: `${fresh.namespace}.device.processor`,
+          instanceId,
+          logger: it_.logger,
+        });
+        await p.start();
+        await waitFor(async () => (await p.whenReady(), p.holding().partitions.length === PARTITIONS ? true : undefined), {
+          what: 'every partition restored',
+          timeoutMs: 60_000,
+        });
+        return p;
+      };
+      const first = await start('h');
+      expect(sum(first, 'events')).toBe(60);
+      for (const id of seeded) expect(first.peek(id)).toMatchObject({ version: 3, state: { status: 'stopped' } });
+      await first.stop();
+      const second = await start('i');
+      expect(sum(second, 'events')).toBe(0);
+      expect(sum(second, 'snapshots')).toBe(20 + new Set(seeded.map((id) => partitionOf(id, PARTITIONS))).size);
+      for (const id of seeded) expect(second.peek(id)).toMatchObject({ version: 3, state: { status: 'stopped' } });
+      await second.stop();
+    } finally {
+      await dropNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, fresh);
+    }
+  });
+
+});
