@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
-import { commandMessageSchema, type CommandMessage, type Position, type Reply } from './commands';
+import { commandMessageSchema, type CommandMessage, type Reply } from './commands';
 import type { Actor } from './auth';
 import { eventIdFor, handle, type CommandMeta, type Decider } from './decider';
 import { conflict, DomainError, forbidden } from './errors';
@@ -254,7 +254,9 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     await Promise.all(parts.map((p) => producerFor(p)));
     const [snapshotEnds, eventEnds] = await Promise.all([endsOf(topics.snapshots), endsOf(topics.events)]);
     if (snapshotEnds.size !== eventEnds.size) {
-      throw new Error(`${topics.snapshots} has ${snapshotEnds.size} partitions and ${topics.events} ${eventEnds.size}: they must be co-partitioned`);
+      throw new Error(
+        `${topics.snapshots} has ${snapshotEnds.size} partitions and ${topics.events} ${eventEnds.size}: they must be co-partitioned`,
+      );
     }
     partitions = eventEnds.size;
     const run = ++restoreCount;
@@ -328,7 +330,10 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
             // The registry is unreachable: read the batch again. Anything else is a record that no writer of this
             // platform made (written straight into the topic): it is no event of any aggregate, and skipped.
             if (isTransient(err)) throw err;
-            logger.error({ partition, offset: message.offset, err: (err as Error).message }, 'skipping a record of the event log that is no event');
+            logger.error(
+              { partition, offset: message.offset, err: (err as Error).message },
+              'skipping a record of the event log that is no event',
+            );
           }
         }
       },

@@ -59,9 +59,16 @@ async function settled(...ps: CommandProcessor[]) {
   );
 }
 
-const bus = createCommandBus({ kafka: it_.kafka, repliesTopic: topics.replies, instanceId: 'api-1', logger: it_.logger, timeoutMs: 30_000 });
+const bus = createCommandBus({
+  kafka: it_.kafka,
+  repliesTopic: topics.replies,
+  instanceId: 'api-1',
+  logger: it_.logger,
+  timeoutMs: 30_000,
+});
 let raw: Producer;
-const send = (meta: CommandMeta, type: DeviceCommand['type'], payload: Record<string, unknown>) => bus.send(topics.device, { meta, type, payload });
+const send = (meta: CommandMeta, type: DeviceCommand['type'], payload: Record<string, unknown>) =>
+  bus.send(topics.device, { meta, type, payload });
 
 beforeAll(async () => {
   await bootstrapNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, topics, {
@@ -136,7 +143,8 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
       expect(other.peek(id)).toBeUndefined();
     }
     expect(hc.aggregates + hd.aggregates).toBe(ids.length);
-    for (const [, { meta, reply }] of firsts) expect(await send(meta, 'UpdateDevice', { name: 'name-0' })).toEqual({ ...reply, duplicate: true });
+    for (const [, { meta, reply }] of firsts)
+      expect(await send(meta, 'UpdateDevice', { name: 'name-0' })).toEqual({ ...reply, duplicate: true });
 
     // c leaves: d takes its partitions over, restoring only those (it keeps its own), and answers c's aggregates.
     const before = d.restores().length;
@@ -163,7 +171,9 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
     expect(read).toMatchObject({ kind: 'snapshot', slot: { version: 6 } });
     expect(readChangelogRecord(id, Buffer.from('{"format":1,"fingerprint":"x"}'), fp).kind).toBe('stale');
     expect(readChangelogRecord(id, Buffer.from('\u0000 not json'), fp).kind).toBe('stale');
-    expect(readChangelogRecord(WATERMARK_KEY, Buffer.from(JSON.stringify({ format: 1, fingerprint: fp, offset: '-1' })), fp).kind).toBe('stale');
+    expect(readChangelogRecord(WATERMARK_KEY, Buffer.from(JSON.stringify({ format: 1, fingerprint: fp, offset: '-1' })), fp).kind).toBe(
+      'stale',
+    );
   });
 
   test('another state format: the snapshots are not trusted, the events are folded once and fresh snapshots written', async () => {
@@ -180,7 +190,12 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
     expect(stateFingerprint(counting as never)).not.toBe(stateFingerprint(deviceDecider as never));
     const e = await processor('e', counting);
     await settled(e);
-    expect(e.restores().flatMap((r) => r.folded).sort()).toEqual([...new Set(ids.map((id) => partitionOf(id, PARTITIONS)))].sort());
+    expect(
+      e
+        .restores()
+        .flatMap((r) => r.folded)
+        .sort(),
+    ).toEqual([...new Set(ids.map((id) => partitionOf(id, PARTITIONS)))].sort());
     expect(sum(e, 'events')).toBe(ids.length * 6);
     for (const id of ids) expect(e.peek(id)).toMatchObject({ version: 6, state: { status: 'stopped', renames: 3 } });
     await stop(e);
@@ -200,7 +215,10 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
 
   test('a log with no snapshots (events written straight to the event topic): the first start folds, later ones restore', async () => {
     const fresh = topicsFor(unique('test-snap-seed'));
-    await bootstrapNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, fresh, { partitions: PARTITIONS, replicationFactor: 1 });
+    await bootstrapNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, fresh, {
+      partitions: PARTITIONS,
+      replicationFactor: 1,
+    });
     try {
       const seeded = Array.from({ length: 20 }, () => randomUUID());
       const events: AnyEvent[] = [];
@@ -249,5 +267,4 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
       await dropNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, fresh);
     }
   });
-
 });

@@ -28,7 +28,10 @@ const only =
       }));
     },
     protocol({ topics }) {
-      return { name: 'CloudPhoneOnly', metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) };
+      return {
+        name: 'CloudPhoneOnly',
+        metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }),
+      };
     },
   });
 
@@ -94,6 +97,8 @@ export async function readPartitions(
     await done;
   } finally {
     clearInterval(watchdog);
-    await consumer.disconnect().catch((err: Error) => opts.logger.warn({ err: err.message, group: opts.group }, 'partition reader did not disconnect'));
+    await consumer
+      .disconnect()
+      .catch((err: Error) => opts.logger.warn({ err: err.message, group: opts.group }, 'partition reader did not disconnect'));
   }
 }
