@@ -25,7 +25,7 @@ describe('npm run bench (smoke)', () => {
         out,
         '--drop-seed',
       ]),
-      { cwd: root, encoding: 'utf8', timeout: 150_000 },
+      { cwd: root, encoding: 'utf8', timeout: 240_000 },
     );
     if (run.status !== 0) throw new Error(`bench exited with ${run.status}:\n${run.stdout}\n${run.stderr}`);
     expect(existsSync(out)).toBe(true);
@@ -48,6 +48,13 @@ describe('npm run bench (smoke)', () => {
     expect(results.platform.visibility.sent).toBeGreaterThan(0);
     expect(results.platform.queries.rows).toBe(5000);
     expect(results.targets).toHaveLength(10);
+    // The command side's restore over the seed: the first start folds it, the restart reads snapshots only.
+    const restore = results.commandRestore!;
+    expect(restore.firstStart.events).toBeGreaterThanOrEqual(results.seed.events);
+    expect(restore.restart.events).toBe(0);
+    expect(restore.restart.snapshots).toBeGreaterThan(0);
+    expect(restore.twoInstances.instances).toHaveLength(2);
+    expect(restore.targets).toHaveLength(2);
     expect(run.stdout).toContain('| result |');
   });
 });

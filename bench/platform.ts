@@ -7,11 +7,25 @@ import type { Registry } from '../lib/registry';
 import { withRetry } from '../lib/retry';
 import type { EventSchema } from '../lib/schemas';
 import { topicsFor } from '../lib/topics';
+import { sleep } from '../lib/wait';
 import { queryRouters, startProjections } from '../projections/platform';
 import { startCommandSide } from '../services/platform';
 
 /** Topic creation on a busy broker sometimes answers UNKNOWN_TOPIC_OR_PARTITION while it settles (retriable). */
 export const retrying = <T>(fn: () => Promise<T>) => withRetry(fn, { retries: 6, initialMs: 500 });
+
+/** Deletes topics and waits until the broker no longer lists them. */
+export async function deleteTopics(admin: Admin, names: string[]) {
+  const existing = new Set(await admin.listTopics());
+  const mine = names.filter((n) => existing.has(n));
+  if (mine.length === 0) return;
+  await admin.deleteTopics({ topics: mine });
+  for (let i = 0; i < 100; i++) {
+    const now = new Set(await admin.listTopics());
+    if (!mine.some((n) => now.has(n))) return;
+    await sleep(200);
+  }
+}
 
 /**
  * The platform in this process as `npm start` runs it — command side, projection workers and the query API on one

@@ -37,6 +37,73 @@ const rebuild = z.object({
   rssAtEndMb: num,
 });
 
+const target = z.object({ name: z.string(), target: z.string(), actual: z.string(), met: z.boolean() });
+
+/** What one writer (one aggregate type) of a command-side instance holds once ready, and what its restores did. */
+const restoreWriter = z.object({
+  /** The partitions it owns and has restored. */
+  partitions: z.array(z.number().int()),
+  aggregates: z.number().int(),
+  /** Its restores so far (one per assignment; a rebalance adds one). */
+  restores: z.number().int(),
+  /** Summed over its restores: changelog records read, events folded, partitions folded from their events, ms. */
+  snapshots: z.number().int(),
+  events: z.number().int(),
+  foldedPartitions: z.number().int(),
+  ms: num,
+});
+
+/** One command-side instance (bench/command-side-child.ts), times from its spawn. */
+const restoreInstance = z.object({
+  /** Spawn → its modules loaded (node + tsx + imports). */
+  bootMs: num,
+  /** Spawn → the command API listening (every writer and the bus have joined their groups). */
+  listeningMs: num,
+  /** Spawn → every partition of every aggregate type held and restored (by this instance, or by the two together). */
+  readyMs: num,
+  /** The slowest writer's restore time (the sum of its restores' ms). */
+  restoreMs: num,
+  snapshots: z.number().int(),
+  events: z.number().int(),
+  foldedPartitions: z.number().int(),
+  aggregates: z.number().int(),
+  /** process.memoryUsage() once ready, after a full GC. */
+  rssMb: num,
+  heapUsedMb: num,
+  writers: z.record(z.string(), restoreWriter),
+});
+
+/** The probe commands sent at spawn, one on each partition of each aggregate type (each answered with a rejection). */
+const restoreAnswers = z.object({
+  probes: z.number().int(),
+  rejected: z.number().int(),
+  /** Spawn → every aggregate type answered at least one probe. */
+  everyTypeAnsweredMs: num,
+  /** Spawn → every probe answered: a command on every partition of every aggregate type. */
+  everyPartitionAnsweredMs: num,
+});
+
+/** bench/command-restore.ts: the command side's start on a seeded log, without and with snapshots, alone and as two. */
+export const commandRestoreSchema = z.object({
+  via: z.string(),
+  namespace: z.string(),
+  logEvents: z.number().int(),
+  /** Partitions of each aggregate type (command, event and snapshot topics are co-partitioned). */
+  partitions: z.record(z.string(), z.number().int()),
+  firstStart: restoreInstance.extend({ answers: restoreAnswers }),
+  restart: restoreInstance.extend({ answers: restoreAnswers }),
+  twoInstances: z.object({
+    readyMs: num,
+    instances: z.array(restoreInstance),
+    answers: restoreAnswers,
+    /** The larger RSS of the two over the RSS of the single instance of the restart. */
+    rssRatio: num,
+  }),
+  targets: z.array(target),
+});
+
+export type CommandRestore = z.infer<typeof commandRestoreSchema>;
+
 export const resultsSchema = z.object({
   version: z.literal(1),
   mode: z.enum(['full', 'quick', 'custom']),
@@ -97,8 +164,10 @@ export const resultsSchema = z.object({
       duringRebuild: z.object({ single: load, list: load, rebuildAppliedPerSecond: num }),
     }),
   }),
-  targets: z.array(z.object({ name: z.string(), target: z.string(), actual: z.string(), met: z.boolean() })),
+  targets: z.array(target),
   notes: z.array(z.string()),
+  /** The command side's restore (bench/command-restore.ts); absent from results of runs before it existed. Its targets are its own. */
+  commandRestore: commandRestoreSchema.optional(),
 });
 
 export type Results = z.infer<typeof resultsSchema>;
@@ -173,6 +242,79 @@ export function judge(r: Omit<Results, 'targets'>, batchWaitMs: number): Results
   return out;
 }
 
+/**
+ * The bounds of the command side's restore, judged on one bench/command-restore.ts run. The restore time of the
+ * first bound is the slowest writer's (the largest sum of a writer's restores' ms): the writers restore in parallel.
+ */
+export function judgeRestore(r: Omit<CommandRestore, 'targets'>): CommandRestore['targets'] {
+  const s = r.restart;
+  const bound = 3000 + s.restoreMs;
+  const larger = Math.max(...r.twoInstances.instances.map((i) => i.rssMb));
+  return [
+    {
+      name: 'restart: spawn → a command answered on every partition of every aggregate type ≤ 3 s + restore time',
+      target: `≤ ${ms(bound)} (3,000 ms + restore ${ms(s.restoreMs)}, the slowest writer's)`,
+      actual: `${ms(s.answers.everyPartitionAnsweredMs)} (every type: ${ms(s.answers.everyTypeAnsweredMs)})`,
+      met: s.answers.probes > 0 && s.answers.everyPartitionAnsweredMs <= bound,
+    },
+    {
+      name: "two instances at once: the larger RSS ≤ 0.60 × one instance's",
+      target: `≤ ${f(0.6 * s.rssMb)} MB (0.60 × ${f(s.rssMb)} MB)`,
+      actual: `${f(larger)} MB (${f(r.twoInstances.rssRatio, 2)}×)`,
+      met: r.twoInstances.rssRatio <= 0.6,
+    },
+  ];
+}
+
+const secs = (n: number) => `${f(n / 1000, 2)} s`;
+
+/** The lines of the command side's restore, for `table` and bench/command-restore.ts. */
+export function restoreLines(r: CommandRestore): Array<[string, string]> {
+  type Start = CommandRestore['firstStart'];
+  const start = (label: string, x: Start): Array<[string, string]> => [
+    [
+      label,
+      `boot ${secs(x.bootMs)}, listening ${secs(x.listeningMs)}, ready ${secs(x.readyMs)}, every type answered ${secs(x.answers.everyTypeAnsweredMs)}, every partition ${secs(x.answers.everyPartitionAnsweredMs)} (from spawn)`,
+    ],
+    [
+      '  restore, aggregates held, RSS',
+      `${ms(x.restoreMs)}: ${f(x.snapshots)} snapshots read, ${f(x.events)} events folded (${x.foldedPartitions} partitions); ${f(x.aggregates)} aggregates, ${f(x.rssMb)} MB`,
+    ],
+  ];
+  const two = r.twoInstances;
+  return [
+    ...start(`command side, first start over ${f(r.logEvents)} events (no snapshots)`, r.firstStart),
+    ...start('command side, restart (snapshots)', r.restart),
+    [
+      'two command-side instances at once',
+      `every partition answered ${secs(two.answers.everyPartitionAnsweredMs)}, both ready ${secs(two.readyMs)} (from spawn)`,
+    ],
+    [
+      '  aggregates held, RSS',
+      `${two.instances.map((i) => f(i.aggregates)).join(' / ')} aggregates; ${two.instances.map((i) => f(i.rssMb)).join(' / ')} MB (larger ${f(two.rssRatio, 2)}× one instance)`,
+    ],
+  ];
+}
+
+/** Figures, then targets, as markdown tables. */
+function render(lines: Array<[string, string]>, targets: Results['targets']): string[] {
+  const w = Math.max(...lines.map(([a]) => a.length));
+  const figures = lines.map(([a, b]) => `| ${a.padEnd(w)} | ${b} |`);
+  const tw = Math.max(...targets.map((t) => t.name.length));
+  return [
+    `| ${'line'.padEnd(w)} | figure |`,
+    `| ${'-'.repeat(w)} | ------ |`,
+    ...figures,
+    '',
+    `| result | ${'target'.padEnd(tw)} | measured | bound |`,
+    `| ------ | ${'-'.repeat(tw)} | -------- | ----- |`,
+    ...targets.map((t) => `| ${t.met ? 'met   ' : 'MISSED'} | ${t.name.padEnd(tw)} | ${t.actual} | ${t.target} |`),
+  ];
+}
+
+/** The table bench/command-restore.ts prints when run alone. */
+export const restoreTable = (r: CommandRestore): string => render(restoreLines(r), r.targets).join('\n');
+
 /** The table `npm run bench` prints and the README shows: one line per figure, then the targets. */
 export function table(r: Results): string {
   const c = r.ceilings;
@@ -220,21 +362,12 @@ export function table(r: Results): string {
       [`  at ${f(p.queries.steady[k].perSecond)} req/s (¼)`, `p50 ${ms(p.queries.steady[k].p50)}, p99 ${ms(p.queries.steady[k].p99)}`],
       [`  same, during a rebuild`, `p50 ${ms(p.queries.duringRebuild[k].p50)}, p99 ${ms(p.queries.duringRebuild[k].p99)}`],
     ]),
+    ...(r.commandRestore ? restoreLines(r.commandRestore) : []),
   ];
-  const w = Math.max(...lines.map(([a]) => a.length));
-  const figures = lines.map(([a, b]) => `| ${a.padEnd(w)} | ${b} |`);
-  const tw = Math.max(...r.targets.map((t) => t.name.length));
-  const targets = r.targets.map((t) => `| ${t.met ? 'met   ' : 'MISSED'} | ${t.name.padEnd(tw)} | ${t.actual} | ${t.target} |`);
   const m = r.machine;
   return [
     `${r.mode} run, ${r.startedAt}, ${f(r.totalSeconds)} s — ${m.cpuModel}, ${m.cores} cores, ${f(m.memoryMb)} MB, load ${m.loadAverage.map((x) => x.toFixed(1)).join(' ')}; node ${m.node}, Kafka ${m.kafka}, PostgreSQL ${m.postgres}, ${m.registry}`,
     '',
-    `| ${'line'.padEnd(w)} | figure |`,
-    `| ${'-'.repeat(w)} | ------ |`,
-    ...figures,
-    '',
-    `| result | ${'target'.padEnd(tw)} | measured | bound |`,
-    `| ------ | ${'-'.repeat(tw)} | -------- | ----- |`,
-    ...targets,
+    ...render(lines, [...r.targets, ...(r.commandRestore?.targets ?? [])]),
   ].join('\n');
 }

@@ -3,7 +3,6 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import type { Admin } from 'kafkajs';
 import { signToken } from '../lib/auth';
 import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
 import { loadConfig, type Config } from '../lib/config';
@@ -19,12 +18,13 @@ import { topicsFor, type Topics } from '../lib/topics';
 import { deviceQueryRoutes } from '../projections/device/routes';
 import { PROJECTIONS } from '../projections/platform';
 import { loadStackConfig } from '../scripts/stack/config';
+import { commandSideGroups, measureCommandRestore } from './command-restore';
 import { copyRows, deviceRow, l1, l2, l4, notificationRow, selectLatency, upsertRows } from './ceilings';
 import type { VisibilityResult } from './load';
 import type { RebuildProgress } from './rebuild-child';
 import { judge, resultsSchema, table, type Load, type Results } from './results';
 import { existingSeed, forgetSeed, seed, seededTopics } from './seed';
-import { retrying, startBenchPlatform } from './platform';
+import { deleteTopics, retrying, startBenchPlatform } from './platform';
 import { child, rate, runLoad, seconds, userWithDevices } from './stats';
 import { sleep } from '../lib/wait';
 
@@ -47,6 +47,7 @@ const program = new Command('bench')
   .option('--drop-seed', 'delete the seeded topics at the end (default: keep them for the next run)')
   .option('--profile <dir>', 'write a --cpu-prof of the rebuild process into this folder')
   .option('--seed-only', 'seed (or check the seed of) the namespace and stop')
+  .option('--no-restore', "skip the command side's restore (bench/command-restore.ts)")
   .parse();
 
 interface Options {
@@ -60,25 +61,13 @@ interface Options {
   dropSeed?: boolean;
   profile?: string;
   seedOnly?: boolean;
+  restore: boolean;
 }
 
 const log = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 async function dropSchema(db: Db, schema: string) {
   await db.raw('drop schema if exists ?? cascade', [schema]);
-}
-
-/** Deletes topics and waits until the broker no longer lists them. */
-async function deleteTopics(admin: Admin, names: string[]) {
-  const existing = new Set(await admin.listTopics());
-  const mine = names.filter((n) => existing.has(n));
-  if (mine.length === 0) return;
-  await admin.deleteTopics({ topics: mine });
-  for (let i = 0; i < 100; i++) {
-    const now = new Set(await admin.listTopics());
-    if (!mine.some((n) => now.has(n))) return;
-    await sleep(200);
-  }
 }
 
 /** Runs a rebuild in a child process and turns its progress into the figures of the results. */
@@ -423,6 +412,16 @@ async function main(): Promise<void> {
     await dropSchema(qdb, qSchema);
     await qdb.destroy();
 
+    // ── (6) the command side's start over the seeded log: no snapshots, snapshots, two instances at once
+    let commandRestore: Results['commandRestore'];
+    if (o.restore) {
+      log(`command side restore over ${marker.events.toLocaleString()} events`);
+      commandRestore = await measureCommandRestore(
+        { cfg, admin, registry, schemas, logger },
+        { namespace: ns, logEvents: marker.events, log },
+      );
+    }
+
     if (reused)
       notes.push(
         `the seeded topics ${ns}.* of an earlier run were reused (same event count); delete .stack/bench-seed.${ns}.json to reseed`,
@@ -441,6 +440,7 @@ async function main(): Promise<void> {
       ceilings,
       platform: { rebuild: rebuildResult, naive, commands, visibility: visibility!, queries: queries! },
       notes,
+      ...(commandRestore ? { commandRestore } : {}),
     };
     const results = resultsSchema.parse({ ...partial, targets: judge(partial, PROJECTION_BATCH_WAIT_MS) });
     mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
@@ -454,6 +454,7 @@ async function main(): Promise<void> {
     if (o.dropSeed) {
       forgetSeed(stack.dir, ns);
       await dropNamespace(deps, seeded).catch(() => undefined);
+      await admin.deleteGroups(commandSideGroups(ns)).catch(() => undefined);
       await deleteTopics(admin, [scratch.device.events, scratch.user.events]).catch(() => undefined);
     }
     await db.destroy();

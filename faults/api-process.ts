@@ -21,6 +21,29 @@ async function main(): Promise<void> {
     routers: queryRouters({ queryDb: db, topics: topicsFor(cfg.topics.namespace) }, cfg),
   });
   process.stdout.write(`listening ${side.url}\n`);
+  // Once every writer holds partitions and has restored them: what that took and what it read.
+  const started = Date.now() - Math.round(process.uptime() * 1000);
+  void (async () => {
+    for (;;) {
+      await side.whenReady();
+      const writers = Object.values(side.writers());
+      if (writers.every((w) => w.partitions.length > 0)) {
+        const restores = writers.flatMap((w) => w.restores);
+        const ready = {
+          ms: Date.now() - started,
+          aggregates: writers.reduce((n, w) => n + w.aggregates, 0),
+          partitions: writers.reduce((n, w) => n + w.partitions.length, 0),
+          snapshots: restores.reduce((n, r) => n + r.snapshots, 0),
+          events: restores.reduce((n, r) => n + r.events, 0),
+          folded: restores.reduce((n, r) => n + r.folded.length, 0),
+          restoreMs: Math.max(0, ...restores.map((r) => r.ms)),
+        };
+        process.stdout.write(`ready ${JSON.stringify(ready)}\n`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
   const stop = async () => {
     await side.stop();
     await db.destroy();

@@ -16,6 +16,8 @@ import { isAlive } from '../scripts/stack/processes';
 import { readModel, waitForCheckpoints } from '../test/projection-harness';
 import { integration, unique, waitFor } from '../test/support';
 import { sleep } from '../lib/wait';
+import { createProducer } from '../lib/kafka';
+import { forgetSeed, seed, seededTopics } from '../bench/seed';
 
 export { waitFor };
 
@@ -71,6 +73,8 @@ export async function faultPlatform(scenario: string) {
   mkdirSync(logDir, { recursive: true });
   const procs = new Map<string, Proc>();
   const unexpectedExits: string[] = [];
+  /** Per event topic and partition, the end offset of the log written before the platform started (`seedLog`). */
+  const prior = new Map<string, bigint>();
 
   const env = (extra: Record<string, string>) => ({
     ...process.env,
@@ -105,14 +109,43 @@ export async function faultPlatform(scenario: string) {
   };
   process.once('exit', reap);
 
-  /** Starts (or restarts) API instance `i`: the command side and the query API, on a free port. */
-  async function startApi(i: number): Promise<Proc> {
+  /**
+   * Starts (or restarts) API instance `i`: the command side and the query API, on a free port. `ready` resolves
+   * with what its writers restored once each of them holds partitions (the line `ready {…}` the process prints).
+   */
+  async function startApi(i: number): Promise<Proc & { ready: () => Promise<WritersReady> }> {
     const name = `api${i}`;
     const proc = spawnProc(name, 'faults/api-process.ts', [`${namespace}-api${i}`], { HTTP_PORT: '0' });
     let out = '';
     proc.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     proc.url = await waitFor(() => /listening (\S+)/.exec(out)?.[1], { what: `${name} to listen`, timeoutMs: 180_000, intervalMs: 100 });
-    return proc;
+    const ready = () =>
+      waitFor(() => /^ready (\{.*\})$/m.exec(out)?.[1], {
+        what: `${name}'s writers to restore`,
+        timeoutMs: RECOVERY_BOUND_MS,
+        intervalMs: 50,
+      }).then((json) => JSON.parse(json) as WritersReady);
+    return Object.assign(proc, { ready });
+  }
+
+  /**
+   * Writes a long history (about 17 events a user: devices, orders, installs, notifications — bench/seed.ts)
+   * straight into the event topics before the platform starts: a log with no snapshots, as after an upgrade. The
+   * books count it as the log the platform found, not as events of the load.
+   */
+  async function seedLog(events: number): Promise<number> {
+    const producer = createProducer(it_.kafka);
+    await producer.connect();
+    try {
+      const marker = await seed({ admin: deps.admin, producer, eventLog: it_.eventLog, stackDir: stack.cfg.dir }, topics, events);
+      forgetSeed(stack.cfg.dir, namespace);
+      for (const topic of seededTopics(topics)) {
+        for (const o of await deps.admin.fetchTopicOffsets(topic)) prior.set(`${topic}/${o.partition}`, BigInt(o.high));
+      }
+      return marker.events;
+    } finally {
+      await producer.disconnect();
+    }
   }
 
   /** Starts (or restarts) the projection worker process (`npm run projections`, every read model). */
@@ -156,6 +189,9 @@ export async function faultPlatform(scenario: string) {
     procs,
     unexpectedExits,
     startApi,
+    seedLog,
+    /** Whether a record was in the log before the platform started (`seedLog`). */
+    isPrior: (r: DecodedRecord) => BigInt(r.offset) < (prior.get(`${r.topic}/${r.partition}`) ?? 0n),
     startWorker,
     startRebuild,
     kill,
@@ -197,6 +233,17 @@ export async function faultPlatform(scenario: string) {
 }
 
 export type FaultPlatform = Awaited<ReturnType<typeof faultPlatform>>;
+
+/** What an API process's writers restored by the time each held partitions (faults/api-process.ts). */
+export interface WritersReady {
+  readonly ms: number;
+  readonly aggregates: number;
+  readonly partitions: number;
+  readonly snapshots: number;
+  readonly events: number;
+  readonly folded: number;
+  readonly restoreMs: number;
+}
 
 const appliedEvents = async (db: Db): Promise<number> =>
   Number(((await db(CHECKPOINTS).sum({ n: 'applied_events' }).first()) as { n: number | null } | undefined)?.n ?? 0);
@@ -577,7 +624,7 @@ export async function checkBooks(fp: FaultPlatform, load: Load): Promise<Books> 
   const acknowledged = new Set(
     load.commands.filter((c) => c.final && c.final.status < 300).flatMap((c) => (c.final!.body.eventIds as string[] | undefined) ?? []),
   );
-  const inDomain = domainTopics.flatMap((topic) => byTopic.get(topic)!);
+  const inDomain = domainTopics.flatMap((topic) => byTopic.get(topic)!).filter((r) => !fp.isPrior(r));
   const inTopicIds = new Set(inDomain.map((r) => r.event.eventId));
   const acknowledgedMissing = [...acknowledged].filter((id) => !inTopicIds.has(id));
   const unexplained = inDomain.filter((r) => !acknowledged.has(r.event.eventId)).map((r) => `${r.event.type} ${r.event.eventId}`);
@@ -736,11 +783,12 @@ export async function runScenario(
   name: string,
   fault: string,
   inject: (fp: FaultPlatform, load: Load) => Promise<Record<string, number | string>>,
-  opts: { connectionErrorsExpected?: boolean; expect503?: boolean } = {},
+  opts: { connectionErrorsExpected?: boolean; expect503?: boolean; longLog?: number } = {},
 ): Promise<Report> {
   const started = Date.now();
   const fp = await faultPlatform(name);
   try {
+    if (opts.longLog) console.log(`${name}: a log of ${await fp.seedLog(opts.longLog)} events written before the platform starts`);
     await Promise.all([fp.startApi(0), fp.startApi(1)]);
     fp.startWorker();
     const load = startLoad(fp);

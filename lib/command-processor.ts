@@ -158,7 +158,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
   /** Per partition, the Kafka timestamp of the first command of the batch in flight (until its transaction commits). */
   const inFlight = new Map<number, number>();
   deps.metrics?.trackCommandPartitions(() => [...inFlight].map(([partition, since]) => ({ topic: topics.commands, partition, since })));
-  const initial = (): Slot<S> => ({ state: decider.initialState, version: 0, tenantId: null, applied: new Map() });
+  const initial = (): Slot<S> => ({ state: decider.initialState, version: 0, tenantId: null, offset: null, applied: new Map() });
   const owner = deps.owner ?? (() => null);
 
   /**
@@ -194,6 +194,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       state: decider.evolve(slot.state, event),
       version: event.aggregateVersion,
       tenantId: slot.tenantId ?? event.tenantId,
+      offset,
       applied,
     });
   }
@@ -249,7 +250,11 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
    * before a rebalance), then brought up to the end of its event partition. Partitions folded from their events
    * get fresh snapshots. One read of the snapshot topic and one of the event topic serve all of them.
    */
-  async function restore(parts: readonly number[], kept: ReadonlyMap<number, Owned<S>>): Promise<Map<number, Owned<S>>> {
+  async function restore(
+    parts: readonly number[],
+    kept: ReadonlyMap<number, Owned<S>>,
+    signal: AbortSignal,
+  ): Promise<Map<number, Owned<S>>> {
     const started = Date.now();
     await Promise.all(parts.map((p) => producerFor(p)));
     const [snapshotEnds, eventEnds] = await Promise.all([endsOf(topics.snapshots), endsOf(topics.events)]);
@@ -276,6 +281,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       topic: topics.snapshots,
       ranges: new Map(fresh.map((p) => [p, { from: 0n, to: snapshotEnds.get(p) ?? 0n }])),
       logger,
+      signal,
       eachBatch: (partition, messages) => {
         for (const m of messages) {
           if (m.value === null) continue;
@@ -319,6 +325,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       topic: topics.events,
       ranges,
       logger,
+      signal,
       eachBatch: async (partition, messages) => {
         const o = states.get(partition)!;
         for (const message of messages) {
@@ -345,7 +352,10 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     }
 
     // 3. Fresh snapshots where the events were folded: the next restore reads those, not the events.
-    for (const p of folded) await writeSnapshots(states.get(p)!);
+    for (const p of folded) {
+      signal.throwIfAborted();
+      await writeSnapshots(states.get(p)!);
+    }
 
     const stats: RestoreStats = { partitions: [...parts], snapshots, events, folded, ms: Date.now() - started };
     restores.push(stats);
@@ -373,9 +383,11 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
    * Starts making these partitions ready (one restore for all of them); a batch of one waits for it. A failed
    * restore is forgotten, so that the partition's next batch starts another.
    */
+  let restoring = new AbortController();
+  const restoringAborted = (err: Error) => err.name === 'AbortError';
   function prepare(parts: readonly number[], kept: ReadonlyMap<number, Owned<S>> = new Map()): void {
     if (parts.length === 0) return;
-    const all = restore(parts, kept);
+    const all = restore(parts, kept, restoring.signal);
     for (const p of parts) {
       const one = all.then((states) => states.get(p)!);
       owned.set(p, one);
@@ -383,14 +395,23 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         (o) => (owned.get(p) === one ? ready.set(p, o) : undefined),
         (err: Error) => {
           if (owned.get(p) === one) owned.delete(p);
-          logger.warn({ partition: p, err: err.message }, 'restoring a partition failed; its next batch restores it again');
+          if (!restoringAborted(err))
+            logger.warn({ partition: p, err: err.message }, 'restoring a partition failed; its next batch restores it again');
         },
       );
     }
   }
 
   /** A new assignment: revoked partitions are dropped, kept ones verified, new ones restored. */
+  /** The command partitions of the current assignment (null before the first). */
+  let assignment: ReadonlySet<number> | null = null;
   function assigned(parts: ReadonlySet<number>): void {
+    assignment = parts;
+    // A restore still running for the previous assignment stops reading: what it had not finished is restored
+    // again below if this instance still owns it (a member that joined first was given every partition for a
+    // moment, and would otherwise read them all).
+    restoring.abort();
+    restoring = new AbortController();
     const kept = new Map<number, Owned<S>>();
     for (const p of [...owned.keys()]) {
       if (parts.has(p) && ready.has(p)) kept.set(p, ready.get(p)!);
@@ -407,11 +428,19 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
   /** The partition's aggregates, once ready; the consumer keeps heart-beating while a restore runs. */
   async function readyPartition(payload: EachBatchPayload): Promise<Owned<S>> {
     const partition = payload.batch.partition;
-    if (!owned.has(partition)) prepare([partition]);
-    const pending = owned.get(partition)!;
     const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), 1000);
     try {
-      return await pending;
+      for (;;) {
+        if (!owned.has(partition)) prepare([partition]);
+        const pending = owned.get(partition)!;
+        try {
+          return await pending;
+        } catch (err) {
+          // Cancelled by a new assignment that restores it again: wait for that one.
+          if (owned.has(partition) && owned.get(partition) !== pending) continue;
+          throw err;
+        }
+      }
     } finally {
       clearInterval(beat);
     }
@@ -554,17 +583,20 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     const eventIds = result.events.map((e) => e.eventId);
     const lastEvent = out.events.length;
     out.events.push(...messages.map((m) => ({ message: m, commandId: cmd.commandId })));
-    out.work.set(cmd.aggregateId, {
-      state: result.state,
-      version: result.version,
-      tenantId: stored.tenantId ?? result.events[0]?.tenantId ?? null,
-      applied: remember(slot.applied, cmd.commandId, {
+    // A no-op on an aggregate that does not exist leaves nothing to hold (its retry is decided again, the same way).
+    if (result.version > 0)
+      out.work.set(cmd.aggregateId, {
+        state: result.state,
         version: result.version,
-        events: eventIds.length,
-        offset: null,
-        requestHash: cmd.requestHash,
-      }),
-    });
+        tenantId: stored.tenantId ?? result.events[0]?.tenantId ?? null,
+        offset: slot.offset,
+        applied: remember(slot.applied, cmd.commandId, {
+          version: result.version,
+          events: eventIds.length,
+          offset: null,
+          requestHash: cmd.requestHash,
+        }),
+      });
     const reply: Reply = {
       commandId: cmd.commandId,
       ok: true,
@@ -594,6 +626,9 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     const { batch } = payload;
     const partition = batch.partition;
     if (batch.messages.length === 0) return;
+    // A batch fetched before a rebalance took the partition away: its new owner reads it from the committed offset
+    // (restoring it here would fence that owner's producer).
+    if (assignment !== null && !assignment.has(partition)) return;
     inFlight.set(partition, Number(batch.messages[0]!.timestamp));
     const o = await readyPartition(payload);
     const producerRef = producerFor(partition);
@@ -627,12 +662,15 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
           r.reply = { ...r.reply, position: { topic: topics.events, partition, offset } };
           const slot = work.get(r.reply.aggregateId)!;
           const entry = slot.applied.get(r.reply.commandId)!;
-          work.set(r.reply.aggregateId, { ...slot, applied: remember(slot.applied, r.reply.commandId, { ...entry, offset }) });
+          work.set(r.reply.aggregateId, { ...slot, offset, applied: remember(slot.applied, r.reply.commandId, { ...entry, offset }) });
         }
-        // The snapshots of the aggregates changed, and the watermark past their events, in the same transaction.
         next = offsets.at(-1)! + 1n;
+      }
+      // The snapshots of the aggregates the batch changed (and of those whose no-op commands it remembers), and the
+      // watermark past the batch's events, in the same transaction as the events.
+      if (work.size > 0) {
         const snapshots = [...work].map(([id, slot]) => snapshotMessage(partition, fingerprint, id, slot));
-        snapshots.push(watermarkMessage(partition, fingerprint, { offset: next, marker: true }));
+        if (next !== null) snapshots.push(watermarkMessage(partition, fingerprint, { offset: next, marker: true }));
         for (const chunk of chunks(snapshots)) await txn.send({ topic: topics.snapshots, acks: -1, messages: chunk });
       }
       const replyMessages = replies.map(({ to, reply }) => ({ key: to, value: JSON.stringify(reply) }));

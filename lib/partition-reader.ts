@@ -50,8 +50,11 @@ export async function readPartitions(
     logger: Logger;
     eachBatch: (partition: number, messages: readonly KafkaMessage[]) => Promise<void> | void;
     stallMs?: number;
+    /** Stops the read (it rejects with the signal's AbortError). */
+    signal?: AbortSignal;
   },
 ): Promise<void> {
+  opts.signal?.throwIfAborted();
   const ranges = new Map([...opts.ranges].filter(([, r]) => r.to > r.from));
   if (ranges.size === 0) return;
   const position = new Map([...ranges].map(([p, r]) => [p, r.from]));
@@ -63,6 +66,7 @@ export async function readPartitions(
   let progressAt = Date.now();
   let settle!: (err?: Error) => void;
   const done = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+  done.catch(() => undefined); // awaited below; settled early (an abort during connect) it must not count as unhandled
   consumer.on(consumer.events.GROUP_JOIN, () => {
     for (const [partition, r] of ranges) consumer.seek({ topic: opts.topic, partition, offset: r.from.toString() });
   });
@@ -75,6 +79,8 @@ export async function readPartitions(
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     if (!payload.restart) settle(payload.error);
   });
+  const abort = () => settle(opts.signal!.reason as Error);
+  opts.signal?.addEventListener('abort', abort, { once: true });
   const stallMs = opts.stallMs ?? 60_000;
   const watchdog = setInterval(() => {
     if (Date.now() - progressAt > stallMs) settle(new Error(`reading ${opts.topic} made no progress for ${stallMs} ms`));
@@ -86,7 +92,7 @@ export async function readPartitions(
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         const r = ranges.get(batch.partition);
-        if (!r) return;
+        if (!r || opts.signal?.aborted) return;
         const wanted = batch.messages.filter((m) => {
           const o = BigInt(m.offset);
           return o >= r.from && o < r.to;
@@ -97,6 +103,7 @@ export async function readPartitions(
     await done;
   } finally {
     clearInterval(watchdog);
+    opts.signal?.removeEventListener('abort', abort);
     await consumer
       .disconnect()
       .catch((err: Error) => opts.logger.warn({ err: err.message, group: opts.group }, 'partition reader did not disconnect'));

@@ -35,6 +35,8 @@ export interface Slot<S> {
   readonly version: number;
   /** The tenant of the aggregate (of its first event); null while it does not exist. */
   readonly tenantId: string | null;
+  /** The offset of the aggregate's last event in its event partition (null before it has one). */
+  readonly offset: string | null;
   /** The last commands applied to the aggregate, by command id, oldest first (bounded). */
   readonly applied: ReadonlyMap<string, Applied>;
 }
@@ -74,6 +76,7 @@ export function snapshotMessage<S>(partition: number, fingerprint: string, aggre
       aggregateId,
       tenantId: slot.tenantId,
       version: slot.version,
+      offset: slot.offset,
       state: slot.state,
       applied,
     }),
@@ -109,7 +112,7 @@ export function readChangelogRecord<S>(key: string | undefined, value: Buffer | 
     if (typeof json.offset !== 'string' || !/^\d{1,19}$/.test(json.offset)) return { kind: 'stale', why: 'a watermark without an offset' };
     return { kind: 'watermark', mark: { offset: BigInt(json.offset), marker: json.marker === true } };
   }
-  const { aggregateId, tenantId, version, state, applied } = json;
+  const { aggregateId, tenantId, version, state, applied, offset } = json;
   if (typeof aggregateId !== 'string' || aggregateId !== key || !Number.isSafeInteger(version) || !Array.isArray(applied)) {
     return { kind: 'stale', why: 'a snapshot without its aggregate id, version or commands' };
   }
@@ -121,6 +124,12 @@ export function readChangelogRecord<S>(key: string | undefined, value: Buffer | 
   return {
     kind: 'snapshot',
     aggregateId,
-    slot: { state: state as S, version: version as number, tenantId: typeof tenantId === 'string' ? tenantId : null, applied: remembered },
+    slot: {
+      state: state as S,
+      version: version as number,
+      tenantId: typeof tenantId === 'string' ? tenantId : null,
+      offset: typeof offset === 'string' ? offset : null,
+      applied: remembered,
+    },
   };
 }
