@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import type { Producer } from 'kafkajs';
 import { bootstrapNamespace, dropNamespace } from './bootstrap';
 import { createCommandBus } from './command-bus';
@@ -174,6 +176,28 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
     expect(readChangelogRecord(WATERMARK_KEY, Buffer.from(JSON.stringify({ format: 1, fingerprint: fp, offset: '-1' })), fp).kind).toBe(
       'stale',
     );
+
+    // npm run inspect -- device:snapshots --key <id>: the aggregate's snapshots, the last one at its current version.
+    const res = spawnSync(
+      process.execPath,
+      [
+        require.resolve('tsx/cli'),
+        path.join(__dirname, '../scripts/inspect.ts'),
+        'device:snapshots',
+        '--from-beginning',
+        '--json',
+        '--key',
+        id,
+      ],
+      { encoding: 'utf8', timeout: 120_000, env: { ...process.env, TOPIC_NAMESPACE: topics.namespace } },
+    );
+    expect(res.status).toBe(0);
+    const lines = res.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { key: string; snapshot: { version: number; fingerprint: string; state: { status: string } } });
+    expect(lines.length).toBeGreaterThanOrEqual(6);
+    expect(lines.at(-1)).toMatchObject({ key: id, snapshot: { version: 6, fingerprint: fp, state: { status: 'stopped' } } });
   });
 
   test('another state format: the snapshots are not trusted, the events are folded once and fresh snapshots written', async () => {

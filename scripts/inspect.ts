@@ -6,6 +6,7 @@ import { toolsGroup } from '../lib/acls';
 import { createConsumer, createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
+import { WATERMARK_KEY } from '../lib/snapshots';
 import { AGGREGATE_NAMES, topicsFor, type AggregateName } from '../lib/topics';
 
 /**
@@ -31,7 +32,10 @@ interface Options {
 
 const program = new Command('inspect')
   .description('print a topic’s events decoded through the schema registry')
-  .argument('<topic>', `a topic name, or an aggregate: ${AGGREGATE_NAMES.join(', ')}, dead-letters, replies`)
+  .argument(
+    '<topic>',
+    `a topic name, or an aggregate: ${AGGREGATE_NAMES.join(', ')} (its events), <aggregate>:snapshots (its writer's snapshots), dead-letters, replies`,
+  )
   .option('--from-beginning', 'start at the first record (default: only what arrives from now, with --follow)')
   .option('--partition <n>', 'only this partition', int('--partition'))
   .option('--offset <n>', 'start at this offset (in every partition read)', int('--offset'))
@@ -45,6 +49,8 @@ const program = new Command('inspect')
 function resolveTopic(arg: string, namespace: string): string {
   const t = topicsFor(namespace);
   if ((AGGREGATE_NAMES as string[]).includes(arg)) return t[arg as AggregateName].events;
+  const [aggregate, kind] = arg.split(':');
+  if (kind === 'snapshots' && (AGGREGATE_NAMES as string[]).includes(aggregate!)) return t[aggregate as AggregateName].snapshots;
   if (arg === 'dead-letters') return t.deadLetters;
   if (arg === 'replies') return t.replies;
   return arg;
@@ -95,6 +101,7 @@ async function run(topicArg: string, o: Options): Promise<void> {
     return subjects.get(id)!;
   };
 
+  const snapshots = topic.endsWith('.snapshots');
   const consumer = createConsumer(kafka, toolsGroup(cfg.topics.namespace, 'inspect'), { maxWaitTimeInMs: 200 });
   const position = new Map<number, bigint>();
   let printed = 0;
@@ -122,6 +129,25 @@ async function run(topicArg: string, o: Options): Promise<void> {
       key: m.key?.toString() ?? null,
       headers,
     };
+    if (snapshots) {
+      // A snapshot changelog holds JSON (lib/snapshots.ts): each aggregate's state, version and remembered commands.
+      let value: unknown;
+      try {
+        value = JSON.parse(m.value?.toString('utf8') ?? 'null');
+      } catch {
+        value = { undecodable: 'not JSON', hex: m.value?.toString('hex').slice(0, 400) };
+      }
+      if (o.json) console.log(JSON.stringify({ ...base, snapshot: value }));
+      else {
+        const v = (value ?? {}) as Record<string, unknown>;
+        const what =
+          base.key === WATERMARK_KEY ? `watermark at event offset ${String(v.offset)}` : `v${String(v.version)} ${JSON.stringify(v.state)}`;
+        console.log(`${topic}[${partition}]@${m.offset} ${base.timestamp} key=${base.key} fingerprint=${String(v.fingerprint)}`);
+        console.log(`  ${what}`);
+        if (Array.isArray(v.applied)) console.log(`  remembers ${v.applied.length} command(s); last event at offset ${String(v.offset)}`);
+      }
+      return true;
+    }
     try {
       const r = await eventLog.decodeMessage(topic, partition, m);
       if (o.type && r.event.type !== o.type) return false;
