@@ -666,16 +666,21 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         }
         next = offsets.at(-1)! + 1n;
       }
-      // The snapshots of the aggregates the batch changed (and of those whose no-op commands it remembers), and the
-      // watermark past the batch's events, in the same transaction as the events.
-      if (work.size > 0) {
-        const snapshots = [...work].map(([id, slot]) => snapshotMessage(partition, fingerprint, id, slot));
-        if (next !== null) snapshots.push(watermarkMessage(partition, fingerprint, { offset: next, marker: true }));
-        for (const chunk of chunks(snapshots)) await txn.send({ topic: topics.snapshots, acks: -1, messages: chunk });
-      }
+      // The snapshots of the aggregates the batch changed (and of those whose no-op commands it remembers) with the
+      // watermark past the batch's events, the replies and the dead letters: in the same transaction as the events,
+      // in as few requests as their sizes allow (one, mostly: a request per send is a round trip per batch).
+      const snapshots = [...work].map(([id, slot]) => snapshotMessage(partition, fingerprint, id, slot));
+      if (next !== null) snapshots.push(watermarkMessage(partition, fingerprint, { offset: next, marker: true }));
       const replyMessages = replies.map(({ to, reply }) => ({ key: to, value: JSON.stringify(reply) }));
-      for (const chunk of chunks(replyMessages)) await txn.send({ topic: repliesTopic, acks: -1, messages: chunk });
-      for (const chunk of chunks(out.deadLetters)) await txn.send({ topic: deadLettersTopic, acks: -1, messages: chunk });
+      const perTopic = [
+        { topic: topics.snapshots, chunks: chunks(snapshots) },
+        { topic: repliesTopic, chunks: chunks(replyMessages) },
+        { topic: deadLettersTopic, chunks: chunks(out.deadLetters) },
+      ];
+      for (let i = 0; perTopic.some((t) => i < t.chunks.length); i++) {
+        const topicMessages = perTopic.filter((t) => i < t.chunks.length).map((t) => ({ topic: t.topic, messages: t.chunks[i]! }));
+        await txn.sendBatch({ acks: -1, topicMessages });
+      }
       await txn.sendOffsets({
         consumerGroupId: groupId,
         topics: [{ topic: topics.commands, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }],
