@@ -28,7 +28,8 @@ import { existingSeed, forgetSeed, seed, seededTopics } from './seed';
  *     event of their partitions and write snapshots (the reservation-release policy's group is set to the end of
  *     the user events first: the seed claimed no reservation, and its replay would run through every start);
  *  2. restart: that instance stopped (SIGTERM, until it exits), a new one reads the snapshots and (almost) no event;
- *  3. two instances at once, in the same consumer groups: each holds about half the partitions.
+ *  3. a second instance joins the restarted one, in the same consumer groups: it is given about half the partitions
+ *     and restores only those; its RSS is that of an instance owning half.
  * Each time, from the spawn: the API listening, every partition of every aggregate type held and restored, and a
  * probe command on every partition of every aggregate type answered. The probes are sent at the spawn through a
  * command bus of the `api` principal and are refused at once by their writer (an unknown id, or for reservations
@@ -284,22 +285,31 @@ export async function measureCommandRestore(
   await bus.start();
   const running = new Set<Child>();
 
-  /** Spawns `n` instances at once, probes, waits until they are ready together; then stops them. */
-  const start = async (n: number, phase: string) => {
+  /**
+   * Spawns `n` instances at once (beside those `alongside`, already running), probes, waits until they are all ready
+   * together; then stops the new ones unless `keep`.
+   */
+  const start = async (n: number, phase: string, opts: { alongside?: Child[]; keep?: boolean } = {}) => {
     const t0 = performance.now();
+    const alongside = opts.alongside ?? [];
     const children = Array.from({ length: n }, (_, k) => spawnInstance(ns, `bench-restore-${tag}-${phase}-${k}`, t0));
     children.forEach((c) => running.add(c));
+    let ok = false;
     try {
       const answers = probe(bus, topics, partitions, `${tag}-${phase}`, t0);
       answers.catch(() => undefined);
       const listening = await Promise.all(children.map((c) => c.listening));
-      const { readyMs, writers } = await untilReady(children, partitions, t0, timeoutMs);
-      const memory = await Promise.all(children.map((c) => c.memory()));
+      const { readyMs, writers } = await untilReady([...children, ...alongside], partitions, t0, timeoutMs);
+      const memory = await Promise.all([...children, ...alongside].map((c) => c.memory()));
       const instances = children.map((c, k) => summarize(c, listening[k]!, readyMs, writers[k]!, memory[k]!));
-      return { readyMs, instances, answers: await answers };
+      const others = alongside.map((c, k) => summarize(c, 0, readyMs, writers[n + k]!, memory[n + k]!));
+      ok = true;
+      return { readyMs, instances, others, children, answers: await answers };
     } finally {
-      await Promise.all(children.map((c) => c.stop()));
-      children.forEach((c) => running.delete(c));
+      if (!(ok && opts.keep)) {
+        await Promise.all(children.map((c) => c.stop()));
+        children.forEach((c) => running.delete(c));
+      }
     }
   };
   const line = (what: string, i: Omit<Instance, 'answers'>, a: Answers) =>
@@ -314,12 +324,18 @@ export async function measureCommandRestore(
     const firstStart = { ...first.instances[0]!, answers: first.answers };
     line('first start', firstStart, first.answers);
     log('  restart (snapshots)');
-    const again = await start(1, 'restart');
+    const again = await start(1, 'restart', { keep: true });
     const restart = { ...again.instances[0]!, answers: again.answers };
     line('restart', restart, again.answers);
-    log('  two instances at once');
-    const two = await start(2, 'two');
-    two.instances.forEach((i, k) => line(`instance ${k + 1} of 2`, i, two.answers));
+    // A second instance joins the one of the restart: it is given about half of the partitions and restores only
+    // those (its RSS is that of an instance owning half); the first keeps its other half (its RSS keeps the peak of
+    // holding them all: V8 does not give the freed heap back at once — its heap after a full GC shows what it holds).
+    log('  a second instance joins');
+    const joined = await start(1, 'join', { alongside: again.children });
+    const joiner = joined.instances[0]!;
+    const incumbent = joined.others[0]!;
+    line('joining instance', joiner, joined.answers);
+    line('first instance, after the handover', incumbent, joined.answers);
     const partial = {
       via: 'startCommandSide in a child process each (bench/command-side-child.ts); a probe on every partition of every aggregate type sent at the spawn through a command bus (api principal)',
       namespace: ns,
@@ -327,11 +343,13 @@ export async function measureCommandRestore(
       partitions,
       firstStart,
       restart,
-      twoInstances: {
-        readyMs: two.readyMs,
-        instances: two.instances,
-        answers: two.answers,
-        rssRatio: Math.max(...two.instances.map((i) => i.rssMb)) / restart.rssMb,
+      join: {
+        readyMs: joined.readyMs,
+        joiner,
+        incumbent,
+        answers: joined.answers,
+        rssRatio: joiner.rssMb / restart.rssMb,
+        heapRatio: joiner.heapUsedMb / restart.heapUsedMb,
       },
     };
     return commandRestoreSchema.parse({ ...partial, targets: judgeRestore(partial) });

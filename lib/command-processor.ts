@@ -18,6 +18,7 @@ import {
   type Applied,
   type Slot,
   type Watermark,
+  NOTHING_APPLIED,
   WATERMARK_KEY,
 } from './snapshots';
 import type { AggregateTopics } from './topics';
@@ -158,7 +159,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
   /** Per partition, the Kafka timestamp of the first command of the batch in flight (until its transaction commits). */
   const inFlight = new Map<number, number>();
   deps.metrics?.trackCommandPartitions(() => [...inFlight].map(([partition, since]) => ({ topic: topics.commands, partition, since })));
-  const initial = (): Slot<S> => ({ state: decider.initialState, version: 0, tenantId: null, offset: null, applied: new Map() });
+  const initial = (): Slot<S> => ({ state: decider.initialState, version: 0, tenantId: null, offset: null, applied: NOTHING_APPLIED });
   const owner = deps.owner ?? (() => null);
 
   /**

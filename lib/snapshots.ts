@@ -51,6 +51,9 @@ export interface Watermark {
   readonly marker: boolean;
 }
 
+/** The `applied` of an aggregate that remembers no command, shared (most aggregates of a long log are such). */
+export const NOTHING_APPLIED: ReadonlyMap<string, Applied> = new Map();
+
 type AppliedRow = [commandId: string, version: number, events: number, offset: string | null, requestHash: string | null];
 
 /**
@@ -116,10 +119,10 @@ export function readChangelogRecord<S>(key: string | undefined, value: Buffer | 
   if (typeof aggregateId !== 'string' || aggregateId !== key || !Number.isSafeInteger(version) || !Array.isArray(applied)) {
     return { kind: 'stale', why: 'a snapshot without its aggregate id, version or commands' };
   }
-  const remembered = new Map<string, Applied>();
+  const remembered = applied.length === 0 ? NOTHING_APPLIED : new Map<string, Applied>();
   for (const row of applied as AppliedRow[]) {
     const [id, v, events, offset, requestHash] = row;
-    remembered.set(id, { version: v, events, offset, ...(requestHash ? { requestHash } : {}) });
+    (remembered as Map<string, Applied>).set(id, { version: v, events, offset, ...(requestHash ? { requestHash } : {}) });
   }
   return {
     kind: 'snapshot',
