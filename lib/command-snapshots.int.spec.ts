@@ -11,7 +11,7 @@ import type { AnyEvent } from './event-log';
 import { createProducer, partitionOf } from './kafka';
 import { loadEventSchemas } from './schemas';
 import { readChangelogRecord, stateFingerprint, WATERMARK_KEY } from './snapshots';
-import { topicsFor } from './topics';
+import { topicsFor, type Topics } from './topics';
 import { deviceDecider, type DeviceCommand, type DeviceEvent, type DeviceState } from '../services/device/decider';
 import { commandMetaFor, integration, unique, waitFor } from '../test/support';
 
@@ -29,15 +29,15 @@ const create = { userId: 'u1', name: 'phone', spec, tier: 'basic', region: 'cn-e
 type AnyDecider = Decider<DeviceCommand, DeviceEvent, DeviceState>;
 
 const running = new Set<CommandProcessor>();
-async function processor(instanceId: string, decider: AnyDecider = deviceDecider) {
+async function processor(instanceId: string, decider: AnyDecider = deviceDecider, ns: Topics = topics) {
   const p = createCommandProcessor({
     kafka: it_.kafka,
     eventLog: it_.eventLog,
     decider,
-    topics: topics.device,
-    repliesTopic: topics.replies,
-    deadLettersTopic: topics.commandDeadLetters,
-    groupId: `${topics.namespace}.device.processor`,
+    topics: ns.device,
+    repliesTopic: ns.replies,
+    deadLettersTopic: ns.commandDeadLetters,
+    groupId: `${ns.namespace}.device.processor`,
     instanceId,
     logger: it_.logger,
   });
@@ -260,18 +260,7 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
       }
       await it_.eventLog.append(raw, fresh.device.events, events);
       const start = async (instanceId: string) => {
-        const p = createCommandProcessor({
-          kafka: it_.kafka,
-          eventLog: it_.eventLog,
-          decider: deviceDecider,
-          topics: fresh.device,
-          repliesTopic: fresh.replies,
-          deadLettersTopic: fresh.commandDeadLetters,
-          groupId: `${fresh.namespace}.device.processor`,
-          instanceId,
-          logger: it_.logger,
-        });
-        await p.start();
+        const p = await processor(instanceId, deviceDecider, fresh);
         await waitFor(async () => (await p.whenReady(), p.holding().partitions.length === PARTITIONS ? true : undefined), {
           what: 'every partition restored',
           timeoutMs: 60_000,
@@ -281,12 +270,12 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
       const first = await start('h');
       expect(sum(first, 'events')).toBe(60);
       for (const id of seeded) expect(first.peek(id)).toMatchObject({ version: 3, state: { status: 'stopped' } });
-      await first.stop();
+      await stop(first);
       const second = await start('i');
       expect(sum(second, 'events')).toBe(0);
       expect(sum(second, 'snapshots')).toBe(20 + new Set(seeded.map((id) => partitionOf(id, PARTITIONS))).size);
       for (const id of seeded) expect(second.peek(id)).toMatchObject({ version: 3, state: { status: 'stopped' } });
-      await second.stop();
+      await stop(second);
     } finally {
       await dropNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, fresh);
     }
