@@ -138,7 +138,10 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
     /** Per aggregate, the partitions its writer owns and has restored, how many aggregates it holds, its restores. */
     writers: () =>
       Object.fromEntries(
-        (Object.keys(AGGREGATES) as AggregateName[]).map((name, i) => [name, { ...processors[i]!.holding(), restores: processors[i]!.restores() }]),
+        (Object.keys(AGGREGATES) as AggregateName[]).map((name, i) => [
+          name,
+          { ...processors[i]!.holding(), restores: processors[i]!.restores() },
+        ]),
       ) as Record<AggregateName, ReturnType<CommandProcessor['holding']> & { restores: ReturnType<CommandProcessor['restores']> }>,
     /** Resolves once every writer has restored the partitions it owns now. */
     whenReady: () => Promise.all(processors.map((p) => p.whenReady())).then(() => undefined),
