@@ -8,7 +8,8 @@ import { createProducer, partitionOf } from './kafka';
 import { createMetrics } from './metrics';
 import { loadEventSchemas } from './schemas';
 import { topicsFor } from './topics';
-import { deviceDecider, type DeviceCommand, type DeviceEvent, type DeviceState } from '../services/device/decider';
+import { deviceDecider, type DeviceCommand, type DeviceState } from '../services/device/decider';
+import type { DeviceEvent } from '../services/device/events';
 import { commandMetaFor, integration, unique, waitFor } from '../test/support';
 
 /**

@@ -12,7 +12,8 @@ import { createProducer, partitionOf } from './kafka';
 import { loadEventSchemas } from './schemas';
 import { readChangelogRecord, stateFingerprint, WATERMARK_KEY } from './snapshots';
 import { topicsFor, type Topics } from './topics';
-import { deviceDecider, type DeviceCommand, type DeviceEvent, type DeviceState } from '../services/device/decider';
+import { deviceDecider, type DeviceCommand, type DeviceState } from '../services/device/decider';
+import type { DeviceEvent } from '../services/device/events';
 import { commandMetaFor, integration, unique, waitFor } from '../test/support';
 
 /**

@@ -73,6 +73,7 @@ export function renderEventTypes(folder: string, schemas: readonly EventSchema[]
     return { name: json.name, text: `/** ${json.doc ?? s.type} */\nexport interface ${json.name} extends EventEnvelope {\n${body}}\n` };
   });
   const union = `${pascal(folder)}Event`;
+  const lower = `${union[0]!.toLowerCase()}${union.slice(1)}`;
   return [
     `// Generated from schemas/${folder}/*.avsc by \`npm run schemas:types\`. Do not edit.\n`,
     `import type { EventEnvelope } from '../../lib/event-log';\n`,
@@ -80,6 +81,9 @@ export function renderEventTypes(folder: string, schemas: readonly EventSchema[]
     ...events.map((e) => e.text),
     `export type ${union} = ${events.map((e) => e.name).join(' | ')};\n`,
     `export type ${union}Type = ${union}['type'];\n`,
-    `export const ${union[0]!.toLowerCase()}${union.slice(1)}Types = [${schemas.map((s) => `'${s.type}'`).join(', ')}] as const;\n`,
+    `export const ${lower}Types = [${schemas.map((s) => `'${s.type}'`).join(', ')}] as const;\n`,
+    `const ${lower}TypeSet: ReadonlySet<string> = new Set(${lower}Types);\n`,
+    `/** Whether an event is one of these (a type guard: past it, the compiler knows the event's type and fields). */\n` +
+      `export const is${union} = <T extends EventEnvelope>(e: T): e is T & ${union} => ${lower}TypeSet.has(e.type);\n`,
   ].join('\n');
 }

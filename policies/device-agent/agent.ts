@@ -2,13 +2,14 @@ import type { Knex } from 'knex';
 import type { AnyEvent } from '../../lib/event-log';
 import type { Projection, Row } from '../../lib/projection';
 import { ACTIONS, action, actionsTable, type ActionRow, type ExpandedCommand } from '../../lib/saga';
-import type { AppInstallEvent } from '../../services/app-install/decider';
+import { isAppInstallEvent } from '../../services/app-install/events';
+import { isDeviceEvent, type DeviceStatus } from '../../services/device/events';
 
 export const DEVICE_AGENT = 'device-agent';
 
 interface AgentDeviceRow extends Row {
   device_id: string;
-  status: 'created' | 'running' | 'stopped' | 'deleted';
+  status: DeviceStatus;
   version: number;
   /** Whose device it is (null on rows written before the agent kept it). */
   user_id: string | null;
@@ -32,21 +33,21 @@ export function deviceAgent(opts: { installDelayMs: number }): Projection {
     name: DEVICE_AGENT,
     topics: (t) => [t.device.events, t.appInstall.events],
     tables: { agent_devices: { key: 'device_id' }, [ACTIONS]: actionsTable },
-    needs: (e) => (e.type.startsWith('device.') ? [['agent_devices', e.aggregateId]] : []),
+    needs: (e) => (isDeviceEvent(e) ? [['agent_devices', e.aggregateId]] : []),
     apply(view, event: AnyEvent) {
-      if (event.type.startsWith('device.')) {
+      if (isDeviceEvent(event)) {
         const current = view.get<AgentDeviceRow>('agent_devices', event.aggregateId);
         if (current && event.aggregateVersion <= current.version) return;
-        const status = STATUS[event.type as keyof typeof STATUS] ?? current?.status ?? 'created';
+        const status = event.type === 'device.updated' ? (current?.status ?? 'created') : STATUS[event.type];
         const owner =
           event.type === 'device.created'
-            ? { user_id: (event as unknown as { userId: string }).userId, tenant_id: event.tenantId }
+            ? { user_id: event.userId, tenant_id: event.tenantId }
             : { user_id: current?.user_id ?? null, tenant_id: current?.tenant_id ?? null };
         view.put('agent_devices', { device_id: event.aggregateId, status, version: event.aggregateVersion, ...owner });
         return;
       }
-      const e = event as unknown as AppInstallEvent;
-      if (e.type !== 'app.install.requested') return;
+      if (!isAppInstallEvent(event) || event.type !== 'app.install.requested') return;
+      const e = event;
       view.put(
         ACTIONS,
         action(DEVICE_AGENT, event, 'install', {

@@ -1,10 +1,9 @@
 import { deterministicUuid } from '../../lib/decider';
-import type { AnyEvent } from '../../lib/event-log';
 import type { Projection, ProjectionView, Row } from '../../lib/projection';
 import { ACTIONS, action, actionId, actionsTable, cancelAction } from '../../lib/saga';
-import type { DeviceEvent } from '../../services/device/decider';
-import type { OrderEvent } from '../../services/order/decider';
-import type { UserEvent } from '../../services/user/decider';
+import { isDeviceEvent, type DeviceEvent } from '../../services/device/events';
+import { isOrderEvent, type OrderEvent } from '../../services/order/events';
+import { isUserEvent, type UserEvent } from '../../services/user/events';
 
 export const PURCHASE_PLAN = 'purchase-plan';
 
@@ -33,7 +32,6 @@ interface PurchaseOrderRow extends Row {
 /** The device a paid order allocates: one per order, whoever sends the command and however often. */
 export const deviceIdForOrder = (orderId: string) => deterministicUuid(`device-for-order/${orderId}`);
 const timeoutId = (orderId: string) => actionId(PURCHASE_PLAN, orderId, 'payment-timeout');
-const userIdOf = (e: AnyEvent) => (e as unknown as { userId: string }).userId;
 
 /** Why an allocation is refused, or null when the user may have the device. */
 function refusal(user: PurchaseUserRow | undefined, quota: number): string | null {
@@ -170,13 +168,14 @@ export function purchasePlanSaga(opts: { paymentTimeoutMs: number; deviceQuota: 
       [ACTIONS]: actionsTable,
     },
     needs(e) {
-      if (e.type.startsWith('user.')) return [['purchase_users', e.aggregateId]];
-      if (e.type === 'order.created') return [['purchase_orders', e.aggregateId]];
+      if (isUserEvent(e)) return [['purchase_users', e.aggregateId]];
+      if (isDeviceEvent(e)) return e.type === 'device.created' || e.type === 'device.deleted' ? [['purchase_users', e.userId]] : [];
+      if (!isOrderEvent(e)) return [];
       if (e.type === 'order.paid') {
         // The order's user is in the order row; the saga loads it by the id the event carries.
         return [
           ['purchase_orders', e.aggregateId],
-          ['purchase_users', userIdOf(e)],
+          ['purchase_users', e.userId],
           [ACTIONS, timeoutId(e.aggregateId)],
         ];
       }
@@ -185,14 +184,12 @@ export function purchasePlanSaga(opts: { paymentTimeoutMs: number; deviceQuota: 
           ['purchase_orders', e.aggregateId],
           [ACTIONS, timeoutId(e.aggregateId)],
         ];
-      if (e.type.startsWith('order.')) return [['purchase_orders', e.aggregateId]];
-      if (e.type === 'device.created' || e.type === 'device.deleted') return [['purchase_users', userIdOf(e)]];
-      return [];
+      return [['purchase_orders', e.aggregateId]];
     },
     apply(view, e) {
-      if (e.type.startsWith('user.')) onUser(view, e as unknown as UserEvent);
-      else if (e.type.startsWith('order.')) onOrder(view, e as unknown as OrderEvent);
-      else if (e.type.startsWith('device.')) onDevice(view, e as unknown as DeviceEvent);
+      if (isUserEvent(e)) onUser(view, e);
+      else if (isOrderEvent(e)) onOrder(view, e);
+      else if (isDeviceEvent(e)) onDevice(view, e);
     },
   };
 }

@@ -2,8 +2,8 @@ import type { AnyEvent } from '../../lib/event-log';
 import type { Projection, ProjectionView, Row } from '../../lib/projection';
 import { ACTIONS, action, actionsTable, type ActionRow, type ExpandedCommand } from '../../lib/saga';
 import type { Knex } from 'knex';
-import type { DeviceEvent } from '../../services/device/decider';
-import type { UserEvent } from '../../services/user/decider';
+import { isDeviceEvent, type DeviceStatus } from '../../services/device/events';
+import { isUserEvent } from '../../services/user/events';
 
 export const USER_LIFECYCLE = 'user-lifecycle';
 
@@ -15,12 +15,11 @@ interface LifecycleUserRow extends Row {
 interface LifecycleDeviceRow extends Row {
   device_id: string;
   user_id: string;
-  status: 'created' | 'running' | 'stopped' | 'deleted';
+  status: DeviceStatus;
   version: number;
 }
 
 const blocked = (status: string | null) => status === 'suspended' || status === 'banned' || status === 'deleted';
-const userIdOf = (e: AnyEvent) => (e as unknown as { userId: string }).userId;
 
 /**
  * The user-lifecycle policy: user.deleted → the user's running devices are stopped and all their devices
@@ -37,17 +36,17 @@ export const userLifecyclePolicy: Projection = {
     [ACTIONS]: actionsTable,
   },
   needs(e) {
-    if (e.type.startsWith('user.')) return [['lifecycle_users', e.aggregateId]];
-    if (e.type.startsWith('device.'))
+    if (isUserEvent(e)) return [['lifecycle_users', e.aggregateId]];
+    if (isDeviceEvent(e))
       return [
         ['lifecycle_devices', e.aggregateId],
-        ['lifecycle_users', userIdOf(e)],
+        ['lifecycle_users', e.userId],
       ];
     return [];
   },
   apply(view: ProjectionView, event: AnyEvent) {
-    if (event.type.startsWith('user.')) {
-      const e = event as unknown as UserEvent;
+    if (isUserEvent(event)) {
+      const e = event;
       const u = view.get<LifecycleUserRow>('lifecycle_users', e.aggregateId)!;
       if (e.aggregateVersion <= u.version) return;
       if (e.type === 'user.deleted') {
@@ -75,8 +74,8 @@ export const userLifecyclePolicy: Projection = {
       }
       return;
     }
-    if (!event.type.startsWith('device.')) return;
-    const e = event as unknown as DeviceEvent;
+    if (!isDeviceEvent(event)) return;
+    const e = event;
     const current = view.get<LifecycleDeviceRow>('lifecycle_devices', e.aggregateId);
     if (current && e.aggregateVersion <= current.version) return;
     const status = (

@@ -1,10 +1,9 @@
 import { assertNever } from '../../lib/decider';
 import { applyUserCopy, userCopyTable, userFields, type UserCopyRow } from '../common/user-copy';
-import type { AnyEvent } from '../../lib/event-log';
 import type { Projection, ProjectionView, Row } from '../../lib/projection';
-import type { DeviceEvent } from '../../services/device/decider';
-import type { OrderEvent } from '../../services/order/decider';
-import type { UserEvent } from '../../services/user/decider';
+import { isDeviceEvent, type DeviceEvent, type DeviceStatus } from '../../services/device/events';
+import { isOrderEvent, type OrderEvent } from '../../services/order/events';
+import { isUserEvent } from '../../services/user/events';
 import { meter, ratePerMinute, usageDay } from './rates';
 
 export interface OrderRow extends Row {
@@ -36,7 +35,7 @@ export interface BillingDeviceRow extends Row {
   tenant_id: string | null;
   user_id: string;
   tier: string;
-  status: 'created' | 'running' | 'stopped' | 'deleted';
+  status: DeviceStatus;
   open_session_id: string | null;
   open_session_started_at: Date | null;
   open_session_rate: number | null;
@@ -249,8 +248,6 @@ function applyDevice(view: ProjectionView, e: DeviceEvent): void {
   view.put('billing_devices', next);
 }
 
-const userIdOf = (e: AnyEvent) => (e as unknown as { userId: string }).userId;
-
 /** Orders, metering sessions and daily usage, with redundant user fields. Reads the user, device and order topics. */
 export const billingProjection: Projection = {
   name: 'billing',
@@ -264,25 +261,29 @@ export const billingProjection: Projection = {
     billing_anomalies: { key: 'anomaly_id' },
   },
   needs(e) {
-    if (e.type.startsWith('user.')) return [['billing_users', e.aggregateId]];
-    if (e.type === 'order.created')
-      return [
-        ['orders', e.aggregateId],
-        ['billing_users', userIdOf(e)],
-      ];
-    if (e.type.startsWith('order.')) return [['orders', e.aggregateId]];
-    if (e.type === 'device.started' || e.type === 'device.stopped' || e.type === 'device.deleted') {
-      return [
-        ['billing_devices', e.aggregateId],
-        ['billing_users', userIdOf(e)],
-      ];
+    if (isUserEvent(e)) return [['billing_users', e.aggregateId]];
+    if (isOrderEvent(e)) {
+      return e.type === 'order.created'
+        ? [
+            ['orders', e.aggregateId],
+            ['billing_users', e.userId],
+          ]
+        : [['orders', e.aggregateId]];
     }
-    if (e.type.startsWith('device.')) return [['billing_devices', e.aggregateId]];
+    if (isDeviceEvent(e)) {
+      if (e.type === 'device.started' || e.type === 'device.stopped' || e.type === 'device.deleted') {
+        return [
+          ['billing_devices', e.aggregateId],
+          ['billing_users', e.userId],
+        ];
+      }
+      return [['billing_devices', e.aggregateId]];
+    }
     return [];
   },
   apply(view, e) {
-    if (e.type.startsWith('user.')) applyUserCopy(view, 'billing_users', e as unknown as UserEvent, BILLING_DEPENDENTS);
-    else if (e.type.startsWith('order.')) applyOrder(view, e as unknown as OrderEvent);
-    else if (e.type.startsWith('device.')) applyDevice(view, e as unknown as DeviceEvent);
+    if (isUserEvent(e)) applyUserCopy(view, 'billing_users', e, BILLING_DEPENDENTS);
+    else if (isOrderEvent(e)) applyOrder(view, e);
+    else if (isDeviceEvent(e)) applyDevice(view, e);
   },
 };

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { assertNever } from '../../lib/decider';
 import type { ProjectionView, Row, TableSpec } from '../../lib/projection';
-import type { UserEvent } from '../../services/user/decider';
+import type { UserEvent } from '../../services/user/events';
 
 /**
  * A projection's own copy of the users, the source of the redundant user fields on its rows. Each read model

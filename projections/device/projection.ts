@@ -1,10 +1,9 @@
-import type { AnyEvent } from '../../lib/event-log';
 import type { Projection, ProjectionView, Row } from '../../lib/projection';
 import { assertNever } from '../../lib/decider';
 import { applyUserCopy, userCopyTable, userFields, type UserCopyRow } from '../common/user-copy';
-import type { AppInstallEvent } from '../../services/app-install/decider';
-import type { DeviceEvent } from '../../services/device/decider';
-import type { UserEvent } from '../../services/user/decider';
+import { isAppInstallEvent, type AppInstallEvent, type AppInstallStatus } from '../../services/app-install/events';
+import { isDeviceEvent, type DeviceEvent, type DeviceStatus } from '../../services/device/events';
+import { isUserEvent } from '../../services/user/events';
 
 export interface DeviceRow extends Row {
   device_id: string;
@@ -15,7 +14,7 @@ export interface DeviceRow extends Row {
   spec: Record<string, unknown>;
   tier: string;
   region: string;
-  status: 'created' | 'running' | 'stopped' | 'deleted';
+  status: DeviceStatus;
   created_at: Date;
   updated_at: Date;
   version: number;
@@ -32,7 +31,7 @@ export interface DeviceAppRow extends Row {
   user_id: string;
   app_id: string;
   app_version: string | null;
-  status: 'requested' | 'installed' | 'failed';
+  status: AppInstallStatus;
   requested_at: Date;
   installed_at: Date | null;
   failed_at: Date | null;
@@ -110,10 +109,6 @@ function applyApp(view: ProjectionView, e: AppInstallEvent): void {
   }
 }
 
-const isUser = (e: AnyEvent): e is AnyEvent & UserEvent => e.type.startsWith('user.');
-const isDevice = (e: AnyEvent): e is AnyEvent & DeviceEvent => e.type.startsWith('device.');
-const isApp = (e: AnyEvent): e is AnyEvent & AppInstallEvent => e.type.startsWith('app.install.');
-
 /** Devices with their redundant user fields and installed apps. Reads the user, device and app install topics. */
 export const deviceProjection: Projection = {
   name: 'device',
@@ -124,19 +119,22 @@ export const deviceProjection: Projection = {
     device_apps: { key: 'install_id' },
   },
   needs(e) {
-    if (isUser(e)) return [['device_users', e.aggregateId]];
-    if (e.type === 'device.created')
-      return [
-        ['devices', e.aggregateId],
-        ['device_users', (e as unknown as { userId: string }).userId],
-      ];
-    if (isDevice(e)) return [['devices', e.aggregateId]];
-    if (isApp(e)) return [['device_apps', e.aggregateId]];
+    if (isUserEvent(e)) return [['device_users', e.aggregateId]];
+    if (isDeviceEvent(e)) {
+      return e.type === 'device.created'
+        ? [
+            ['devices', e.aggregateId],
+            ['device_users', e.userId],
+          ]
+        : [['devices', e.aggregateId]];
+    }
+    if (isAppInstallEvent(e)) return [['device_apps', e.aggregateId]];
     return [];
   },
   apply(view, e) {
-    if (isUser(e)) applyUserCopy(view, 'device_users', e, [{ table: 'devices', fields: ['username', 'email', 'phone', 'user_status'] }]);
-    else if (isDevice(e)) applyDevice(view, e);
-    else if (isApp(e)) applyApp(view, e);
+    if (isUserEvent(e))
+      applyUserCopy(view, 'device_users', e, [{ table: 'devices', fields: ['username', 'email', 'phone', 'user_status'] }]);
+    else if (isDeviceEvent(e)) applyDevice(view, e);
+    else if (isAppInstallEvent(e)) applyApp(view, e);
   },
 };

@@ -1,6 +1,6 @@
 import { assertNever } from '../../lib/decider';
 import type { Projection, Row } from '../../lib/projection';
-import type { NotificationEvent } from '../../services/notification/decider';
+import { isNotificationEvent } from '../../services/notification/events';
 
 export interface NotificationRow extends Row {
   notification_id: string;
@@ -21,10 +21,10 @@ export const notificationProjection: Projection = {
   name: 'notification',
   topics: (t) => [t.notification.events],
   tables: { notifications: { key: 'notification_id' } },
-  needs: (e) => (e.type.startsWith('notification.') ? [['notifications', e.aggregateId]] : []),
+  needs: (e) => (isNotificationEvent(e) ? [['notifications', e.aggregateId]] : []),
   apply(view, event) {
-    if (!event.type.startsWith('notification.')) return;
-    const e = event as unknown as NotificationEvent;
+    if (!isNotificationEvent(event)) return;
+    const e = event;
     switch (e.type) {
       case 'notification.sent':
         return view.put('notifications', {

@@ -1,8 +1,6 @@
 import { assertNever, type Decider, type Draft } from '../../lib/decider';
 import { conflict, invalid, notFound } from '../../lib/errors';
-import type { AppInstallEvent } from './events.generated';
-
-export type { AppInstallEvent } from './events.generated';
+import type { AppInstallEvent, AppInstallStatus } from './events';
 
 export type AppInstallCommand =
   | {
@@ -14,8 +12,6 @@ export type AppInstallCommand =
     }
   | { readonly type: 'CompleteAppInstall' }
   | { readonly type: 'FailAppInstall'; readonly reason: string };
-
-export type AppInstallStatus = 'requested' | 'installed' | 'failed';
 
 export type AppInstallState =
   | { readonly status: 'none' }

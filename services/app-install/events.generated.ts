@@ -33,3 +33,8 @@ export type AppInstallEvent = AppInstallCompleted | AppInstallFailed | AppInstal
 export type AppInstallEventType = AppInstallEvent['type'];
 
 export const appInstallEventTypes = ['app.install.completed', 'app.install.failed', 'app.install.requested'] as const;
+
+const appInstallEventTypeSet: ReadonlySet<string> = new Set(appInstallEventTypes);
+
+/** Whether an event is one of these (a type guard: past it, the compiler knows the event's type and fields). */
+export const isAppInstallEvent = <T extends EventEnvelope>(e: T): e is T & AppInstallEvent => appInstallEventTypeSet.has(e.type);

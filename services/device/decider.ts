@@ -1,8 +1,6 @@
 import { assertNever, type Decider, type Draft } from '../../lib/decider';
 import { conflict, notFound } from '../../lib/errors';
-import type { DeviceEvent, DeviceSpec } from './events.generated';
-
-export type { DeviceEvent, DeviceSpec } from './events.generated';
+import type { DeviceEvent, DeviceSpec, DeviceStatus } from './events';
 
 export type DeviceCommand =
   | {
@@ -18,8 +16,6 @@ export type DeviceCommand =
   | { readonly type: 'StopDevice'; readonly reason: string | null }
   | { readonly type: 'UpdateDevice'; readonly name?: string; readonly spec?: DeviceSpec }
   | { readonly type: 'DeleteDevice'; readonly reason: string | null };
-
-export type DeviceStatus = 'created' | 'running' | 'stopped' | 'deleted';
 
 export type DeviceState =
   | { readonly status: 'none' }

@@ -55,3 +55,8 @@ export type DeviceEvent = DeviceCreated | DeviceDeleted | DeviceStarted | Device
 export type DeviceEventType = DeviceEvent['type'];
 
 export const deviceEventTypes = ['device.created', 'device.deleted', 'device.started', 'device.stopped', 'device.updated'] as const;
+
+const deviceEventTypeSet: ReadonlySet<string> = new Set(deviceEventTypes);
+
+/** Whether an event is one of these (a type guard: past it, the compiler knows the event's type and fields). */
+export const isDeviceEvent = <T extends EventEnvelope>(e: T): e is T & DeviceEvent => deviceEventTypeSet.has(e.type);

@@ -1,14 +1,12 @@
 import { assertNever, type Decider, type Draft } from '../../lib/decider';
 import { conflict, notFound } from '../../lib/errors';
-import type { NotificationEvent } from './events.generated';
-
-export type { NotificationEvent } from './events.generated';
+import type { NotificationEvent, NotificationStatus } from './events';
 
 export type NotificationCommand =
   | { readonly type: 'SendNotification'; readonly userId: string; readonly title: string; readonly content: string; readonly cause: string }
   | { readonly type: 'ReadNotification' };
 
-export type NotificationState = { readonly status: 'none' } | { readonly status: 'unread' | 'read'; readonly userId: string };
+export type NotificationState = { readonly status: 'none' } | { readonly status: NotificationStatus; readonly userId: string };
 
 function decide(c: NotificationCommand, state: NotificationState): Draft<NotificationEvent>[] {
   switch (c.type) {

@@ -23,3 +23,8 @@ export type NotificationEvent = NotificationRead | NotificationSent;
 export type NotificationEventType = NotificationEvent['type'];
 
 export const notificationEventTypes = ['notification.read', 'notification.sent'] as const;
+
+const notificationEventTypeSet: ReadonlySet<string> = new Set(notificationEventTypes);
+
+/** Whether an event is one of these (a type guard: past it, the compiler knows the event's type and fields). */
+export const isNotificationEvent = <T extends EventEnvelope>(e: T): e is T & NotificationEvent => notificationEventTypeSet.has(e.type);

@@ -1,8 +1,6 @@
 import { assertNever, type Decider, type Draft } from '../../lib/decider';
 import { conflict, notFound, ruleViolated } from '../../lib/errors';
-import type { DeviceSpec, Money, OrderEvent } from './events.generated';
-
-export type { Money, OrderEvent } from './events.generated';
+import type { DeviceSpec, Money, OrderEvent, OrderStatus } from './events';
 
 export type OrderCommand =
   | {
@@ -19,8 +17,6 @@ export type OrderCommand =
   | { readonly type: 'CancelOrder'; readonly reason: string }
   /** Without an amount, refunds whatever of the payment is not refunded yet. */
   | { readonly type: 'RefundOrder'; readonly amount?: Money; readonly reason: string };
-
-export type OrderStatus = 'created' | 'paid' | 'cancelled' | 'refunded';
 
 export type OrderState =
   | { readonly status: 'none' }

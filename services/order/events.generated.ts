@@ -60,3 +60,8 @@ export type OrderEvent = OrderCancelled | OrderCreated | OrderPaid | OrderRefund
 export type OrderEventType = OrderEvent['type'];
 
 export const orderEventTypes = ['order.cancelled', 'order.created', 'order.paid', 'order.refunded'] as const;
+
+const orderEventTypeSet: ReadonlySet<string> = new Set(orderEventTypes);
+
+/** Whether an event is one of these (a type guard: past it, the compiler knows the event's type and fields). */
+export const isOrderEvent = <T extends EventEnvelope>(e: T): e is T & OrderEvent => orderEventTypeSet.has(e.type);

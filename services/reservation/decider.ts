@@ -1,8 +1,6 @@
 import { assertNever, deterministicUuid, type Decider, type Draft } from '../../lib/decider';
 import { conflict } from '../../lib/errors';
-import type { ReservationEvent, ReservationKind } from './events.generated';
-
-export type { ReservationEvent, ReservationKind } from './events.generated';
+import type { ReservationEvent, ReservationKind } from './events';
 
 /**
  * A unique value within a tenant (a username, an email) is an aggregate of its own, keyed by the value:

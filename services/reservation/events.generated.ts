@@ -26,3 +26,8 @@ export type ReservationEvent = ReservationClaimed | ReservationReleased;
 export type ReservationEventType = ReservationEvent['type'];
 
 export const reservationEventTypes = ['reservation.claimed', 'reservation.released'] as const;
+
+const reservationEventTypeSet: ReadonlySet<string> = new Set(reservationEventTypes);
+
+/** Whether an event is one of these (a type guard: past it, the compiler knows the event's type and fields). */
+export const isReservationEvent = <T extends EventEnvelope>(e: T): e is T & ReservationEvent => reservationEventTypeSet.has(e.type);

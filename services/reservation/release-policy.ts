@@ -1,8 +1,9 @@
 import type { AnyEvent } from '../../lib/event-log';
 import type { Reaction } from '../../lib/policy';
 import type { Topics } from '../../lib/topics';
-import type { UserEvent } from '../user/decider';
-import { normalise, reservationId, type ReservationKind } from './decider';
+import { isUserEvent } from '../user/events';
+import { normalise, reservationId } from './decider';
+import type { ReservationKind } from './events';
 
 /**
  * Frees the usernames and emails a user gives up: the old values after user.updated, both values after
@@ -10,7 +11,8 @@ import { normalise, reservationId, type ReservationKind } from './decider';
  */
 export function releaseReservations(topics: Topics) {
   return (e: AnyEvent): Reaction[] => {
-    const event = e as unknown as UserEvent;
+    if (!isUserEvent(e)) return [];
+    const event = e;
     const tenant = event.tenantId ?? 'default';
     /** Releases a value the user gave up; `kept` is what they hold now (a change of letter case keeps the same reservation). */
     const release = (kind: ReservationKind, value: string | null, kept: string | null = null): Reaction[] =>

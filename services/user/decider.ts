@@ -1,8 +1,6 @@
 import { assertNever, type Decider, type Draft } from '../../lib/decider';
 import { conflict, DomainError, notFound } from '../../lib/errors';
-import type { UserEvent, UserStatus } from './events.generated';
-
-export type { UserEvent, UserStatus } from './events.generated';
+import type { UserEvent, UserStatus } from './events';
 
 export type UserCommand =
   | { readonly type: 'RegisterUser'; readonly username: string; readonly email: string; readonly phone: string | null }

@@ -50,3 +50,8 @@ export type UserEvent = UserCreated | UserDeleted | UserStatusChanged | UserUpda
 export type UserEventType = UserEvent['type'];
 
 export const userEventTypes = ['user.created', 'user.deleted', 'user.status.changed', 'user.updated'] as const;
+
+const userEventTypeSet: ReadonlySet<string> = new Set(userEventTypes);
+
+/** Whether an event is one of these (a type guard: past it, the compiler knows the event's type and fields). */
+export const isUserEvent = <T extends EventEnvelope>(e: T): e is T & UserEvent => userEventTypeSet.has(e.type);

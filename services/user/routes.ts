@@ -18,7 +18,8 @@ import {
 import { commandOperation, type Operation } from '../../lib/openapi';
 import type { Topics } from '../../lib/topics';
 import { fields, reason } from '../../lib/validation';
-import { reservationId, type ReservationKind } from '../reservation/decider';
+import { reservationId } from '../reservation/decider';
+import type { ReservationKind } from '../reservation/events';
 
 const { username, email, phone } = fields;
 

@@ -1,0 +1,6 @@
+/**
+ * The event contract of the user aggregate: what its writer appends and what projections and policies read.
+ * The event types and their guard are generated from schemas/user/*.avsc (events.generated.ts); the write side,
+ * the read side and the reactions all import them from here, never from the decider.
+ */
+export * from './events.generated';
