@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const started = Date.now() - Math.round(process.uptime() * 1000);
   void (async () => {
     for (;;) {
-      await side.whenReady();
+      await side.whenReady().catch(() => undefined);
       const writers = Object.values(side.writers());
       if (writers.every((w) => w.partitions.length > 0)) {
         const restores = writers.flatMap((w) => w.restores);

@@ -22,6 +22,7 @@ import {
   WATERMARK_KEY,
 } from './snapshots';
 import type { AggregateTopics } from './topics';
+import { sleep } from './wait';
 
 const APPLIED_KEPT = 64;
 const COMMAND_ID_HEADER = 'command-id';
@@ -743,8 +744,17 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     /** The last restores (at most 100), oldest first. */
     restores: (): readonly RestoreStats[] => [...restores],
     /** Resolves once every partition of the current assignment is restored. */
+    /**
+     * Resolves once every partition of the current assignment is restored; never rejects. A restore that failed or
+     * was cancelled by a new assignment is started again here rather than at the partition's next batch.
+     */
     whenReady: async (): Promise<void> => {
-      await Promise.all([...owned.values()]);
+      for (;;) {
+        for (const p of assignment ?? []) if (!owned.has(p)) prepare([p]);
+        await Promise.allSettled([...owned.values()]);
+        if ([...owned.keys()].every((p) => ready.has(p)) && [...(assignment ?? [])].every((p) => owned.has(p))) return;
+        await sleep(100);
+      }
     },
   };
 }
