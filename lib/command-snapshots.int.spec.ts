@@ -174,6 +174,14 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
     expect(read).toMatchObject({ kind: 'snapshot', slot: { version: 6 } });
     expect(readChangelogRecord(id, Buffer.from('{"format":1,"fingerprint":"x"}'), fp).kind).toBe('stale');
     expect(readChangelogRecord(id, Buffer.from('\u0000 not json'), fp).kind).toBe('stale');
+    const shaped = (over: Record<string, unknown>) =>
+      Buffer.from(
+        JSON.stringify({ format: 1, fingerprint: fp, aggregateId: id, version: 6, offset: null, state: {}, applied: [], ...over }),
+      );
+    expect(readChangelogRecord(id, shaped({}), fp).kind).toBe('snapshot');
+    for (const over of [{ applied: [[null, 'x', -1, 'nul\u0000', 7]] }, { state: 'a string' }, { version: 0 }, { offset: '\ud800' }]) {
+      expect(readChangelogRecord(id, shaped(over), fp).kind).toBe('stale');
+    }
     expect(readChangelogRecord(WATERMARK_KEY, Buffer.from(JSON.stringify({ format: 1, fingerprint: fp, offset: '-1' })), fp).kind).toBe(
       'stale',
     );
@@ -199,6 +207,45 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
       .map((l) => JSON.parse(l) as { key: string; snapshot: { version: number; fingerprint: string; state: { status: string } } });
     expect(lines.length).toBeGreaterThanOrEqual(6);
     expect(lines.at(-1)).toMatchObject({ key: id, snapshot: { version: 6, fingerprint: fp, state: { status: 'stopped' } } });
+  });
+
+  test('hostile records written straight into the snapshot topic are never trusted: their partitions are folded from the events', async () => {
+    const fp = stateFingerprint(deviceDecider as never);
+    const snapshot = (id: string, over: Record<string, unknown>) =>
+      JSON.stringify({
+        format: 1,
+        fingerprint: fp,
+        aggregateId: id,
+        tenantId: 't1',
+        version: 6,
+        offset: null,
+        state: {},
+        applied: [],
+        ...over,
+      });
+    const hostile: Array<[string, string | Buffer]> = [
+      [ids[0]!, snapshot(ids[0]!, { version: 2 ** 53 + 1 })],
+      [ids[1]!, snapshot(ids[1]!, { applied: [[null, 'x', -1, 'nul\u0000', 7]] })],
+      [ids[2]!, Buffer.from('\u0000\u0001\u001f not json')],
+      [ids[3]!, Buffer.alloc(200_000, 0xff)],
+      [ids[4]!, snapshot(ids[4]!, { version: -1 })],
+      [ids[5]!, snapshot(ids[5]!, { state: 'a string', offset: '\ud800' })],
+    ];
+    await raw.send({
+      topic: topics.device.snapshots,
+      messages: hostile.map(([key, value]) => ({ key, value, partition: partitionOf(key, PARTITIONS) })),
+    });
+    const x = await processor('x');
+    await settled(x);
+    const poisoned = [...new Set(hostile.map(([key]) => partitionOf(key, PARTITIONS)))].sort();
+    expect(
+      x
+        .restores()
+        .flatMap((r) => r.folded)
+        .sort(),
+    ).toEqual(poisoned);
+    for (const id of ids) expect(x.peek(id)).toMatchObject({ version: 6, state: { status: 'stopped' } });
+    await stop(x);
   });
 
   test('another state format: the snapshots are not trusted, the events are folded once and fresh snapshots written', async () => {

@@ -101,6 +101,18 @@ export type ChangelogEntry<S> =
   | { readonly kind: 'stale'; readonly why: string };
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isVersion = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 1;
+const isOffset = (v: unknown): v is string => typeof v === 'string' && /^\d{1,19}$/.test(v);
+/** A remembered command as written by `snapshotMessage`; anything else makes the snapshot untrusted. */
+const isAppliedRow = (r: unknown): r is AppliedRow =>
+  Array.isArray(r) &&
+  r.length === 5 &&
+  typeof r[0] === 'string' &&
+  isVersion(r[1]) &&
+  Number.isSafeInteger(r[2]) &&
+  (r[2] as number) >= 0 &&
+  (r[3] === null || isOffset(r[3])) &&
+  (r[4] === null || typeof r[4] === 'string');
 
 export function readChangelogRecord<S>(key: string | undefined, value: Buffer | null, fingerprint: string): ChangelogEntry<S> {
   let json: unknown;
@@ -112,17 +124,19 @@ export function readChangelogRecord<S>(key: string | undefined, value: Buffer | 
   if (!isRecord(json) || json.format !== SNAPSHOT_FORMAT) return { kind: 'stale', why: 'another record format' };
   if (json.fingerprint !== fingerprint) return { kind: 'stale', why: `state fingerprint ${String(json.fingerprint)}, not ${fingerprint}` };
   if (key === WATERMARK_KEY) {
-    if (typeof json.offset !== 'string' || !/^\d{1,19}$/.test(json.offset)) return { kind: 'stale', why: 'a watermark without an offset' };
+    if (!isOffset(json.offset)) return { kind: 'stale', why: 'a watermark without an offset' };
     return { kind: 'watermark', mark: { offset: BigInt(json.offset), marker: json.marker === true } };
   }
   const { aggregateId, tenantId, version, state, applied, offset } = json;
-  if (typeof aggregateId !== 'string' || aggregateId !== key || !Number.isSafeInteger(version) || !Array.isArray(applied)) {
-    return { kind: 'stale', why: 'a snapshot without its aggregate id, version or commands' };
+  if (typeof aggregateId !== 'string' || aggregateId !== key || !isVersion(version) || !isRecord(state) || !Array.isArray(applied)) {
+    return { kind: 'stale', why: 'a snapshot without its aggregate id, version, state or commands' };
+  }
+  if (!applied.every(isAppliedRow) || (offset !== null && !isOffset(offset))) {
+    return { kind: 'stale', why: 'a snapshot whose commands or offset are malformed' };
   }
   const remembered = applied.length === 0 ? NOTHING_APPLIED : new Map<string, Applied>();
-  for (const row of applied as AppliedRow[]) {
-    const [id, v, events, offset, requestHash] = row;
-    (remembered as Map<string, Applied>).set(id, { version: v, events, offset, ...(requestHash ? { requestHash } : {}) });
+  for (const [id, v, events, at, requestHash] of applied) {
+    (remembered as Map<string, Applied>).set(id, { version: v, events, offset: at, ...(requestHash ? { requestHash } : {}) });
   }
   return {
     kind: 'snapshot',
