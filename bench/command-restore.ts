@@ -7,8 +7,7 @@ import type { Admin } from 'kafkajs';
 import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
 import { createCommandBus, type CommandBus } from '../lib/command-bus';
 import { loadConfig, type Config } from '../lib/config';
-import { createEventLog } from '../lib/event-log';
-import { createKafka, createProducer, partitionOf } from '../lib/kafka';
+import { createKafka, partitionOf } from '../lib/kafka';
 import { createLogger, type Logger } from '../lib/logger';
 import { createRegistry, type Registry } from '../lib/registry';
 import { loadEventSchemas, type EventSchema } from '../lib/schemas';
@@ -16,9 +15,9 @@ import { AGGREGATE_NAMES, topicsFor, type AggregateName, type Topics } from '../
 import { sleep, waitFor } from '../lib/wait';
 import { loadStackConfig } from '../scripts/stack/config';
 import type { ChildMessage, ParentMessage, Writers } from './command-side-child';
-import { deleteTopics, retrying } from './platform';
+import { deleteTopics, retrying, seedOrReuse } from './platform';
 import { commandRestoreSchema, judgeRestore, restoreTable, type CommandRestore } from './results';
-import { existingSeed, forgetSeed, seed, seededTopics } from './seed';
+import { forgetSeed } from './seed';
 
 /**
  * `npm run bench:restore`: how the command side starts on a long event log (issue 14). Over a namespace seeded
@@ -391,21 +390,7 @@ async function main(): Promise<void> {
   try {
     // The seed, exactly as bench/run.ts makes it (and reuses it while the topics hold what it wrote).
     log(`seeding ${events.toLocaleString()} events into ${ns}.*`);
-    let marker = await existingSeed(admin, seeded, stack.dir, events);
-    const reused = marker !== undefined;
-    if (!marker) {
-      await deleteTopics(admin, seededTopics(seeded));
-      await retrying(() => bootstrapNamespace({ admin, registry, schemas }, seeded, cfg.topics));
-      const producer = createProducer(kafka);
-      await producer.connect();
-      marker = await seed({ admin, producer, eventLog: createEventLog(registry), stackDir: stack.dir }, seeded, events, (n) =>
-        process.stdout.write(`\r  ${n.toLocaleString()} events`),
-      );
-      process.stdout.write('\n');
-      await producer.disconnect();
-    } else {
-      await retrying(() => bootstrapNamespace({ admin, registry, schemas }, seeded, cfg.topics));
-    }
+    const { marker, reused } = await seedOrReuse({ cfg, kafka, admin, registry, schemas, stackDir: stack.dir }, seeded, events);
     log(`seed: ${marker.events.toLocaleString()} events${reused ? ' (reused)' : ''}`);
     const r = await measureCommandRestore(deps, { namespace: ns, logEvents: marker.events, timeoutMs: Number(o.timeout) * 1000, log });
     console.log(`\n${restoreTable(r)}`);

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
 import type { Config } from '../lib/config';
 import { createDb } from '../lib/db';
@@ -6,10 +6,13 @@ import type { Logger } from '../lib/logger';
 import type { Registry } from '../lib/registry';
 import { withRetry } from '../lib/retry';
 import type { EventSchema } from '../lib/schemas';
-import { topicsFor } from '../lib/topics';
+import { createEventLog } from '../lib/event-log';
+import { createProducer } from '../lib/kafka';
+import { topicsFor, type Topics } from '../lib/topics';
 import { sleep } from '../lib/wait';
 import { queryRouters, startProjections } from '../projections/platform';
 import { startCommandSide } from '../services/platform';
+import { existingSeed, seed, seededTopics } from './seed';
 
 /** Topic creation on a busy broker sometimes answers UNKNOWN_TOPIC_OR_PARTITION while it settles (retriable). */
 export const retrying = <T>(fn: () => Promise<T>) => withRetry(fn, { retries: 6, initialMs: 500 });
@@ -25,6 +28,35 @@ export async function deleteTopics(admin: Admin, names: string[]) {
     if (!mine.some((n) => now.has(n))) return;
     await sleep(200);
   }
+}
+
+/**
+ * The seed of `events` events in a namespace: reused while its topics hold what an earlier run wrote
+ * (bench/seed.ts), otherwise its topics are made again and seeded. Either way the namespace is bootstrapped.
+ */
+export async function seedOrReuse(
+  deps: { cfg: Config; kafka: Kafka; admin: Admin; registry: Registry; schemas: readonly EventSchema[]; stackDir: string },
+  seeded: Topics,
+  events: number,
+) {
+  const { cfg, admin, registry, schemas } = deps;
+  let marker = await existingSeed(admin, seeded, deps.stackDir, events);
+  const reused = marker !== undefined;
+  if (!marker) await deleteTopics(admin, seededTopics(seeded));
+  await retrying(() => bootstrapNamespace({ admin, registry, schemas }, seeded, cfg.topics));
+  if (!marker) {
+    const producer = createProducer(deps.kafka);
+    await producer.connect();
+    try {
+      marker = await seed({ admin, producer, eventLog: createEventLog(registry), stackDir: deps.stackDir }, seeded, events, (n) =>
+        process.stdout.write(`\r  ${n.toLocaleString()} events`),
+      );
+      process.stdout.write('\n');
+    } finally {
+      await producer.disconnect();
+    }
+  }
+  return { marker, reused };
 }
 
 /**

@@ -4,12 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { signToken } from '../lib/auth';
-import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
+import { dropNamespace } from '../lib/bootstrap';
 import { loadConfig, type Config } from '../lib/config';
 import { createDb, migrate, type Db } from '../lib/db';
 import { createEventLog, type AnyEvent } from '../lib/event-log';
 import { createHttpApp } from '../lib/http';
-import { createConsumer, createKafka, createProducer } from '../lib/kafka';
+import { createConsumer, createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { applyBatch } from '../lib/projection';
 import { createRegistry } from '../lib/registry';
@@ -23,8 +23,8 @@ import { copyRows, deviceRow, l1, l2, l4, notificationRow, selectLatency, upsert
 import type { VisibilityResult } from './load';
 import type { RebuildProgress } from './rebuild-child';
 import { judge, resultsSchema, table, type Load, type Results } from './results';
-import { existingSeed, forgetSeed, seed, seededTopics } from './seed';
-import { deleteTopics, retrying, startBenchPlatform } from './platform';
+import { forgetSeed } from './seed';
+import { deleteTopics, seedOrReuse, startBenchPlatform } from './platform';
 import { child, rate, runLoad, seconds, userWithDevices } from './stats';
 import { sleep } from '../lib/wait';
 
@@ -214,21 +214,7 @@ async function main(): Promise<void> {
     // ── seed (reused when the topics still hold exactly what an earlier run wrote)
     log(`seeding ${events.toLocaleString()} events into ${ns}.*`);
     const t = performance.now();
-    let marker = await existingSeed(admin, seeded, stack.dir, events);
-    const reused = marker !== undefined;
-    if (!marker) {
-      await deleteTopics(admin, seededTopics(seeded));
-      await retrying(() => bootstrapNamespace(deps, seeded, cfg.topics));
-      const producer = createProducer(kafka);
-      await producer.connect();
-      marker = await seed({ admin, producer, eventLog, stackDir: stack.dir }, seeded, events, (n) =>
-        process.stdout.write(`\r  ${n.toLocaleString()} events`),
-      );
-      process.stdout.write('\n');
-      await producer.disconnect();
-    } else {
-      await retrying(() => bootstrapNamespace(deps, seeded, cfg.topics));
-    }
+    const { marker, reused } = await seedOrReuse({ cfg, kafka, admin, registry, schemas, stackDir: stack.dir }, seeded, events);
     const seedResult = { events: marker.events, reused, seconds: seconds(t), perTopic: marker.perTopic };
     log(`seed: ${marker.events.toLocaleString()} events ${reused ? '(reused)' : `in ${seedResult.seconds.toFixed(1)} s`}`);
     if (o.seedOnly) return;
