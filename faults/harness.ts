@@ -251,9 +251,13 @@ const appliedEvents = async (db: Db): Promise<number> =>
 // ---------------------------------------------------------------------------------------------------------------
 // the stack's own processes
 
-/** Sends a signal to a component of the stack this process is configured for (its own pid, never by name). */
-export function signalComponent(stack: Stack, name: 'kafka' | 'registry' | 'postgres', signal: NodeJS.Signals): number {
-  const c = stack[name];
+/**
+ * Sends a signal to a component of the stack this process is configured for (`kafka`, `kafka-2`, `registry`,
+ * `postgres`…), by the pid the stack recorded, never by process name.
+ */
+export function signalComponent(stack: Stack, name: string, signal: NodeJS.Signals): number {
+  const c = stack.all.find((x) => x.name === name);
+  if (!c) throw new Error(`no component ${name} in the stack at ${stack.cfg.dir} (${stack.all.map((x) => x.name).join(', ')})`);
   const pid = c.ownPid();
   if (pid === undefined) throw new Error(`${name} is not running in the stack at ${stack.cfg.dir}`);
   process.kill(pid, signal);

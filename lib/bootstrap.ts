@@ -1,5 +1,6 @@
 import type { Admin } from 'kafkajs';
 import { dropAcls, ensureAcls } from './acls';
+import { minInsyncFor } from './config';
 import type { Compatibility, Registry } from './registry';
 import { waitFor } from './wait';
 import type { EventSchema } from './schemas';
@@ -31,12 +32,20 @@ export function topicSpecs(topics: Topics): TopicSpec[] {
   return specs;
 }
 
-/** Creates the topics that are missing; existing ones are left as they are. */
-export async function ensureTopics(
-  admin: Admin,
-  specs: readonly TopicSpec[],
-  opts: { partitions: number; replicationFactor: number },
-): Promise<TopicResult[]> {
+/** How a namespace's topics are made: partitions, replicas, and the in-sync replicas an acks=all write needs. */
+export interface TopicLayout {
+  partitions: number;
+  replicationFactor: number;
+  /** Default: lib/config.ts minInsyncFor(replicationFactor). */
+  minInsyncReplicas?: number;
+}
+
+/**
+ * Creates the topics that are missing; existing ones are left as they are. Every topic refuses unclean leader
+ * election (a replica that missed acknowledged writes never becomes leader) and takes writes only when
+ * `minInsyncReplicas` replicas have them.
+ */
+export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], opts: TopicLayout): Promise<TopicResult[]> {
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.name));
   if (missing.length > 0) {
@@ -48,7 +57,11 @@ export async function ensureTopics(
         topic: s.name,
         numPartitions: opts.partitions,
         replicationFactor: opts.replicationFactor,
-        configEntries: Object.entries(s.config).map(([name, value]) => ({ name, value })),
+        configEntries: Object.entries({
+          ...s.config,
+          'min.insync.replicas': String(opts.minInsyncReplicas ?? minInsyncFor(opts.replicationFactor)),
+          'unclean.leader.election.enable': 'false',
+        }).map(([name, value]) => ({ name, value })),
       })),
     });
   }
@@ -108,7 +121,7 @@ export async function registerSchemas(
 export async function bootstrapNamespace(
   deps: { admin: Admin; registry: Registry; schemas: readonly EventSchema[] },
   topics: Topics,
-  opts: { partitions: number; replicationFactor: number },
+  opts: TopicLayout,
 ): Promise<{ topics: TopicResult[]; acls: number; schemas: SchemaResult[] }> {
   const topicResults = await ensureTopics(deps.admin, topicSpecs(topics), opts);
   const acls = await ensureAcls(deps.admin, topics);

@@ -9,9 +9,26 @@ import { embeddedPgUrl, pgCredentials, PROJECTION_ROLES, type ProjectionRole } f
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 export const EMBEDDED_PG_PORT_DEFAULT = 54329;
+export const KAFKA_CLUSTER_PORT_DEFAULT = 9192;
+
+/**
+ * The ports of the local stack's three-node Kafka cluster (`STACK_BROKERS=3`): node i (1-based) takes clients on
+ * base + 2(i-1) and its controller listener on the port after.
+ */
+export const clusterNodePorts = (base: number, nodes: number) =>
+  Array.from({ length: nodes }, (_x, i) => ({ id: i + 1, port: base + 2 * i, controllerPort: base + 2 * i + 1 }));
+
+/**
+ * The in-sync replicas an acks=all write needs: with three replicas or more, all but one (a write survives the
+ * loss of any one broker and is refused, not half-written, when two are gone); below three, every replica there is
+ * (one broker: 1).
+ */
+export const minInsyncFor = (replicationFactor: number) => (replicationFactor >= 3 ? replicationFactor - 1 : 1);
 
 const schema = z.object({
-  KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092'),
+  KAFKA_BROKERS: z.string().min(1).optional(),
+  STACK_BROKERS: z.enum(['1', '3']).default('1'),
+  KAFKA_CLUSTER_PORT: int(1, 65_000).default(KAFKA_CLUSTER_PORT_DEFAULT),
   KAFKA_CLIENT_ID: z.string().min(1).default('cloudphone'),
   KAFKA_AUTH: z.enum(['scram', 'none']).default('scram'),
   KAFKA_CREDENTIALS_FILE: z.string().min(1).optional(),
@@ -30,7 +47,8 @@ const schema = z.object({
     .regex(/^[a-zA-Z0-9._-]+$/)
     .default('cloudphone'),
   TOPIC_PARTITIONS: int(1, 1000).default(6),
-  TOPIC_REPLICATION_FACTOR: int(1, 5).default(1),
+  TOPIC_REPLICATION_FACTOR: int(1, 5).optional(),
+  TOPIC_MIN_INSYNC_REPLICAS: int(1, 5).optional(),
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   HTTP_PORT: int(0, 65535).default(3000),
   COMMAND_TIMEOUT_MS: int(100, 600_000).default(15_000),
@@ -78,7 +96,12 @@ export interface Config {
     schema?: string;
     credentialsFile: string;
   };
-  topics: { namespace: string; partitions: number; replicationFactor: number };
+  /**
+   * `replicationFactor` and `minInsyncReplicas` apply to the topics bootstrap creates: 1 and 1 on the single
+   * development broker, 3 and 2 on the three-node cluster (`STACK_BROKERS=3`), or as TOPIC_REPLICATION_FACTOR and
+   * TOPIC_MIN_INSYNC_REPLICAS say.
+   */
+  topics: { namespace: string; partitions: number; replicationFactor: number; minInsyncReplicas: number };
   http: { host: string; port: number };
   /** How long the API waits for a command's reply before answering 503. */
   commandTimeoutMs: number;
@@ -140,6 +163,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && e.REGISTRY_AUTH === 'none') refuse('REGISTRY_AUTH', 'must be basic with NODE_ENV=production');
   if (production && e.REGISTRY_AUTH === 'basic' && !e.REGISTRY_CREDENTIALS_FILE)
     refuse('REGISTRY_CREDENTIALS_FILE', 'required with NODE_ENV=production (the registry credentials of this deployment)');
+  const stackBrokers = Number(e.STACK_BROKERS);
+  // The local stack's brokers unless KAFKA_BROKERS names others: the single broker, or every node of the cluster.
+  const brokers = e.KAFKA_BROKERS
+    ? e.KAFKA_BROKERS.split(',').map((b) => b.trim())
+    : stackBrokers === 1
+      ? ['127.0.0.1:9092']
+      : clusterNodePorts(e.KAFKA_CLUSTER_PORT, stackBrokers).map((n) => `127.0.0.1:${n.port}`);
+  const replicationFactor = e.TOPIC_REPLICATION_FACTOR ?? Math.min(3, brokers.length);
+  if (e.TOPIC_MIN_INSYNC_REPLICAS !== undefined && e.TOPIC_MIN_INSYNC_REPLICAS > replicationFactor)
+    refuse(
+      'TOPIC_MIN_INSYNC_REPLICAS',
+      `${e.TOPIC_MIN_INSYNC_REPLICAS} is more than the replication factor ${replicationFactor}: no write could succeed`,
+    );
   const root = path.resolve(__dirname, '..');
   const stackDir = path.resolve(e.STACK_DIR ?? path.join(root, '.stack'));
   const pgCredentialsFile = path.join(stackDir, 'postgres', 'credentials.json');
@@ -159,7 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   return {
     kafka: {
-      brokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()),
+      brokers,
       clientId: e.KAFKA_CLIENT_ID,
       auth: e.KAFKA_AUTH,
       credentialsFile: path.resolve(e.KAFKA_CREDENTIALS_FILE ?? path.join(stackDir, 'kafka', 'credentials.json')),
@@ -179,7 +215,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       schema: e.DATABASE_SCHEMA,
       credentialsFile: pgCredentialsFile,
     },
-    topics: { namespace: e.TOPIC_NAMESPACE, partitions: e.TOPIC_PARTITIONS, replicationFactor: e.TOPIC_REPLICATION_FACTOR },
+    topics: {
+      namespace: e.TOPIC_NAMESPACE,
+      partitions: e.TOPIC_PARTITIONS,
+      replicationFactor,
+      minInsyncReplicas: e.TOPIC_MIN_INSYNC_REPLICAS ?? minInsyncFor(replicationFactor),
+    },
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
     sagas: {

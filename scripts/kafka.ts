@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { toolsGroup } from '../lib/acls';
-import { PRINCIPALS, saslFor, type Principal } from '../lib/kafka';
-import { loadStackConfig, type StackConfig } from './stack/config';
+import { PRINCIPALS } from '../lib/kafka';
+import { loadStackConfig } from './stack/config';
+import { clientProperties } from './stack/kafka';
 import { findJava } from './stack/java';
 
 /**
@@ -20,27 +21,8 @@ const TOOLS: Record<string, { mainClass: string; configFlag: string }> = {
   'kafka-get-offsets': { mainClass: 'org.apache.kafka.tools.GetOffsetShell', configFlag: '--command-config' },
   'kafka-configs': { mainClass: 'kafka.admin.ConfigCommand', configFlag: '--command-config' },
   'kafka-acls': { mainClass: 'kafka.admin.AclCommand', configFlag: '--command-config' },
+  'kafka-metadata-quorum': { mainClass: 'org.apache.kafka.tools.MetadataQuorumCommand', configFlag: '--command-config' },
 };
-
-/**
- * The client properties of a principal (SASL/SCRAM-SHA-512), written for the tool into the stack folder with
- * mode 0600: the password is in the file, not in the tool's arguments.
- */
-function clientProperties(cfg: StackConfig, principal: Principal): string {
-  const file = path.join(cfg.dir, 'kafka', `client-${principal}.properties`);
-  mkdirSync(path.dirname(file), { recursive: true });
-  const sasl = saslFor(cfg.platform, principal);
-  const lines = sasl
-    ? [
-        'security.protocol=SASL_PLAINTEXT',
-        'sasl.mechanism=SCRAM-SHA-512',
-        `sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${sasl.username}" password="${sasl.password}";`,
-      ]
-    : [];
-  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return file;
-}
 
 new Command('kafka')
   .description("run one of Kafka's own console tools from the jars the local stack cached")

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { devKey } from '../../lib/auth';
 import type { Component } from './component';
 import { loadStackConfig, type StackConfig } from './config';
-import { externalKafka, kafkaBroker } from './kafka';
+import { describeNodes, externalKafka, kafkaBrokers, kafkaNodes } from './kafka';
 import { embeddedPostgres, ensureDatabases, ensureRoles, externalPostgres } from './postgres';
 import { waitUntil } from '../../lib/wait';
 import { cmdline, isPortOpen, portOwner, StackError, terminate } from './processes';
@@ -17,16 +17,21 @@ const OURS = /cloudphone[.-]stack/;
 export interface Stack {
   cfg: StackConfig;
   postgres: Component;
-  kafka: Component;
+  /** The Kafka nodes of the chosen layout: the single broker (`kafka`), or `kafka-1`…`kafka-3` with STACK_BROKERS=3. */
+  brokers: Component[];
+  /** The nodes of the other layout: `down` stops them too when they run. */
+  otherBrokers: Component[];
   registry: Component;
   all: Component[];
 }
 
 export function createStack(cfg: StackConfig = loadStackConfig()): Stack {
   const postgres = cfg.platform.database.embedded ? embeddedPostgres(cfg) : externalPostgres(cfg);
-  const kafka = cfg.external ? externalKafka(cfg) : kafkaBroker(cfg);
+  const cluster = cfg.kafka.brokers === 3;
+  const brokers = cfg.external ? [externalKafka(cfg)] : kafkaBrokers(cfg, cluster ? 'cluster' : 'single');
+  const otherBrokers = cfg.external ? [] : kafkaBrokers(cfg, cluster ? 'single' : 'cluster');
   const registry = cfg.external ? externalRegistry(cfg) : apicurioRegistry(cfg);
-  return { cfg, postgres, kafka, registry, all: [postgres, kafka, registry] };
+  return { cfg, postgres, brokers, otherBrokers, registry, all: [postgres, ...brokers, registry] };
 }
 
 export type Log = (line: string) => void;
@@ -92,18 +97,19 @@ export async function up(stack: Stack, opts: { replace?: boolean; log?: Log } = 
   await one(stack.postgres);
   if (cfg.platform.database.embedded) await ensureRoles(cfg);
   else await ensureDatabases(cfg.platform.database.url);
-  await Promise.all([one(stack.kafka), one(stack.registry)]);
+  // A cluster's nodes start together: none is healthy before a majority of the quorum runs.
+  await Promise.all([...stack.brokers.map(one), one(stack.registry)]);
   // The development signing key (lib/auth.ts): made once, so `npm run token` and every process agree on it.
   if (cfg.platform.auth.devKeyFile)
     log(`auth      development signing key ${devKey(cfg.platform.auth.devKeyFile).kid} (${cfg.platform.auth.devKeyFile})`);
 }
 
 export async function down(stack: Stack, log: Log = (l) => console.log(l)): Promise<void> {
-  for (const c of [stack.registry, stack.kafka, stack.postgres]) {
+  for (const c of [stack.registry, ...stack.brokers, ...stack.otherBrokers, stack.postgres]) {
     if (c.external) continue;
     const pid = c.ownPid();
     if (pid === undefined) {
-      log(`${c.name.padEnd(9)} not running`);
+      if (!stack.otherBrokers.includes(c)) log(`${c.name.padEnd(9)} not running`);
       continue;
     }
     await c.stop();
@@ -119,10 +125,15 @@ export interface ComponentStatus {
   pid?: number;
   /** How clients authenticate, probed now (undefined when the component is down). */
   auth?: string;
+  /** A cluster node's KRaft role and the partitions it leads, hosts under-replicated and offline. */
+  detail?: string;
   log: string;
 }
 
 export async function status(stack: Stack): Promise<ComponentStatus[]> {
+  const nodes = stack.cfg.external || stack.brokers.length === 1 ? [] : kafkaNodes(stack.cfg, 'cluster');
+  const details = nodes.length > 0 ? await describeNodes(stack.cfg, nodes) : new Map<number, string>();
+  const detailOf = (name: string) => details.get(nodes.find((n) => n.name === name)?.id ?? -1);
   return Promise.all(
     stack.all.map(async (c): Promise<ComponentStatus> => {
       const healthy = await c.isHealthy().catch(() => false);
@@ -138,6 +149,7 @@ export async function status(stack: Stack): Promise<ComponentStatus[]> {
         port: c.port,
         pid: pid ?? (state === 'foreign' ? await portOwner(c.port) : undefined),
         auth: healthy ? await c.auth().catch((err: Error) => `unknown (${err.message})`) : undefined,
+        detail: healthy ? detailOf(c.name) : undefined,
         log: c.logFile,
       };
     }),

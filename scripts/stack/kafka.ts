@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
-import { kafkaCredentials, PRINCIPALS, saslFor, usernameOf } from '../../lib/kafka';
+import { kafkaCredentials, PRINCIPALS, saslFor, usernameOf, type Principal } from '../../lib/kafka';
 import { externalComponent, type Component } from './component';
 import type { StackConfig } from './config';
 import { findJava } from './java';
@@ -54,38 +54,166 @@ export function externalKafka(cfg: StackConfig): Component {
   });
 }
 
+/** One KRaft node of the local stack: its id, ports, folder, heap and log. */
+export interface KafkaNodeSpec {
+  readonly id: number;
+  /** `kafka` for the single broker, `kafka-<id>` for a node of the cluster. */
+  readonly name: string;
+  readonly port: number;
+  readonly controllerPort: number;
+  readonly home: string;
+  readonly heap: string;
+  readonly logFile: string;
+}
+
+export type KafkaLayout = 'single' | 'cluster';
+
+/** The nodes of the single broker or of the three-node cluster (scripts/stack/config.ts). */
+export function kafkaNodes(cfg: StackConfig, layout: KafkaLayout = cfg.kafka.brokers === 3 ? 'cluster' : 'single'): KafkaNodeSpec[] {
+  if (layout === 'single') {
+    const { port, controllerPort, heap } = cfg.kafka;
+    return [
+      { id: 1, name: 'kafka', port, controllerPort, heap, home: path.join(cfg.dir, 'kafka'), logFile: path.join(cfg.logsDir, 'kafka.log') },
+    ];
+  }
+  return cfg.kafka.nodes.map((n) => ({
+    ...n,
+    name: `kafka-${n.id}`,
+    heap: cfg.kafka.clusterHeap,
+    home: path.join(cfg.dir, 'kafka-cluster', `node-${n.id}`),
+    logFile: path.join(cfg.logsDir, `kafka-${n.id}.log`),
+  }));
+}
+
+/** The client addresses of a set of nodes. */
+export const bootstrapServers = (nodes: readonly KafkaNodeSpec[]) => nodes.map((n) => `127.0.0.1:${n.port}`);
+
 /**
- * Apache Kafka as a single-node KRaft broker+controller, from the official jars on Maven Central.
+ * The client properties of a principal (SASL/SCRAM-SHA-512) for Kafka's own Java tools, written into the stack
+ * folder with mode 0600: the password is in the file, not in the tool's arguments.
+ */
+export function clientProperties(cfg: StackConfig, principal: Principal): string {
+  const file = path.join(cfg.dir, 'kafka', `client-${principal}.properties`);
+  mkdirSync(path.dirname(file), { recursive: true });
+  const sasl = saslFor(cfg.platform, principal);
+  const lines = sasl
+    ? [
+        'security.protocol=SASL_PLAINTEXT',
+        'sasl.mechanism=SCRAM-SHA-512',
+        `sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${sasl.username}" password="${sasl.password}";`,
+      ]
+    : [];
+  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
+}
+
+const kafkaJava = async (cfg: StackConfig) => {
+  const found = await findJava(17, cfg.javaHome);
+  if (!found) throw new StackError('kafka', 'needs Java 17 or newer; none found (set JAVA_HOME)');
+  return found.bin;
+};
+
+const kafkaLibs = (cfg: StackConfig) => path.join(cfg.cacheDir, `kafka-${cfg.kafka.version}`, 'libs');
+
+/**
+ * The KRaft quorum as the cluster reports it (DescribeQuorum, through Kafka's own MetadataQuorumCommand on any node
+ * that answers): the active controller's node id, and each voter's lag behind it.
+ */
+export async function describeQuorum(
+  cfg: StackConfig,
+  nodes: readonly KafkaNodeSpec[],
+): Promise<{ leaderId: number; voters: Array<{ id: number; lag: number }> }> {
+  const log4j = path.join(cfg.dir, 'kafka', 'tools-quiet-log4j.properties');
+  writeFileSync(
+    log4j,
+    'log4j.rootLogger=ERROR, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stderr.Target=System.err\n',
+  );
+  const { stdout } = await run(await kafkaJava(cfg), [
+    '-Xmx128m',
+    `-Dlog4j.configuration=file:${log4j}`,
+    '-cp',
+    `${kafkaLibs(cfg)}/*`,
+    'org.apache.kafka.tools.MetadataQuorumCommand',
+    '--bootstrap-server',
+    bootstrapServers(nodes).join(','),
+    '--command-config',
+    clientProperties(cfg, 'admin'),
+    'describe',
+    '--replication',
+  ]);
+  // NodeId  DirectoryId  LogEndOffset  Lag  LastFetchTimestamp  LastCaughtUpTimestamp  Status
+  const voters = stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => /^\d+$/.test(cols[0] ?? '') && /Leader|Follower/.test(cols[cols.length - 1] ?? ''))
+    .map((cols) => ({ id: Number(cols[0]), lag: Number(cols[3]), status: cols[cols.length - 1]! }));
+  const leader = voters.find((v) => v.status === 'Leader');
+  if (!leader) throw new StackError('kafka', `no active controller in the quorum's description:\n${stdout}`);
+  return { leaderId: leader.id, voters: voters.map(({ id, lag }) => ({ id, lag })) };
+}
+
+/**
+ * Per node of a cluster: its KRaft role (active controller or follower), the partitions it leads, and the
+ * under-replicated and offline partitions it hosts (the topics' metadata, as the admin principal sees it).
+ */
+export async function describeNodes(cfg: StackConfig, nodes: readonly KafkaNodeSpec[]): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  const quorum = await describeQuorum(cfg, nodes).catch(() => undefined);
+  const meta = await probe(bootstrapServers(nodes), saslFor(cfg.platform, 'admin'), async (admin) =>
+    admin.fetchTopicMetadata({ topics: await admin.listTopics() }),
+  ).catch(() => undefined);
+  const partitions = meta?.topics.flatMap((t) => t.partitions) ?? [];
+  for (const n of nodes) {
+    const role = quorum ? (quorum.leaderId === n.id ? 'active controller' : 'controller follower') : 'role unknown';
+    const hosted = partitions.filter((p) => p.replicas.includes(n.id));
+    const leads = partitions.filter((p) => p.leader === n.id).length;
+    const under = hosted.filter((p) => p.isr.length < p.replicas.length).length;
+    const offline = hosted.filter((p) => p.leader < 0).length;
+    out.set(n.id, meta ? `${role}; leads ${leads}/${partitions.length}; under-replicated ${under}; offline ${offline}` : role);
+  }
+  return out;
+}
+
+/**
+ * Apache Kafka in KRaft mode from the official jars on Maven Central: one node of the single development broker
+ * or of the three-node cluster, each a combined broker+controller.
  *
  * Authenticated: the client listener speaks SASL/SCRAM-SHA-512 only, with one principal per component
  * (lib/kafka.ts PRINCIPALS, passwords made once into `.stack/kafka/credentials.json`, mode 0600), added to the
- * storage when it is formatted (KRaft keeps SCRAM credentials in its metadata log). The StandardAuthorizer
- * refuses everything no ACL allows (bootstrap grants them per namespace, lib/acls.ts); `cloudphone-admin` is the
- * only super user. The controller listener (loopback, used by the node itself) takes SASL/PLAIN with the admin's
- * password: KRaft controllers cannot check SCRAM, whose credentials live in the log they serve. Passwords are
- * in server.properties (mode 0600), never in a process's arguments — except the one-off storage format, which
- * takes them only as arguments (`--add-scram`).
+ * storage when it is formatted (KRaft keeps SCRAM credentials in its metadata log; every node of a cluster is
+ * formatted with them, the active controller writes them once). Brokers replicate from each other over the same
+ * SCRAM listener as the admin principal. The StandardAuthorizer refuses everything no ACL allows (bootstrap grants
+ * them per namespace, lib/acls.ts); `cloudphone-admin` is the only super user. The controller listener (loopback)
+ * takes SASL/PLAIN with the admin's password: KRaft controllers cannot check SCRAM, whose credentials live in the
+ * log they serve. Passwords are in server.properties (mode 0600), never in a process's arguments — except the
+ * one-off storage format, which takes them only as arguments (`--add-scram`).
+ *
+ * In a cluster every topic Kafka makes itself (`__consumer_offsets`, `__transaction_state`) and by default has
+ * three replicas, takes acks=all writes only with two in sync, and never elects a leader that was out of sync.
  */
-export function kafkaBroker(cfg: StackConfig): Component {
-  const { version, port, controllerPort, heap } = cfg.kafka;
-  const home = path.join(cfg.dir, 'kafka');
+export function kafkaBroker(cfg: StackConfig, node: KafkaNodeSpec, all: readonly KafkaNodeSpec[]): Component {
+  const { version } = cfg.kafka;
+  const { id, port, controllerPort, heap, home, logFile } = node;
+  const cluster = all.length > 1;
+  const replicas = Math.min(3, all.length);
+  const minIsr = replicas >= 3 ? replicas - 1 : 1;
   const dataDir = path.join(home, 'data');
-  const libs = path.join(cfg.cacheDir, `kafka-${version}`, 'libs');
-  const logFile = path.join(cfg.logsDir, 'kafka.log');
+  const libs = kafkaLibs(cfg);
   const pidFile = path.join(home, 'kafka.pid');
   const marker = `-Dcloudphone.stack=${cfg.dir}`;
   const classpath = `${libs}/*`;
-
-  const java = async () => {
-    const found = await findJava(17, cfg.javaHome);
-    if (!found) throw new StackError('kafka', 'needs Java 17 or newer; none found (set JAVA_HOME)');
-    return found.bin;
-  };
-
   const credentials = () => kafkaCredentials(cfg.platform.kafka.credentialsFile, { make: true });
   // Formatted with the principals' SCRAM credentials: storage formatted before authentication (no marker) is
   // formatted again — its topics are made again by bootstrap.
   const authMarker = path.join(home, 'storage-has-scram-users');
+  // One cluster id for every node of the cluster, made once (a node whose storage is gone is formatted with it).
+  const clusterId = () => {
+    if (!cluster) return randomBytes(16).toString('base64url');
+    const file = path.join(path.dirname(home), 'cluster-id');
+    if (!existsSync(file)) writeFileSync(file, `${randomBytes(16).toString('base64url')}\n`);
+    return readFileSync(file, 'utf8').trim();
+  };
 
   const writeConfig = () => {
     const admin = { user: usernameOf('admin'), password: credentials().admin };
@@ -93,8 +221,8 @@ export function kafkaBroker(cfg: StackConfig): Component {
       path.join(home, 'server.properties'),
       [
         'process.roles=broker,controller',
-        'node.id=1',
-        `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+        `node.id=${id}`,
+        `controller.quorum.voters=${all.map((n) => `${n.id}@127.0.0.1:${n.controllerPort}`).join(',')}`,
         `listeners=SASL_PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
         `advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${port}`,
         'controller.listener.names=CONTROLLER',
@@ -111,11 +239,14 @@ export function kafkaBroker(cfg: StackConfig): Component {
         'allow.everyone.if.no.acl.found=false',
         `log.dirs=${dataDir}`,
         `num.partitions=${cfg.platform.topics.partitions}`,
+        `default.replication.factor=${replicas}`,
+        `min.insync.replicas=${minIsr}`,
+        'unclean.leader.election.enable=false',
         'auto.create.topics.enable=false',
-        'offsets.topic.replication.factor=1',
+        `offsets.topic.replication.factor=${replicas}`,
         'offsets.topic.num.partitions=12',
-        'transaction.state.log.replication.factor=1',
-        'transaction.state.log.min.isr=1',
+        `transaction.state.log.replication.factor=${replicas}`,
+        `transaction.state.log.min.isr=${minIsr}`,
         'transaction.state.log.num.partitions=12',
         'group.initial.rebalance.delay.ms=0',
         'delete.topic.enable=true',
@@ -140,8 +271,9 @@ export function kafkaBroker(cfg: StackConfig): Component {
     );
   };
 
+  const sasl = () => saslFor(cfg.platform, 'admin');
   return {
-    name: 'kafka',
+    name: node.name,
     port,
     logFile,
     marker,
@@ -154,25 +286,26 @@ export function kafkaBroker(cfg: StackConfig): Component {
       writeConfig();
       if (existsSync(path.join(dataDir, 'meta.properties'))) {
         if (existsSync(authMarker)) return;
-        console.log(`kafka     storage formatted before authentication: formatting ${dataDir} again (bootstrap makes the topics)`);
+        console.log(
+          `${node.name.padEnd(9)} storage formatted before authentication: formatting ${dataDir} again (bootstrap makes the topics)`,
+        );
         rmSync(dataDir, { recursive: true, force: true });
       }
-      const clusterId = randomBytes(16).toString('base64url');
       const passwords = credentials();
       const scram = PRINCIPALS.flatMap((p) => ['--add-scram', `SCRAM-SHA-512=[name=${usernameOf(p)},password=${passwords[p]}]`]);
-      await run(await java(), [
+      await run(await kafkaJava(cfg), [
         `-Dlog4j.configuration=file:${path.join(home, 'log4j.properties')}`,
         '-cp',
         classpath,
         'kafka.tools.StorageTool',
         'format',
         '-t',
-        clusterId,
+        clusterId(),
         '-c',
         path.join(home, 'server.properties'),
         ...scram,
       ]).catch((err: Error) => {
-        throw new StackError('kafka', `formatting the KRaft storage failed: ${err.message.replace(/password=[^\]]+/g, 'password=***')}`, {
+        throw new StackError(node.name, `formatting the KRaft storage failed: ${err.message.replace(/password=[^\]]+/g, 'password=***')}`, {
           port,
           logFile,
         });
@@ -181,7 +314,7 @@ export function kafkaBroker(cfg: StackConfig): Component {
     },
     start: async () => {
       spawnDaemon({
-        command: await java(),
+        command: await kafkaJava(cfg),
         args: [
           `-Xms256m`,
           `-Xmx${heap}`,
@@ -198,7 +331,13 @@ export function kafkaBroker(cfg: StackConfig): Component {
         pidFile,
       });
     },
-    isHealthy: () => kafkaHealthy([`127.0.0.1:${port}`], saslFor(cfg.platform, 'admin')),
+    // Healthy when this node answers and is one of the cluster's registered brokers (a restarted node of a
+    // cluster is back only once it has rejoined).
+    isHealthy: () =>
+      probe([`127.0.0.1:${port}`], sasl(), async (admin) => {
+        const c = await admin.describeCluster();
+        return c.controller !== null && c.brokers.some((b) => b.nodeId === id);
+      }),
     auth: () => kafkaAuth([`127.0.0.1:${port}`]),
     stop: async () => {
       const pid = readPid(pidFile);
@@ -207,3 +346,9 @@ export function kafkaBroker(cfg: StackConfig): Component {
     },
   };
 }
+
+/** The Kafka components of a layout: the single broker, or the three nodes of the cluster. */
+export const kafkaBrokers = (cfg: StackConfig, layout?: KafkaLayout): Component[] => {
+  const nodes = kafkaNodes(cfg, layout);
+  return nodes.map((n) => kafkaBroker(cfg, n, nodes));
+};
