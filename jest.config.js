@@ -2,7 +2,8 @@
  *  unit (*.unit.spec.ts): no I/O at all.
  *  integration (*.int.spec.ts) and e2e (*.e2e.spec.ts): the real local stack (Kafka, registry, PostgreSQL).
  *  restart (*.restart.spec.ts): stops and starts the stack itself, so `npm test` runs it alone, after the others.
- *  faults (*.fault.spec.ts): breaks the stack's processes under load (faults/), alone and in band, after restart. */
+ *  faults (*.fault.spec.ts): breaks the stack's processes under load (faults/), alone and in band, after restart.
+ *  cluster (*.cluster.spec.ts): the same on a three-node Kafka cluster (faults/cluster/), which the specs bring up. */
 const transform = { '^.+\\.ts$': 'ts-jest' };
 const project = (displayName, suffix) => ({
   displayName,
@@ -20,6 +21,7 @@ module.exports = {
     project('e2e', 'e2e'),
     project('restart', 'restart'),
     project('faults', 'fault'),
+    project('cluster', 'cluster'),
   ],
   // Waits inside integration tests are bounded by waitFor(); this only stops a hung test.
   testTimeout: 180_000,

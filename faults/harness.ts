@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { signToken } from '../lib/auth';
-import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
+import { bootstrapNamespace, dropNamespace, type TopicLayout } from '../lib/bootstrap';
 import type { Config } from '../lib/config';
 import { createDb, migrate, type Db } from '../lib/db';
 import type { DecodedRecord } from '../lib/event-log';
@@ -18,6 +18,7 @@ import { integration, unique, waitFor } from '../test/support';
 import { sleep } from '../lib/wait';
 import { createProducer } from '../lib/kafka';
 import { forgetSeed, seed, seededTopics } from '../bench/seed';
+import { anomalyLines, checkHistory, type Anomalies } from './history';
 
 export { waitFor };
 
@@ -57,14 +58,15 @@ interface Proc {
 }
 
 /** The platform under test: its namespace, schema, processes, and helpers to read it back. */
-export async function faultPlatform(scenario: string) {
+export async function faultPlatform(scenario: string, opts: { layout?: Partial<TopicLayout> } = {}) {
   const stack: Stack = createStack(loadStackConfig());
   const it_ = integration();
   const namespace = unique(`faults-${scenario}`);
   const topics: Topics = topicsFor(namespace);
   const schemas = loadEventSchemas();
   const deps = { admin: await it_.admin(), registry: it_.registry, schemas };
-  await bootstrapNamespace(deps, topics, { partitions: 6, replicationFactor: 1 });
+  // Replicated as the configured cluster is (STACK_BROKERS=3: three replicas, two in sync), unless the scenario says.
+  await bootstrapNamespace(deps, topics, { ...it_.cfg.topics, partitions: 6, ...opts.layout });
   const schema = unique(`faults_${scenario}`).replace(/\W/g, '_');
   const db: Db = createDb(it_.cfg.database.url, { schema, poolMax: 4 });
   await migrate(db, schema);
@@ -284,6 +286,8 @@ interface Attempt {
   instance: number;
   outcome: Outcome;
   retryAfter: string | null;
+  /** A 2xx that replays an earlier result (Idempotent-Replayed), not a new write. */
+  replayed?: boolean;
   detail?: string;
 }
 
@@ -301,6 +305,8 @@ interface QueryRecord {
   at: number;
   outcome: Outcome;
   retryAfter: string | null;
+  /** Sent with a consistency token (it may wait for the projections, and answer 503 when they cannot catch up). */
+  token: boolean;
 }
 
 const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
@@ -318,6 +324,8 @@ export function startLoad(fp: FaultPlatform, opts: { lanes?: number; paceMs?: nu
   const queries: QueryRecord[] = [];
   const inflight = [0, 0];
   let stopping = false;
+  /** Set by `stop({ giveUp: true })`: unanswered commands stop being retried (a platform that cannot recover). */
+  let givingUp = false;
   const auth = fp.cfg.auth;
   // The load acts as the tenant's operator (the command API takes the tenant and the actor from the token).
   const admin = signToken(auth, { userId: 'faults-operator', tenantId: TENANT, role: 'tenant_admin' });
@@ -349,6 +357,7 @@ export function startLoad(fp: FaultPlatform, opts: { lanes?: number; paceMs?: nu
           instance,
           outcome: res.status,
           retryAfter: res.headers.get('retry-after'),
+          replayed: res.headers.get('idempotent-replayed') === 'true',
           detail: res.ok ? undefined : String(parsed.detail ?? ''),
         },
         res: { status: res.status, body: parsed, headers: res.headers },
@@ -386,6 +395,7 @@ export function startLoad(fp: FaultPlatform, opts: { lanes?: number; paceMs?: nu
         return res.body;
       }
       if (Date.now() - started > RESOLVE_BOUND_MS) throw new Error(`lane ${lane}: ${method} ${p} unresolved after ${RESOLVE_BOUND_MS}ms`);
+      if (givingUp) throw new Error(`lane ${lane}: ${method} ${p} left unanswered (the load gave up)`);
       // Another instance next time; wait as told (Retry-After), or a moment after a broken connection.
       instance = fp.apiUrl(1 - instance) ? 1 - instance : instance;
       const wait = a.retryAfter ? Math.min(5, Number(a.retryAfter) || 1) * 1000 : 500;
@@ -404,10 +414,15 @@ export function startLoad(fp: FaultPlatform, opts: { lanes?: number; paceMs?: nu
         signal: AbortSignal.timeout(HANG_MS),
       });
       await res.text();
-      queries.push({ at, outcome: res.status, retryAfter: res.headers.get('retry-after') });
+      queries.push({ at, outcome: res.status, retryAfter: res.headers.get('retry-after'), token: typeof token === 'string' });
     } catch (err) {
       const e = err as Error;
-      queries.push({ at, outcome: e.name === 'TimeoutError' || e.name === 'AbortError' ? 'hang' : 'conn-error', retryAfter: null });
+      queries.push({
+        at,
+        outcome: e.name === 'TimeoutError' || e.name === 'AbortError' ? 'hang' : 'conn-error',
+        retryAfter: null,
+        token: typeof token === 'string',
+      });
     }
   }
 
@@ -522,9 +537,13 @@ export function startLoad(fp: FaultPlatform, opts: { lanes?: number; paceMs?: nu
       );
       return Math.max(...ends) - t;
     },
-    /** Stops issuing new commands, lets every lane finish the one it has (retrying until resolved). */
-    async stop(): Promise<void> {
+    /**
+     * Stops issuing new commands and lets every lane finish the one it has, retrying until resolved — or, with
+     * `giveUp`, only the attempt in flight.
+     */
+    async stop(opts: { giveUp?: boolean } = {}): Promise<void> {
       stopping = true;
+      givingUp = opts.giveUp ?? false;
       const results = await settled;
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed.length > 0) throw new Error(`load lanes failed: ${failed.map((f) => (f.reason as Error).message).join('; ')}`);
@@ -537,12 +556,8 @@ export type Load = ReturnType<typeof startLoad>;
 // ---------------------------------------------------------------------------------------------------------------
 // the books
 
-export interface Books {
-  events: number;
-  duplicateEventIds: number;
-  versionGaps: string[];
-  acknowledgedMissing: string[];
-  unexplained: string[];
+/** The history checker's findings (faults/history.ts), the reservation claims, and the read models against the topics. */
+export interface Books extends Anomalies {
   reservationsExpected: number;
   reservationsFound: number;
   readModels: Record<
@@ -592,46 +607,36 @@ async function rebuild(fp: FaultPlatform): Promise<Record<string, Record<string,
 }
 
 /**
- * Checks the books after a scenario: every acknowledged command's events are in the topics exactly once, every
- * event in the topics belongs to a command that was finally acknowledged (a failed attempt wrote none or the one
- * set its retry returned), per-aggregate versions are 1..N, and every read model equals the pure fold of the
- * topics and a fresh rebuild from them, with each event applied once.
+ * Checks the topics against the client's record of the load (the history checker, faults/history.ts: every
+ * acknowledged command's events committed exactly once and whole, none only in an aborted transaction, nothing
+ * committed that no acknowledged command wrote, per-aggregate versions 1..N).
+ */
+export async function checkTopics(fp: FaultPlatform, load: Load): Promise<{ anomalies: Anomalies; byTopic: Map<string, DecodedRecord[]> }> {
+  const t = fp.topics;
+  const topics = [t.user.events, t.device.events, t.order.events, t.notification.events, t.appInstall.events, t.reservation.events];
+  const byTopic = new Map<string, DecodedRecord[]>();
+  const uncommitted = new Map<string, DecodedRecord[]>();
+  for (const topic of topics) {
+    byTopic.set(topic, await fp.records(topic));
+    uncommitted.set(topic, await fp.it.readAll(topic, { readUncommitted: true }));
+  }
+  const anomalies = checkHistory(load.commands, {
+    committed: byTopic,
+    uncommitted,
+    // The reservation claims the user route makes are not in its answer; a seeded log is not the load's.
+    notTheClients: (r) => r.topic === t.reservation.events || fp.isPrior(r),
+  });
+  for (const line of anomalyLines(anomalies).slice(0, 50)) console.log(`history: ${line}`);
+  return { anomalies, byTopic };
+}
+
+/**
+ * Checks the books after a scenario: the history (checkTopics), the reservation claims, and every read model
+ * against the pure fold of the topics and a fresh rebuild from them, with each event applied once.
  */
 export async function checkBooks(fp: FaultPlatform, load: Load): Promise<Books> {
   const t = fp.topics;
-  const domainTopics = [t.user.events, t.device.events, t.order.events, t.notification.events, t.appInstall.events];
-  const byTopic = new Map<string, DecodedRecord[]>();
-  for (const topic of [...domainTopics, t.reservation.events]) byTopic.set(topic, await fp.records(topic));
-  const all = [...byTopic.values()].flat();
-
-  const seen = new Map<string, DecodedRecord>();
-  let duplicateEventIds = 0;
-  const where = (r: DecodedRecord) => `${r.topic}/${r.partition}@${r.offset} v${r.event.aggregateVersion} at ${r.timestamp}`;
-  for (const r of all) {
-    const first = seen.get(r.event.eventId);
-    if (first) {
-      duplicateEventIds++;
-      console.log(
-        `duplicate event ${r.event.type} ${r.event.eventId} (command ${r.headers['command-id']}): ${where(first)} and ${where(r)}`,
-      );
-    }
-    seen.set(r.event.eventId, r);
-  }
-  const versionGaps: string[] = [];
-  for (const [topic, recs] of byTopic) {
-    const versions = new Map<string, number[]>();
-    const ordered = [...recs].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
-    for (const r of ordered) versions.set(r.event.aggregateId, [...(versions.get(r.event.aggregateId) ?? []), r.event.aggregateVersion]);
-    for (const [id, vs] of versions) if (vs.some((v, i) => v !== i + 1)) versionGaps.push(`${topic} ${id}: ${vs.join(',')}`);
-  }
-
-  const acknowledged = new Set(
-    load.commands.filter((c) => c.final && c.final.status < 300).flatMap((c) => (c.final!.body.eventIds as string[] | undefined) ?? []),
-  );
-  const inDomain = domainTopics.flatMap((topic) => byTopic.get(topic)!).filter((r) => !fp.isPrior(r));
-  const inTopicIds = new Set(inDomain.map((r) => r.event.eventId));
-  const acknowledgedMissing = [...acknowledged].filter((id) => !inTopicIds.has(id));
-  const unexplained = inDomain.filter((r) => !acknowledged.has(r.event.eventId)).map((r) => `${r.event.type} ${r.event.eventId}`);
+  const { anomalies, byTopic } = await checkTopics(fp, load);
   const users = load.commands.filter((c) => c.method === 'POST' && c.path === '/users' && c.final && c.final.status < 300).length;
 
   const readModels: Books['readModels'] = {};
@@ -655,11 +660,7 @@ export async function checkBooks(fp: FaultPlatform, load: Load): Promise<Books> 
     };
   }
   return {
-    events: all.length,
-    duplicateEventIds,
-    versionGaps,
-    acknowledgedMissing,
-    unexplained,
+    ...anomalies,
     reservationsExpected: 2 * users,
     reservationsFound: byTopic.get(t.reservation.events)!.length,
     readModels,
@@ -759,10 +760,7 @@ export function expectSound(report: Report, opts: { connectionErrorsExpected?: b
     expect(report.attempts['conn-error'] ?? 0).toBe(0);
     expect(report.queries['conn-error'] ?? 0).toBe(0);
   }
-  expect(books.duplicateEventIds).toBe(0);
-  expect(books.versionGaps).toEqual([]);
-  expect(books.acknowledgedMissing).toEqual([]);
-  expect(books.unexplained).toEqual([]);
+  expect(anomalyLines(books)).toEqual([]);
   expect(books.reservationsFound).toBe(books.reservationsExpected);
   for (const [name, m] of Object.entries(books.readModels)) {
     expect({ name, fold: m.fold, rebuild: m.rebuild, appliedOnce: m.appliedOnce, deadLetters: m.deadLetters }).toEqual({
@@ -782,15 +780,25 @@ export function expectSound(report: Report, opts: { connectionErrorsExpected?: b
  * Runs one scenario: the platform's processes up, the load running for a warm-up, the fault injected by `inject`
  * (which returns the recovery times it measured), the load kept up a while after, then stopped; the read models
  * must catch up; the books are checked and the report printed, written and asserted.
+ *
+ * `defect` runs a scenario on a platform set up wrong on purpose (`layout`, e.g. one replica per topic): the
+ * history checker must find what that loses, so only the topics are checked (the read models of a log that lost
+ * records are not expected to agree), nothing is asserted here, and the anomalies are returned to the test.
  */
 export async function runScenario(
   name: string,
   fault: string,
   inject: (fp: FaultPlatform, load: Load) => Promise<Record<string, number | string>>,
-  opts: { connectionErrorsExpected?: boolean; expect503?: boolean; longLog?: number } = {},
+  opts: {
+    connectionErrorsExpected?: boolean;
+    expect503?: boolean;
+    longLog?: number;
+    layout?: Partial<TopicLayout>;
+    defect?: string;
+  } = {},
 ): Promise<Report> {
   const started = Date.now();
-  const fp = await faultPlatform(name);
+  const fp = await faultPlatform(name, { layout: opts.layout });
   try {
     if (opts.longLog) console.log(`${name}: a log of ${await fp.seedLog(opts.longLog)} events written before the platform starts`);
     await Promise.all([fp.startApi(0), fp.startApi(1)]);
@@ -811,6 +819,14 @@ export async function runScenario(
     for (const p of Object.values(PROJECTIONS)) await fp.caughtUp(p);
     const recovery = await inject(fp, load);
     await sleep(SCALE.afterMs);
+    if (opts.defect) {
+      await load.stop({ giveUp: true }).catch((err: Error) => console.log(`${name} (defect: ${opts.defect}): ${err.message}`));
+      const { anomalies } = await checkTopics(fp, load);
+      const books: Books = { ...anomalies, reservationsExpected: 0, reservationsFound: 0, readModels: {} };
+      const report = makeReport(fp, load, books, `${fault} — with a deliberate defect: ${opts.defect}`, recovery, started);
+      publish(fp, report);
+      return report;
+    }
     await load.stop();
     const t0 = Date.now();
     for (const p of Object.values(PROJECTIONS)) await fp.caughtUp(p);

@@ -3,12 +3,13 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import path from 'node:path';
 import { loadConfig } from '../lib/config';
 import { bootstrap } from './bootstrap';
-import { createStack, up } from './stack/index';
+import { createStack, loadStackConfig, up } from './stack/index';
 
 /**
  * `npm test`: brings the local stack up (a no-op when it runs), bootstraps topics and schemas, runs the unit,
  * integration and e2e tests, then the restart tests (which stop and start the stack) on their own, then the fault
- * suite (which kills and restarts the stack's processes under load), and ends with one summary line. Extra
+ * suite (which kills and restarts the stack's processes under load), then the cluster fault suite (the same on a
+ * three-node Kafka cluster it brings up and stops), and ends with one summary line. Extra
  * arguments go to jest as they are, e.g. `npm test -- lib/event-log`; `npm run test:faults` runs the fault suite.
  */
 interface JestSummary {
@@ -59,6 +60,10 @@ async function main(): Promise<number> {
     runs.push(runJest('restart', ['--selectProjects', 'restart', '--runInBand']));
     // The fault suite breaks the stack's own processes under load (faults/): alone, one scenario at a time, last.
     runs.push(runJest('faults', ['--selectProjects', 'faults', '--runInBand', '--forceExit']));
+    // The same books on a three-node Kafka cluster losing nodes (faults/cluster/): the specs bring the cluster up
+    // beside the single broker; it is stopped after, to give its memory back.
+    runs.push(runJest('cluster', ['--selectProjects', 'cluster', '--runInBand', '--forceExit']));
+    for (const node of createStack(loadStackConfig({ ...process.env, STACK_BROKERS: '3' })).brokers) await node.stop();
   }
   const sum = (k: keyof JestSummary) => runs.reduce((n, r) => n + Number(r[k]), 0);
   const passed = sum('numPassedTests');

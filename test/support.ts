@@ -41,10 +41,13 @@ export function integration() {
     }
     return admin;
   };
-  async function readRawAll(topic: string): Promise<Array<{ partition: number; message: KafkaMessage }>> {
+  async function readRawAll(
+    topic: string,
+    opts: { readUncommitted?: boolean } = {},
+  ): Promise<Array<{ partition: number; message: KafkaMessage }>> {
     const ends = await (await getAdmin()).fetchTopicOffsets(topic);
     const target = new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
-    const consumer = createConsumer(kafka, unique('test-read-all'));
+    const consumer = createConsumer(kafka, unique('test-read-all'), { readUncommitted: opts.readUncommitted ?? false });
     const position = new Map<number, bigint>();
     const out: Array<{ partition: number; message: KafkaMessage }> = [];
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => position.set(payload.partition, BigInt(payload.lastOffset) + 1n));
@@ -91,13 +94,16 @@ export function integration() {
         await consumer.disconnect();
       }
     },
-    /** Every record of a topic as it is (no decoding), read up to the end offsets it had when called. */
+    /** Every record of a topic as it is (no decoding), read up to the end offsets it had when called (read_committed unless told). */
     readRawAll,
-    /** Every decodable record of a topic, read up to the end offsets it had when called (transaction markers included). */
-    readAll: async (topic: string): Promise<DecodedRecord[]> => {
+    /**
+     * Every decodable record of a topic, read up to the end offsets it had when called: read_committed, or with
+     * `readUncommitted` every record written, those of aborted transactions included.
+     */
+    readAll: async (topic: string, opts: { readUncommitted?: boolean } = {}): Promise<DecodedRecord[]> => {
       const out: DecodedRecord[] = [];
       // Undecodable records (a dead-letter topic holds some) are left out.
-      for (const { partition, message } of await readRawAll(topic)) {
+      for (const { partition, message } of await readRawAll(topic, opts)) {
         await eventLog.decodeMessage(topic, partition, message).then(
           (r) => out.push(r),
           () => undefined,
