@@ -124,6 +124,31 @@ export async function fullyReplicated(fp: FaultPlatform, timeoutMs = 180_000): P
 }
 
 /**
+ * The kill scenarios' fault: SIGKILLs a node, keeps it down `downMs`, restarts it, and measures how soon every lane
+ * is answered again (from the kill), the node is registered again, and every partition is in sync again.
+ * `describe` names what was killed (it runs after the kill: e.g. the controller the quorum elected instead).
+ */
+export async function killAndRestart(
+  fp: FaultPlatform,
+  load: Load,
+  id: number,
+  describe: () => Promise<string>,
+  downMs = 10_000,
+): Promise<Record<string, number | string>> {
+  const killed = await killNode(fp, id);
+  const lanes = load.recovered(killed);
+  const what = await describe();
+  await sleep(downMs);
+  const back = await restartNodes(fp);
+  return {
+    killed: what,
+    'every lane succeeds again after the kill': await lanes,
+    'node down (kill to registered again)': back - killed,
+    'fully replicated again after the restart': await fullyReplicated(fp),
+  };
+}
+
+/**
  * What the load saw while writes could not be made durable (two of three nodes down, `from`..`to`): new writes
  * acknowledged (2xx that replay no earlier result) and reads of the read models (no consistency token) that were
  * not answered 200.

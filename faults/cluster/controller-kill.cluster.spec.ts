@@ -1,4 +1,4 @@
-import { activeController, fullyReplicated, killNode, restartNodes, sleep, useCluster } from '../cluster';
+import { activeController, killAndRestart, useCluster } from '../cluster';
 import { runScenario } from '../harness';
 
 beforeAll(useCluster, 300_000);
@@ -12,17 +12,10 @@ describe('cluster fault: the active KRaft controller is SIGKILLed mid-load', () 
         'three-node cluster: the active controller (a broker too) SIGKILLed mid-load, down 10 s, restarted',
         async (fp, load) => {
           const controller = await activeController(fp);
-          const killed = await killNode(fp, controller);
-          const lanes = load.recovered(killed);
-          const elected = await activeController(fp).catch(() => -1);
-          await sleep(10_000);
-          const back = await restartNodes(fp);
-          return {
-            killed: `kafka-${controller} (active controller${elected > 0 ? `; kafka-${elected} elected` : ''})`,
-            'every lane succeeds again after the kill': await lanes,
-            'node down (kill to registered again)': back - killed,
-            'fully replicated again after the restart': await fullyReplicated(fp),
-          };
+          return killAndRestart(fp, load, controller, async () => {
+            const elected = await activeController(fp).catch(() => -1);
+            return `kafka-${controller} (active controller${elected > 0 ? `; kafka-${elected} elected` : ''})`;
+          });
         },
       );
     },

@@ -1,13 +1,4 @@
-import {
-  fullyReplicated,
-  hotCommandPartition,
-  killNode,
-  processorTransactionalId,
-  restartNodes,
-  sleep,
-  transactionCoordinatorOf,
-  useCluster,
-} from '../cluster';
+import { hotCommandPartition, killAndRestart, processorTransactionalId, transactionCoordinatorOf, useCluster } from '../cluster';
 import { runScenario } from '../harness';
 
 beforeAll(useCluster, 300_000);
@@ -23,16 +14,7 @@ describe('cluster fault: the transaction coordinator is SIGKILLed while commits 
           const partition = await hotCommandPartition(fp);
           const transactionalId = processorTransactionalId(fp, 'device', partition);
           const coordinator = await transactionCoordinatorOf(fp, transactionalId);
-          const killed = await killNode(fp, coordinator);
-          const lanes = load.recovered(killed);
-          await sleep(10_000);
-          const back = await restartNodes(fp);
-          return {
-            killed: `kafka-${coordinator} (transaction coordinator of ${transactionalId})`,
-            'every lane succeeds again after the kill': await lanes,
-            'node down (kill to registered again)': back - killed,
-            'fully replicated again after the restart': await fullyReplicated(fp),
-          };
+          return killAndRestart(fp, load, coordinator, async () => `kafka-${coordinator} (transaction coordinator of ${transactionalId})`);
         },
       );
     },

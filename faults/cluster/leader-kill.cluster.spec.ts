@@ -1,4 +1,4 @@
-import { fullyReplicated, hotCommandPartition, killNode, leaderOf, restartNodes, sleep, useCluster } from '../cluster';
+import { hotCommandPartition, killAndRestart, leaderOf, useCluster } from '../cluster';
 import { runScenario } from '../harness';
 
 beforeAll(useCluster, 300_000);
@@ -13,17 +13,7 @@ describe('cluster fault: the leader of a hot command partition is SIGKILLed mid-
         async (fp, load) => {
           const partition = await hotCommandPartition(fp);
           const leader = await leaderOf(fp, fp.topics.device.commands!, partition);
-          const killed = await killNode(fp, leader);
-          const moved = await leaderOf(fp, fp.topics.device.commands!, partition).catch(() => -1);
-          const lanes = load.recovered(killed);
-          await sleep(10_000);
-          const back = await restartNodes(fp);
-          return {
-            killed: `kafka-${leader} (leader of ${fp.topics.device.commands}/${partition}${moved >= 0 && moved !== leader ? `, then kafka-${moved}` : ''})`,
-            'every lane succeeds again after the kill': await lanes,
-            'node down (kill to registered again)': back - killed,
-            'fully replicated again after the restart': await fullyReplicated(fp),
-          };
+          return killAndRestart(fp, load, leader, async () => `kafka-${leader} (leader of ${fp.topics.device.commands}/${partition})`);
         },
         { connectionErrorsExpected: false },
       );
