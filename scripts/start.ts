@@ -4,31 +4,23 @@ import { createEventLog } from '../lib/event-log';
 import { toolsGroup } from '../lib/acls';
 import { loadConfig } from '../lib/config';
 import { createKafka } from '../lib/kafka';
+import { tableEndpoints } from '../lib/command-table';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { readPartition } from '../lib/topic-reader';
 import { startPolicies } from '../policies/platform';
 import { PROJECTIONS, startProjections } from '../projections/platform';
 import { readSideApi } from '../projections/routes';
-import { startCommandSide } from '../services/platform';
+import { COMMAND_TABLES, startCommandSide } from '../services/platform';
 import { bootstrap } from './bootstrap';
 import { createStack, status, up, StackError } from './stack/index';
 
-/** The APIs, one line each (README lists them with a curl example). Commands need a Bearer token except the sign-up. */
+/**
+ * The APIs, one line each (README lists them with a curl example): every command route from the command tables
+ * (services/<aggregate>/routes.ts), then the rest. Commands need a Bearer token except the sign-up.
+ */
 const ENDPOINTS = [
-  'POST   /users                      register {username, email, phone?}  (open sign-up: tenant from X-Tenant-Id)',
-  'PATCH  /users/:id                  change {username?, email?, phone?}',
-  'POST   /users/:id/status           {status: active|suspended|banned, reason?}',
-  'DELETE /users/:id                  delete the account',
-  'POST   /devices                    allocate {userId, name, spec, tier, region, orderId?}',
-  'PATCH  /devices/:id                {name?, spec?}',
-  'POST   /devices/:id/start | /stop  power on / off',
-  'DELETE /devices/:id                release',
-  'POST   /orders                     open {userId, planId, planName, amount{amount,currency}, spec, tier, region}',
-  'POST   /orders/:id/pay | /cancel | /refund',
-  'POST   /app-installs               {userId, deviceId, appId, appVersion?}',
-  'POST   /app-installs/:id/complete | /fail',
-  'POST   /notifications              {userId, title, content, cause};  POST /notifications/:id/read',
+  ...COMMAND_TABLES.flatMap(tableEndpoints),
   'GET    /devices /users /orders /billing/sessions /billing/usage /notifications',
   'Bearer token for all but the sign-up: npm run token -- --user <id> --tenant <t> [--role tenant_admin]',
   'GET    /projections/status         checkpoints, lag and dead letters per projection and partition (operator token: npm run token -- --ops)',

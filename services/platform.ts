@@ -6,6 +6,7 @@ import { createCommandProcessor, type CommandProcessor } from '../lib/command-pr
 import type { Config } from '../lib/config';
 import type { Decider } from '../lib/decider';
 import { createEventLog } from '../lib/event-log';
+import { commandRouter, tableOperations, type AnyCommandTable } from '../lib/command-table';
 import { createHttpApp } from '../lib/http';
 import type { Operation } from '../lib/openapi';
 import { createKafka } from '../lib/kafka';
@@ -14,18 +15,18 @@ import type { Metrics } from '../lib/metrics';
 import { createRegistry } from '../lib/registry';
 import { topicsFor, type AggregateName } from '../lib/topics';
 import { appInstallDecider, appInstallOwner } from './app-install/decider';
-import { appInstallOperations, appInstallRoutes } from './app-install/routes';
+import { appInstallCommands } from './app-install/routes';
 import { deviceDecider, deviceOwner } from './device/decider';
-import { deviceOperations, deviceRoutes } from './device/routes';
+import { deviceCommands } from './device/routes';
 import { notificationDecider, notificationOwner } from './notification/decider';
-import { notificationOperations, notificationRoutes } from './notification/routes';
+import { notificationCommands } from './notification/routes';
 import { orderDecider, orderOwner } from './order/decider';
-import { orderOperations, orderRoutes } from './order/routes';
+import { orderCommands } from './order/routes';
 import { reservationDecider } from './reservation/decider';
 import { releaseReservations } from './reservation/release-policy';
 import { createPolicy } from '../lib/policy';
 import { userDecider, userOwner } from './user/decider';
-import { actorCheck, userCheck, userOperations, userRoutes } from './user/routes';
+import { actorCheck, userCheck, userCommands } from './user/routes';
 
 /** Each aggregate's decider, and whose it is (reservations belong to nobody: only internal callers command them). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -54,14 +55,17 @@ export interface PlatformOptions {
   metrics?: Metrics;
 }
 
-/** The operations of the command API, for the OpenAPI document. */
-export const commandOperations: readonly Operation[] = [
-  ...userOperations,
-  ...deviceOperations,
-  ...orderOperations,
-  ...appInstallOperations,
-  ...notificationOperations,
+/** The command API: one table per aggregate that takes commands over HTTP (reservations take none). */
+export const COMMAND_TABLES: readonly AnyCommandTable[] = [
+  userCommands,
+  deviceCommands,
+  orderCommands,
+  appInstallCommands,
+  notificationCommands,
 ];
+
+/** The operations of the command API, for the OpenAPI document. */
+export const commandOperations: readonly Operation[] = COMMAND_TABLES.flatMap(tableOperations);
 
 /**
  * The composition root of the command side: one command processor per aggregate (the single writers), the
@@ -117,14 +121,7 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
   const deps = { ...base, checkUser: userCheck({ ...base, topics }) };
   const http = createHttpApp({
     logger,
-    routers: [
-      userRoutes({ ...deps, topics }),
-      deviceRoutes({ ...deps, topics: topics.device }),
-      orderRoutes({ ...deps, topics: topics.order }),
-      appInstallRoutes({ ...deps, topics: topics.appInstall }),
-      notificationRoutes({ ...deps, topics: topics.notification }),
-      ...(opts.routers ?? []),
-    ],
+    routers: [...COMMAND_TABLES.map((table) => commandRouter(table, { ...deps, topics })), ...(opts.routers ?? [])],
     operations: [...commandOperations, ...(opts.operations ?? [])],
   });
   const { server, url } = await http.listen(opts.port ?? cfg.http.port, cfg.http.host);

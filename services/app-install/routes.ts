@@ -1,11 +1,7 @@
-import Router from '@koa/router';
-import type { Context } from 'koa';
 import { z } from 'zod';
-import { tenantAdminOnly } from '../../lib/auth';
-import { commandAuth, commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
-import { commandOperation, type Operation } from '../../lib/openapi';
-import type { AggregateTopics } from '../../lib/topics';
+import { commandRow, type CommandTable } from '../../lib/command-table';
 import { fields, noBody } from '../../lib/validation';
+import type { AppInstallCommand } from './decider';
 
 const requestBody = z.strictObject({
   userId: fields.userId,
@@ -15,70 +11,45 @@ const requestBody = z.strictObject({
 });
 const failBody = z.strictObject({ reason: fields.reason });
 
-/** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
-const tag = 'app installs';
-export const appInstallOperations: Operation[] = [
-  commandOperation({
-    method: 'post',
-    path: '/app-installs',
-    summary: 'Ask for an app install on a device (a user: their own)',
-    tag,
-    access: 'user',
-    body: requestBody,
-    created: true,
-  }),
-  commandOperation({
-    method: 'post',
-    path: '/app-installs/:id/complete',
-    summary: 'Report an install completed',
-    tag,
-    access: 'tenant_admin',
-    body: noBody,
-  }),
-  commandOperation({
-    method: 'post',
-    path: '/app-installs/:id/fail',
-    summary: 'Report an install failed',
-    tag,
-    access: 'tenant_admin',
-    body: failBody,
-  }),
-];
+const row = commandRow<AppInstallCommand>();
 
 /** The app install command API: a user asks for an install; the device side (a tenant admin) reports it completed or failed. */
-export function appInstallRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
-  const router = new Router({ prefix: '/app-installs' });
-  const body = (ctx: Context) => ctx.request.body ?? {};
-  const auth = commandAuth(deps);
-
-  router.post('/', auth, async (ctx) => {
-    const input = parse(requestBody, body(ctx));
-    await deps.checkUser(ctx, input.userId);
-    await runCommand(ctx, deps, deps.topics, {
-      meta: commandMeta(ctx, deps, newAggregateId(ctx, 'request-install'), 'request-install'),
+export const appInstallCommands: CommandTable<AppInstallCommand> = {
+  prefix: '/app-installs',
+  tag: 'app installs',
+  topics: (t) => t.appInstall,
+  routes: [
+    row({
+      method: 'post',
+      path: '',
+      summary: 'Ask for an app install on a device (a user: their own)',
+      access: 'user',
+      body: requestBody,
+      name: 'request-install',
       type: 'RequestAppInstall',
-      payload: { ...input, appVersion: input.appVersion ?? null },
+      namesUser: (b) => b.userId,
+      payload: (b) => ({ ...b, appVersion: b.appVersion ?? null }),
       created: true,
-    });
-  });
-
-  router.post('/:id/complete', auth, tenantAdminOnly, async (ctx) => {
-    parse(noBody, body(ctx));
-    await runCommand(ctx, deps, deps.topics, {
-      meta: commandMeta(ctx, deps, pathId(ctx), 'complete-install'),
+    }),
+    row({
+      method: 'post',
+      path: '/:id/complete',
+      summary: 'Report an install completed',
+      access: 'tenant_admin',
+      body: noBody,
+      name: 'complete-install',
       type: 'CompleteAppInstall',
-      payload: {},
-    });
-  });
-
-  router.post('/:id/fail', auth, tenantAdminOnly, async (ctx) => {
-    const input = parse(failBody, body(ctx));
-    await runCommand(ctx, deps, deps.topics, {
-      meta: commandMeta(ctx, deps, pathId(ctx), 'fail-install'),
+      payload: () => ({}),
+    }),
+    row({
+      method: 'post',
+      path: '/:id/fail',
+      summary: 'Report an install failed',
+      access: 'tenant_admin',
+      body: failBody,
+      name: 'fail-install',
       type: 'FailAppInstall',
-      payload: input,
-    });
-  });
-
-  return router;
-}
+      payload: (b) => b,
+    }),
+  ],
+};

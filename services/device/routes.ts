@@ -1,9 +1,7 @@
-import Router from '@koa/router';
 import { z } from 'zod';
-import { commandAuth, commandMeta, newAggregateId, parse, pathId, runCommand, type CheckUser, type CommandDeps } from '../../lib/http';
-import { commandOperation, type Operation } from '../../lib/openapi';
-import type { AggregateTopics } from '../../lib/topics';
+import { commandRow, type CommandTable } from '../../lib/command-table';
 import { fields, noBody, reason } from '../../lib/validation';
+import type { DeviceCommand } from './decider';
 
 const createBody = z.strictObject({
   userId: fields.userId,
@@ -18,77 +16,65 @@ const updateBody = z
   .refine((b) => b.name !== undefined || b.spec !== undefined, 'give a name or a spec to change');
 const reasonBody = z.strictObject({ reason });
 
-/** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
-const tag = 'devices';
-export const deviceOperations: Operation[] = [
-  commandOperation({
-    method: 'post',
-    path: '/devices',
-    summary: 'Allocate a device (a user: to themselves)',
-    tag,
-    access: 'user',
-    body: createBody,
-    created: true,
-  }),
-  commandOperation({ method: 'patch', path: '/devices/:id', summary: 'Rename or resize a device', tag, access: 'user', body: updateBody }),
-  commandOperation({ method: 'post', path: '/devices/:id/start', summary: 'Power a device on', tag, access: 'user', body: noBody }),
-  commandOperation({ method: 'post', path: '/devices/:id/stop', summary: 'Power a device off', tag, access: 'user', body: reasonBody }),
-  commandOperation({ method: 'delete', path: '/devices/:id', summary: 'Release a device', tag, access: 'user', body: reasonBody }),
-];
+const row = commandRow<DeviceCommand>();
 
 /** The device command API: allocate, start, stop, rename or resize, release (a user their own devices, a tenant admin any of the tenant's). */
-export function deviceRoutes(deps: CommandDeps & { topics: AggregateTopics; checkUser: CheckUser }): Router {
-  const router = new Router({ prefix: '/devices' });
-  const body = (ctx: { request: { body?: unknown } }) => ctx.request.body ?? {};
-  const auth = commandAuth(deps);
-
-  router.post('/', auth, async (ctx) => {
-    const input = parse(createBody, body(ctx));
-    await deps.checkUser(ctx, input.userId);
-    const deviceId = newAggregateId(ctx, 'create-device');
-    await runCommand(ctx, deps, deps.topics, {
-      meta: commandMeta(ctx, deps, deviceId, 'create-device'),
+export const deviceCommands: CommandTable<DeviceCommand> = {
+  prefix: '/devices',
+  tag: 'devices',
+  topics: (t) => t.device,
+  routes: [
+    row({
+      method: 'post',
+      path: '',
+      summary: 'Allocate a device (a user: to themselves)',
+      access: 'user',
+      body: createBody,
+      name: 'create-device',
       type: 'CreateDevice',
-      payload: { ...input, orderId: input.orderId ?? null },
+      namesUser: (b) => b.userId,
+      payload: (b) => ({ ...b, orderId: b.orderId ?? null }),
       created: true,
-    });
-  });
-
-  router.patch('/:id', auth, async (ctx) => {
-    const input = parse(updateBody, body(ctx));
-    await runCommand(ctx, deps, deps.topics, {
-      meta: commandMeta(ctx, deps, pathId(ctx), 'update-device'),
+    }),
+    row({
+      method: 'patch',
+      path: '/:id',
+      summary: 'Rename or resize a device',
+      access: 'user',
+      body: updateBody,
+      name: 'update-device',
       type: 'UpdateDevice',
-      payload: input,
-    });
-  });
-
-  router.post('/:id/start', auth, async (ctx) => {
-    parse(noBody, body(ctx));
-    await runCommand(ctx, deps, deps.topics, {
-      meta: commandMeta(ctx, deps, pathId(ctx), 'start-device'),
+      payload: (b) => b,
+    }),
+    row({
+      method: 'post',
+      path: '/:id/start',
+      summary: 'Power a device on',
+      access: 'user',
+      body: noBody,
+      name: 'start-device',
       type: 'StartDevice',
-      payload: {},
-    });
-  });
-
-  router.post('/:id/stop', auth, async (ctx) => {
-    const input = parse(reasonBody, body(ctx));
-    await runCommand(ctx, deps, deps.topics, {
-      meta: commandMeta(ctx, deps, pathId(ctx), 'stop-device'),
+      payload: () => ({}),
+    }),
+    row({
+      method: 'post',
+      path: '/:id/stop',
+      summary: 'Power a device off',
+      access: 'user',
+      body: reasonBody,
+      name: 'stop-device',
       type: 'StopDevice',
-      payload: { reason: input.reason ?? null },
-    });
-  });
-
-  router.delete('/:id', auth, async (ctx) => {
-    const input = parse(reasonBody, body(ctx));
-    await runCommand(ctx, deps, deps.topics, {
-      meta: commandMeta(ctx, deps, pathId(ctx), 'delete-device'),
+      payload: (b) => ({ reason: b.reason ?? null }),
+    }),
+    row({
+      method: 'delete',
+      path: '/:id',
+      summary: 'Release a device',
+      access: 'user',
+      body: reasonBody,
+      name: 'delete-device',
       type: 'DeleteDevice',
-      payload: { reason: input.reason ?? null },
-    });
-  });
-
-  return router;
-}
+      payload: (b) => ({ reason: b.reason ?? null }),
+    }),
+  ],
+};

@@ -1,25 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { maybeActor, signupOpen, tenantAdminOnly } from '../../lib/auth';
+import { maybeActor, signupOpen } from '../../lib/auth';
+import { commandRow, type CommandTable } from '../../lib/command-table';
 import { DomainError, forbidden, notFound } from '../../lib/errors';
-import {
-  commandAuth,
-  commandMeta,
-  newAggregateId,
-  parse,
-  pathId,
-  runCommand,
-  tenantOf,
-  type CheckUser,
-  type CommandDeps,
-} from '../../lib/http';
-import { commandOperation, type Operation } from '../../lib/openapi';
+import { commandMeta, pathId, tenantOf, type CheckUser, type CommandDeps } from '../../lib/http';
 import type { Topics } from '../../lib/topics';
 import { fields, reason } from '../../lib/validation';
 import { reservationId } from '../reservation/decider';
 import type { ReservationKind } from '../reservation/events';
+import type { UserCommand } from './decider';
 
 const { username, email, phone } = fields;
 
@@ -29,44 +19,6 @@ const updateBody = z
   .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one of username, email, phone');
 const statusBody = z.strictObject({ status: fields.status, reason });
 const deleteBody = z.strictObject({ reason });
-
-/** The operations of this router, for the OpenAPI document (lib/openapi.ts). */
-const tag = 'users';
-export const userOperations: Operation[] = [
-  commandOperation({
-    method: 'post',
-    path: '/users',
-    summary: 'Register a user (open sign-up, or a tenant admin)',
-    tag,
-    access: 'signup',
-    body: registerBody,
-    created: true,
-  }),
-  commandOperation({
-    method: 'patch',
-    path: '/users/:id',
-    summary: 'Change a user’s username, email or phone (a user: their own)',
-    tag,
-    access: 'user',
-    body: updateBody,
-  }),
-  commandOperation({
-    method: 'post',
-    path: '/users/:id/status',
-    summary: 'Change a user’s status',
-    tag,
-    access: 'tenant_admin',
-    body: statusBody,
-  }),
-  commandOperation({
-    method: 'delete',
-    path: '/users/:id',
-    summary: 'Delete a user (a user: their own account)',
-    tag,
-    access: 'user',
-    body: deleteBody,
-  }),
-];
 
 type Deps = CommandDeps & { topics: Topics };
 
@@ -156,80 +108,92 @@ export function userCheck(deps: Deps): CheckUser {
   };
 }
 
+const row = commandRow<UserCommand>();
+
+/** A user's own account (the writer checks it too; refused here before any username or email is claimed). */
+const own = (ctx: Context) => {
+  const actor = maybeActor(ctx)!;
+  if (actor.role === 'user' && actor.userId !== pathId(ctx)) throw notFound('user not found');
+};
+
 /**
  * The user command API. Registration is open (sign-up: no token, the tenant from X-Tenant-Id) or a tenant
- * admin's; a user changes or deletes their own account; only a tenant admin changes a status. Usernames and emails are unique within a tenant: each is claimed on the reservation
- * aggregate before the user command is sent. Values a user gives up are released by the reservation policy
- * when it sees user.updated / user.deleted.
+ * admin's; a user changes or deletes their own account; only a tenant admin changes a status. Usernames and emails
+ * are unique within a tenant: each is claimed on the reservation aggregate before the user command is sent. Values
+ * a user gives up are released by the reservation policy when it sees user.updated / user.deleted.
  */
-export function userRoutes(deps: Deps): Router {
-  const router = new Router({ prefix: '/users' });
-  const body = (ctx: Context) => ctx.request.body ?? {};
-  const auth = commandAuth(deps);
-  /** A user's own account (the writer checks it too; refused here before any username or email is claimed). */
-  const own = (ctx: Context, userId: string) => {
-    const actor = maybeActor(ctx)!;
-    if (actor.role === 'user' && actor.userId !== userId) throw notFound('user not found');
-  };
-
-  router.post('/', commandAuth(deps, { optional: true }), async (ctx) => {
-    const actor = maybeActor(ctx);
-    if (actor?.role === 'user') throw forbidden('a user cannot register users: sign up without a token, or ask a tenant admin');
-    // Anonymous: only into a registered tenant that takes open sign-up (an unknown and a closed tenant look alike).
-    if (!actor && !signupOpen(deps.auth, tenantOf(ctx))) throw new DomainError(403, 'signup_closed', 'sign-up is not open for this tenant');
-    const input = parse(registerBody, body(ctx));
-    const userId = newAggregateId(ctx, 'register-user');
-    const claims = await claimAll(ctx, deps, userId, [
-      ['username', input.username],
-      ['email', input.email],
-    ]).catch((err: unknown) => {
-      // An anonymous caller is not told which of the two is taken (a tenant admin is).
-      if (!actor && err instanceof DomainError && err.status === 409)
-        throw new DomainError(409, 'signup_conflict', 'this username or email cannot be used; choose others, or sign in');
-      throw err;
-    });
-    await withClaims(ctx, deps, userId, claims, () =>
-      runCommand(ctx, deps, deps.topics.user, {
-        meta: commandMeta(ctx, deps, userId, 'register-user'),
-        type: 'RegisterUser',
-        payload: { username: input.username, email: input.email, phone: input.phone ?? null },
-        created: true,
-      }),
-    );
-  });
-
-  router.patch('/:id', auth, async (ctx) => {
-    const userId = pathId(ctx);
-    own(ctx, userId);
-    const input = parse(updateBody, body(ctx));
-    const claims = await claimAll(ctx, deps, userId, [
-      ['username', input.username],
-      ['email', input.email],
-    ]);
-    await withClaims(ctx, deps, userId, claims, () =>
-      runCommand(ctx, deps, deps.topics.user, { meta: commandMeta(ctx, deps, userId, 'update-user'), type: 'UpdateUser', payload: input }),
-    );
-  });
-
-  router.post('/:id/status', auth, tenantAdminOnly, async (ctx) => {
-    const userId = pathId(ctx);
-    const input = parse(statusBody, body(ctx));
-    await runCommand(ctx, deps, deps.topics.user, {
-      meta: commandMeta(ctx, deps, userId, 'change-user-status'),
+export const userCommands: CommandTable<UserCommand> = {
+  prefix: '/users',
+  tag: 'users',
+  topics: (t) => t.user,
+  routes: [
+    row({
+      method: 'post',
+      path: '',
+      summary: 'Register a user (open sign-up, or a tenant admin)',
+      access: 'signup',
+      body: registerBody,
+      name: 'register-user',
+      type: 'RegisterUser',
+      created: true,
+      before: (ctx, deps) => {
+        const actor = maybeActor(ctx);
+        if (actor?.role === 'user') throw forbidden('a user cannot register users: sign up without a token, or ask a tenant admin');
+        // Anonymous: only into a registered tenant that takes open sign-up (an unknown and a closed tenant look alike).
+        if (!actor && !signupOpen(deps.auth, tenantOf(ctx)))
+          throw new DomainError(403, 'signup_closed', 'sign-up is not open for this tenant');
+      },
+      around: async (ctx, deps, input, userId, send) => {
+        const claims = await claimAll(ctx, deps, userId, [
+          ['username', input.username],
+          ['email', input.email],
+        ]).catch((err: unknown) => {
+          // An anonymous caller is not told which of the two is taken (a tenant admin is).
+          if (!maybeActor(ctx) && err instanceof DomainError && err.status === 409)
+            throw new DomainError(409, 'signup_conflict', 'this username or email cannot be used; choose others, or sign in');
+          throw err;
+        });
+        await withClaims(ctx, deps, userId, claims, send);
+      },
+      payload: (b) => ({ username: b.username, email: b.email, phone: b.phone ?? null }),
+    }),
+    row({
+      method: 'patch',
+      path: '/:id',
+      summary: 'Change a user’s username, email or phone (a user: their own)',
+      access: 'user',
+      body: updateBody,
+      name: 'update-user',
+      type: 'UpdateUser',
+      before: own,
+      around: async (ctx, deps, input, userId, send) => {
+        const claims = await claimAll(ctx, deps, userId, [
+          ['username', input.username],
+          ['email', input.email],
+        ]);
+        await withClaims(ctx, deps, userId, claims, send);
+      },
+      payload: (b) => b,
+    }),
+    row({
+      method: 'post',
+      path: '/:id/status',
+      summary: 'Change a user’s status',
+      access: 'tenant_admin',
+      body: statusBody,
+      name: 'change-user-status',
       type: 'ChangeUserStatus',
-      payload: { status: input.status, reason: input.reason ?? null },
-    });
-  });
-
-  router.delete('/:id', auth, async (ctx) => {
-    const userId = pathId(ctx);
-    const input = parse(deleteBody, body(ctx));
-    await runCommand(ctx, deps, deps.topics.user, {
-      meta: commandMeta(ctx, deps, userId, 'delete-user'),
+      payload: (b) => ({ status: b.status, reason: b.reason ?? null }),
+    }),
+    row({
+      method: 'delete',
+      path: '/:id',
+      summary: 'Delete a user (a user: their own account)',
+      access: 'user',
+      body: deleteBody,
+      name: 'delete-user',
       type: 'DeleteUser',
-      payload: { reason: input.reason ?? null },
-    });
-  });
-
-  return router;
-}
+      payload: (b) => ({ reason: b.reason ?? null }),
+    }),
+  ],
+};
