@@ -6,7 +6,7 @@ import { createConsumer, createProducer, runConsumer } from './kafka';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { noteApplied } from './applied-positions';
-import { applyBatch, type Projection } from './projection';
+import { applyBatch, applyOneByOne, type Projection } from './projection';
 import { isTransient, withRetry } from './retry';
 
 export const CHECKPOINTS = 'projection_checkpoints';
@@ -171,14 +171,7 @@ export function createProjectionWorker(deps: {
             throw new FailingEvent(err as Error);
           }
         } else {
-          for (const d of good) {
-            try {
-              await trx.transaction((sp) => applyBatch(sp, projection, [d.event]));
-            } catch (e) {
-              if (isTransient(e)) throw e;
-              poison.push({ message: d.message, error: e as Error });
-            }
-          }
+          for (const { item, error } of await applyOneByOne(trx, projection, good)) poison.push({ message: item.message, error });
         }
         for (const p of poison) await deadLetter(topic, partition, p.message, p.error);
         const lastEvent = [...good].reverse().find((d) => !poison.some((p) => p.message === d.message));

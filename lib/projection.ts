@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { AnyEvent } from './event-log';
+import { isTransient } from './retry';
 import type { Topics } from './topics';
 
 /** A read-model row: column name → value, snake_case as in PostgreSQL. */
@@ -137,4 +138,27 @@ export async function applyBatch(trx: Knex.Transaction, projection: Projection, 
   // The last cascade per (table, user) carries the user's final fields.
   const last = new Map(cascades.map((c) => [`${c.table}\0${c.userId}`, c]));
   for (const c of last.values()) await trx(c.table).where('user_id', c.userId).update(c.fields);
+}
+
+/**
+ * The fallback of a batch that failed: applies the events one at a time, each in a savepoint of `trx`, and returns
+ * those that still fail, with their errors — the projection worker dead-letters them, the rebuild counts them. A
+ * transient failure (the database going away) is not an event's fault: it is thrown, for the whole batch to be
+ * retried.
+ */
+export async function applyOneByOne<T extends { readonly event: AnyEvent }>(
+  trx: Knex.Transaction,
+  projection: Projection,
+  items: readonly T[],
+): Promise<Array<{ item: T; error: Error }>> {
+  const failed: Array<{ item: T; error: Error }> = [];
+  for (const item of items) {
+    try {
+      await trx.transaction((sp) => applyBatch(sp, projection, [item.event]));
+    } catch (err) {
+      if (isTransient(err)) throw err;
+      failed.push({ item, error: err as Error });
+    }
+  }
+  return failed;
 }

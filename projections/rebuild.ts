@@ -7,7 +7,7 @@ import { backgroundSessions } from '../lib/priority';
 import type { AnyEvent, EventLog } from '../lib/event-log';
 import { createConsumer } from '../lib/kafka';
 import type { Logger } from '../lib/logger';
-import { applyBatch, type Projection, type Row } from '../lib/projection';
+import { applyBatch, applyOneByOne, type Projection, type Row } from '../lib/projection';
 import { CHECKPOINTS, createProjectionWorker, grantProjection, type CheckpointRow } from '../lib/projection-worker';
 import { isTransient, withRetry } from '../lib/retry';
 import { topicsFor } from '../lib/topics';
@@ -284,32 +284,31 @@ async function applyRecords(
   partition: number,
   messages: KafkaMessage[],
 ): Promise<{ applied: number; dead: number; lastEventAt?: number }> {
-  const events: AnyEvent[] = [];
+  const events: Array<{ event: AnyEvent }> = [];
   let dead = 0;
   for (const m of messages) {
     try {
-      events.push((await eventLog.decodeMessage(topic, partition, m)).event);
+      events.push({ event: (await eventLog.decodeMessage(topic, partition, m)).event });
     } catch {
       dead++;
     }
   }
   let good = events;
   try {
-    await trx.transaction((sp) => applyBatch(sp, projection, events));
+    await trx.transaction((sp) =>
+      applyBatch(
+        sp,
+        projection,
+        events.map((e) => e.event),
+      ),
+    );
   } catch (err) {
     if (isTransient(err)) throw err;
-    good = [];
-    for (const e of events) {
-      try {
-        await trx.transaction((sp) => applyBatch(sp, projection, [e]));
-        good.push(e);
-      } catch (err2) {
-        if (isTransient(err2)) throw err2;
-        dead++;
-      }
-    }
+    const failed = new Set((await applyOneByOne(trx, projection, events)).map((f) => f.item));
+    good = events.filter((e) => !failed.has(e));
+    dead += failed.size;
   }
-  return { applied: good.length, dead, lastEventAt: good.at(-1)?.occurredAt };
+  return { applied: good.length, dead, lastEventAt: good.at(-1)?.event.occurredAt };
 }
 
 async function handover(h: {
