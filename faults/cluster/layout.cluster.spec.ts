@@ -1,8 +1,9 @@
 import { ConfigResourceTypes } from 'kafkajs';
 import { bootstrapNamespace, dropNamespace, topicSpecs } from '../../lib/bootstrap';
+import { createProducer } from '../../lib/kafka';
 import { loadEventSchemas } from '../../lib/schemas';
 import { topicsFor } from '../../lib/topics';
-import { integration, unique } from '../../test/support';
+import { integration, unique, waitFor } from '../../test/support';
 import { useCluster } from '../cluster';
 
 /** What a namespace bootstrapped on the cluster (STACK_BROKERS=3, the configuration's defaults) and Kafka's own topics look like. */
@@ -26,9 +27,32 @@ describe('the three-node cluster', () => {
     const deps = { admin, registry: it_.registry, schemas: loadEventSchemas() };
     await bootstrapNamespace(deps, topics, it_.cfg.topics);
     try {
-      // __transaction_state exists once a transactional producer has asked for a coordinator (the platform's first start).
-      const internal = (await admin.listTopics()).filter((t) => t === '__consumer_offsets' || t === '__transaction_state');
-      expect(internal).toContain('__consumer_offsets');
+      // Kafka makes its internal topics on first use (a fresh cluster has none): a group coordinator lookup makes
+      // __consumer_offsets, a transactional producer's first transaction __transaction_state.
+      await waitFor(() => admin.describeGroups([unique('cluster-layout')]).then(() => true), {
+        what: '__consumer_offsets',
+        timeoutMs: 60_000,
+      });
+      const producer = createProducer(it_.kafka, { transactionalId: unique('cluster-layout') });
+      await producer.connect();
+      try {
+        const tx = await producer.transaction();
+        await tx.send({ topic: topics.replies, messages: [{ value: 'layout' }] });
+        await tx.abort();
+      } finally {
+        await producer.disconnect();
+      }
+      const internal = ['__consumer_offsets', '__transaction_state'];
+      await waitFor(
+        async () => {
+          const present = new Set(await admin.listTopics());
+          return internal.every((t) => present.has(t)) ? true : undefined;
+        },
+        {
+          what: "Kafka's internal topics",
+          timeoutMs: 60_000,
+        },
+      );
       const names = [...topicSpecs(topics).map((s) => s.name), ...internal];
       const meta = await admin.fetchTopicMetadata({ topics: names });
       for (const t of meta.topics) {
