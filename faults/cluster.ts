@@ -23,7 +23,8 @@ export async function useCluster(): Promise<void> {
   delete process.env.KAFKA_BROKERS;
   delete process.env.TOPIC_REPLICATION_FACTOR;
   delete process.env.TOPIC_MIN_INSYNC_REPLICAS;
-  await up(createStack(loadStackConfig()), { log: () => undefined });
+  // Like CI's `up --replace`: a cluster another checkout left on these ports is stopped, ours started.
+  await up(createStack(loadStackConfig()), { log: () => undefined, replace: true });
 }
 
 const nodeName = (id: number) => `kafka-${id}`;
