@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createStack, loadStackConfig, up } from '../scripts/stack/index';
 import { describeQuorum, kafkaNodes } from '../scripts/stack/kafka';
 import { sleep } from '../lib/wait';
-import { signalComponent, waitFor, waitGone, type FaultPlatform, type Load } from './harness';
+import { signalComponent, stackUp, waitFor, waitGone, type FaultPlatform, type Load } from './harness';
 
 /**
  * The cluster fault suite's part of the harness (faults/cluster/*.cluster.spec.ts): the three-node KRaft cluster
@@ -102,7 +102,7 @@ export function deleteNodeData(fp: FaultPlatform, id: number, opts: { keepIdenti
 
 /** Brings every stopped node back (a node without storage is formatted into the cluster again); returns when all are registered. */
 export async function restartNodes(fp: FaultPlatform): Promise<number> {
-  await up(fp.stack, { log: () => undefined });
+  await stackUp(fp.stack);
   return Date.now();
 }
 
@@ -165,5 +165,3 @@ export function duringOutage(load: Load, from: number, to: number) {
     readsNot200: queries.filter((q) => q.outcome !== 200).length,
   };
 }
-
-export { sleep };

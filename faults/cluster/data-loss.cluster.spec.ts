@@ -1,4 +1,5 @@
-import { deleteNodeData, fullyReplicated, killNode, leaderOf, restartNodes, sleep, useCluster } from '../cluster';
+import { sleep } from '../../lib/wait';
+import { deleteNodeData, fullyReplicated, killNode, leaderOf, restartNodes, useCluster } from '../cluster';
 import { runScenario, type FaultPlatform, type Load } from '../harness';
 
 beforeAll(useCluster, 300_000);

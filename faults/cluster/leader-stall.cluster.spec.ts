@@ -1,4 +1,5 @@
-import { fullyReplicated, hotCommandPartition, leaderOf, pauseNode, sleep, useCluster } from '../cluster';
+import { sleep } from '../../lib/wait';
+import { fullyReplicated, hotCommandPartition, leaderOf, pauseNode, useCluster } from '../cluster';
 import { runScenario, waitFor } from '../harness';
 
 beforeAll(useCluster, 300_000);

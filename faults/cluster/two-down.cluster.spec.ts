@@ -1,4 +1,5 @@
-import { activeController, duringOutage, killNode, restartNodes, sleep, useCluster } from '../cluster';
+import { sleep } from '../../lib/wait';
+import { activeController, duringOutage, killNode, restartNodes, useCluster } from '../cluster';
 import { runScenario } from '../harness';
 
 beforeAll(useCluster, 300_000);
