@@ -1,18 +1,48 @@
 import type { Consumer, Kafka } from 'kafkajs';
 import type { CommandBus } from './command-bus';
 import { deterministicUuid } from './decider';
-import type { AnyEvent, EventLog } from './event-log';
+import type { AnyEvent, EventEnvelope, EventLog } from './event-log';
 import { createConsumer, runConsumer } from './kafka';
 import type { Logger } from './logger';
 import { registryUnavailable } from './projection-worker';
-import type { AggregateTopics } from './topics';
+import type { AggregateName, Topics } from './topics';
 
 /** A command a policy wants sent in reaction to an event. */
 export interface Reaction {
-  readonly topics: AggregateTopics;
+  readonly aggregate: AggregateName;
   readonly aggregateId: string;
   readonly type: string;
   readonly payload: Readonly<Record<string, unknown>>;
+}
+
+/** One reaction per event type of an aggregate: a new event type is a compile error until each policy decides. */
+export type ReactionMap<E extends EventEnvelope> = { readonly [K in E['type']]: (e: Extract<E, { type: K }>) => Reaction[] };
+
+/** The reaction of an event type a policy leaves alone. */
+export const NO_REACTION = (): Reaction[] => [];
+
+/** What a policy reacts to: the event topics of the aggregates it has a map for, and the reactions. */
+export interface Reactions {
+  readonly name: string;
+  topics(t: Topics): string[];
+  react(event: AnyEvent): Reaction[];
+}
+
+/** Reactions from per-aggregate maps (typed by the platform's events in services/events.ts: `defineReactions`). */
+export function handlerReactions<Events extends Record<AggregateName, EventEnvelope>>(
+  name: string,
+  on: { readonly [A in AggregateName]?: ReactionMap<Events[A]> },
+): Reactions {
+  const aggregates = Object.keys(on) as AggregateName[];
+  // The maps are typed per event type where they are written; dispatch by the decoded event's type is the same.
+  const handlers = new Map<string, (e: AnyEvent) => Reaction[]>(
+    aggregates.flatMap((a) => Object.entries(on[a] as unknown as Record<string, (e: AnyEvent) => Reaction[]>)),
+  );
+  return {
+    name,
+    topics: (t) => aggregates.map((a) => t[a].events),
+    react: (e) => handlers.get(e.type)?.(e) ?? [],
+  };
 }
 
 /**
@@ -21,22 +51,22 @@ export interface Reaction {
  * its writer answers with the first result: no effect happens twice.
  */
 export function createPolicy(deps: {
-  name: string;
+  reactions: Reactions;
   kafka: Kafka;
   eventLog: EventLog;
   bus: CommandBus;
   groupId: string;
-  topics: readonly string[];
+  topics: Topics;
   logger: Logger;
-  react: (event: AnyEvent) => Reaction[];
 }) {
-  const logger = deps.logger.child({ component: 'policy', policy: deps.name });
+  const { reactions, topics } = deps;
+  const logger = deps.logger.child({ component: 'policy', policy: reactions.name });
   let consumer: Consumer | undefined;
   return {
     async start(): Promise<void> {
       consumer = createConsumer(deps.kafka, deps.groupId);
       await runConsumer(consumer, {
-        topics: deps.topics,
+        topics: reactions.topics(topics),
         fromBeginning: true,
         logger,
         what: deps.groupId,
@@ -51,10 +81,10 @@ export function createPolicy(deps: {
               logger.error({ topic, partition, offset: message.offset, err: (err as Error).message }, 'undecodable event skipped');
               return;
             }
-            for (const [i, r] of deps.react(event).entries()) {
-              const reply = await deps.bus.send(r.topics, {
+            for (const [i, r] of reactions.react(event).entries()) {
+              const reply = await deps.bus.send(topics[r.aggregate], {
                 meta: {
-                  commandId: deterministicUuid(`${deps.name}/${event.eventId}/${i}`),
+                  commandId: deterministicUuid(`${reactions.name}/${event.eventId}/${i}`),
                   aggregateId: r.aggregateId,
                   tenantId: event.tenantId,
                   correlationId: event.correlationId,

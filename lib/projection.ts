@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import type { AnyEvent } from './event-log';
+import type { AnyEvent, EventEnvelope } from './event-log';
 import { isTransient } from './retry';
-import type { Topics } from './topics';
+import type { AggregateName, Topics } from './topics';
 
 /** A read-model row: column name → value, snake_case as in PostgreSQL. */
 export type Row = Record<string, unknown>;
@@ -29,17 +29,61 @@ export interface ProjectionView {
   cascade(table: string, userId: string, fields: Row): void;
 }
 
+/** The rows an event needs loaded (source rows created as placeholders first) before it is applied. */
+export type Needs = Array<[table: string, key: string]>;
+
 /**
  * A projection: a name, the topics it reads, its tables, and two pure functions — which rows an event needs
  * loaded, and how an event changes the rows. The same functions run against PostgreSQL in batches (the worker)
- * and against memory (the reference fold the tests compare with).
+ * and against memory (the reference fold the tests compare with). Write one with `defineProjection`
+ * (services/events.ts): its handler maps give the topics, `needs` and `apply`.
  */
 export interface Projection {
   readonly name: string;
   topics(t: Topics): string[];
   readonly tables: Readonly<Record<string, TableSpec>>;
-  needs(event: AnyEvent): Array<[table: string, key: string]>;
+  needs(event: AnyEvent): Needs;
   apply(view: ProjectionView, event: AnyEvent): void;
+}
+
+/** What a projection does with one event type: the rows it needs loaded, and how it changes them. */
+export interface EventHandler<E> {
+  readonly needs: (e: E) => Needs;
+  readonly apply: (view: ProjectionView, e: E) => void;
+}
+
+/** The handler of an event type a projection has decided to leave alone. */
+export const IGNORE: EventHandler<unknown> = { needs: () => [], apply: () => undefined };
+
+/** One handler for every event type of an aggregate: a new event type is a compile error until each map decides. */
+export type HandlerMap<E extends EventEnvelope> = { readonly [K in E['type']]: EventHandler<Extract<E, { type: K }>> };
+
+/** Per aggregate the projection reads, its handler map; the aggregates named are the topics it reads. */
+export type HandlerMaps<Events extends Record<AggregateName, EventEnvelope>> = {
+  readonly [A in AggregateName]?: HandlerMap<Events[A]>;
+};
+
+/**
+ * A projection from handler maps: it reads the event topics of the aggregates it has a map for, and an event
+ * type it has no handler for (a type newer than this code) changes nothing.
+ */
+export function handlerProjection<Events extends Record<AggregateName, EventEnvelope>>(spec: {
+  readonly name: string;
+  readonly tables: Readonly<Record<string, TableSpec>>;
+  readonly on: HandlerMaps<Events>;
+}): Projection {
+  const aggregates = Object.keys(spec.on) as AggregateName[];
+  // The maps are typed per event type where they are written; dispatch by the decoded event's type is the same.
+  const handlers = new Map<string, EventHandler<AnyEvent>>(
+    aggregates.flatMap((a) => Object.entries(spec.on[a] as unknown as Record<string, EventHandler<AnyEvent>>)),
+  );
+  return {
+    name: spec.name,
+    tables: spec.tables,
+    topics: (t) => aggregates.map((a) => t[a].events),
+    needs: (e) => handlers.get(e.type)?.needs(e) ?? [],
+    apply: (view, e) => handlers.get(e.type)?.apply(view, e),
+  };
 }
 
 /** The in-memory store: every row of every table, for the reference fold. */

@@ -11,7 +11,7 @@ import { createRegistry } from '../lib/registry';
 import { createActionDispatcher } from '../lib/saga';
 import { topicsFor } from '../lib/topics';
 import { deviceAgent, expandInstall } from './device-agent/agent';
-import { NOTIFICATIONS, notificationReactions, notificationSourceTopics } from './notifications/policy';
+import { NOTIFICATIONS, notificationReactions } from './notifications/policy';
 import { purchasePlanSaga } from './purchase-plan/saga';
 import { expandUserDevices, userLifecyclePolicy } from './user-lifecycle/policy';
 
@@ -56,14 +56,13 @@ export async function startPolicies(cfg: Config, deps: { bus: CommandBus; logger
     expanders: { 'user-devices': expandUserDevices, install: expandInstall },
   });
   const notifications = createPolicy({
-    name: NOTIFICATIONS,
+    reactions: notificationReactions,
     kafka,
     eventLog,
     bus: deps.bus,
     groupId: `${topics.namespace}.policy.${NOTIFICATIONS}`,
-    topics: notificationSourceTopics(topics),
+    topics,
     logger,
-    react: notificationReactions(topics),
   });
   await Promise.all([...workers.map((w) => w.start()), notifications.start()]);
   dispatcher.start();

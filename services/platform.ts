@@ -23,7 +23,7 @@ import { notificationCommands } from './notification/routes';
 import { orderDecider, orderOwner } from './order/decider';
 import { orderCommands } from './order/routes';
 import { reservationDecider } from './reservation/decider';
-import { releaseReservations } from './reservation/release-policy';
+import { reservationRelease } from './reservation/release-policy';
 import { createPolicy } from '../lib/policy';
 import { userDecider, userOwner } from './user/decider';
 import { actorCheck, userCheck, userCommands } from './user/routes';
@@ -103,14 +103,13 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
   const bus = createCommandBus({ kafka: apiKafka, repliesTopic: topics.replies, instanceId, logger, timeoutMs: cfg.commandTimeoutMs });
   const policies = [
     createPolicy({
-      name: 'reservation-release',
+      reactions: reservationRelease,
       kafka: policyKafka,
       eventLog,
       bus,
       groupId: `${topics.namespace}.reservation-release.policy`,
-      topics: [topics.user.events],
+      topics,
       logger,
-      react: releaseReservations(topics),
     }),
   ];
   await Promise.all([...processors.map((p) => p.start()), bus.start()]);

@@ -1,9 +1,8 @@
 import type { Knex } from 'knex';
-import type { AnyEvent } from '../../lib/event-log';
-import type { Projection, Row } from '../../lib/projection';
+import { IGNORE, type EventHandler, type Projection, type Row } from '../../lib/projection';
 import { ACTIONS, action, actionsTable, type ActionRow, type ExpandedCommand } from '../../lib/saga';
-import { isAppInstallEvent } from '../../services/app-install/events';
-import { isDeviceEvent, type DeviceStatus } from '../../services/device/events';
+import type { DeviceCreated, DeviceEvent, DeviceStatus } from '../../services/device/events';
+import { defineProjection } from '../../services/events';
 
 export const DEVICE_AGENT = 'device-agent';
 
@@ -16,12 +15,19 @@ interface AgentDeviceRow extends Row {
   tenant_id: string | null;
 }
 
-const STATUS = {
-  'device.created': 'created',
-  'device.started': 'running',
-  'device.stopped': 'stopped',
-  'device.deleted': 'deleted',
-} as const;
+/** The device as the agent knows it after the event, applied once; `status` is the device's status after it. */
+const deviceSeen = <E extends DeviceEvent>(status: (current: AgentDeviceRow | undefined) => DeviceStatus): EventHandler<E> => ({
+  needs: (e) => [['agent_devices', e.aggregateId]],
+  apply(view, e) {
+    const current = view.get<AgentDeviceRow>('agent_devices', e.aggregateId);
+    if (current && e.aggregateVersion <= current.version) return;
+    const owner =
+      e.type === 'device.created'
+        ? { user_id: (e as DeviceCreated).userId, tenant_id: e.tenantId }
+        : { user_id: current?.user_id ?? null, tenant_id: current?.tenant_id ?? null };
+    view.put('agent_devices', { device_id: e.aggregateId, status: status(current), version: e.aggregateVersion, ...owner });
+  },
+});
 
 /**
  * The device agent: app.install.requested → after the install time (a delay, not a busy loop: an action due
@@ -29,35 +35,35 @@ const STATUS = {
  * user's: the same answer, ids don't leak), deleted or not running at that moment.
  */
 export function deviceAgent(opts: { installDelayMs: number }): Projection {
-  return {
+  return defineProjection({
     name: DEVICE_AGENT,
-    topics: (t) => [t.device.events, t.appInstall.events],
     tables: { agent_devices: { key: 'device_id' }, [ACTIONS]: actionsTable },
-    needs: (e) => (isDeviceEvent(e) ? [['agent_devices', e.aggregateId]] : []),
-    apply(view, event: AnyEvent) {
-      if (isDeviceEvent(event)) {
-        const current = view.get<AgentDeviceRow>('agent_devices', event.aggregateId);
-        if (current && event.aggregateVersion <= current.version) return;
-        const status = event.type === 'device.updated' ? (current?.status ?? 'created') : STATUS[event.type];
-        const owner =
-          event.type === 'device.created'
-            ? { user_id: event.userId, tenant_id: event.tenantId }
-            : { user_id: current?.user_id ?? null, tenant_id: current?.tenant_id ?? null };
-        view.put('agent_devices', { device_id: event.aggregateId, status, version: event.aggregateVersion, ...owner });
-        return;
-      }
-      if (!isAppInstallEvent(event) || event.type !== 'app.install.requested') return;
-      const e = event;
-      view.put(
-        ACTIONS,
-        action(DEVICE_AGENT, event, 'install', {
-          kind: 'install',
-          payload: { installId: e.aggregateId, deviceId: e.deviceId, userId: e.userId, tenantId: e.tenantId },
-          dueAt: e.occurredAt + opts.installDelayMs,
-        }),
-      );
+    on: {
+      device: {
+        'device.created': deviceSeen(() => 'created'),
+        'device.started': deviceSeen(() => 'running'),
+        'device.stopped': deviceSeen(() => 'stopped'),
+        'device.deleted': deviceSeen(() => 'deleted'),
+        'device.updated': deviceSeen((current) => current?.status ?? 'created'),
+      },
+      appInstall: {
+        'app.install.requested': {
+          needs: () => [],
+          apply: (view, e) =>
+            view.put(
+              ACTIONS,
+              action(DEVICE_AGENT, e, 'install', {
+                kind: 'install',
+                payload: { installId: e.aggregateId, deviceId: e.deviceId, userId: e.userId, tenantId: e.tenantId },
+                dueAt: e.occurredAt + opts.installDelayMs,
+              }),
+            ),
+        },
+        'app.install.completed': IGNORE,
+        'app.install.failed': IGNORE,
+      },
     },
-  };
+  });
 }
 
 /** Decides the install when it is due, on the device as the agent knows it then. */

@@ -1,6 +1,8 @@
 import type { AnyEvent } from '../../lib/event-log';
 import { topicsFor } from '../../lib/topics';
-import { noticeFor, notificationReactions, yuan } from './policy';
+import { notificationReactions, yuan } from './policy';
+
+const { react } = notificationReactions;
 
 const meta = {
   eventId: 'e-1',
@@ -60,16 +62,27 @@ describe('notification service', () => {
       '您的账户状态已变更为：已暂停',
     ],
   ])('%#: %s', (event, userId, title, content) => {
-    expect(noticeFor(event)).toEqual({ userId, title, content });
+    expect(react(event)).toEqual([
+      {
+        aggregate: 'notification',
+        aggregateId: expect.any(String),
+        type: 'SendNotification',
+        payload: { userId, title, content, cause: event.type },
+      },
+    ]);
   });
 
   test('events that tell the user nothing give no notification', () => {
-    expect(noticeFor(ev('device.started', { userId: 'u1' }))).toBeNull();
-    expect(noticeFor(ev('user.updated', { username: 'x' }))).toBeNull();
+    expect(react(ev('device.started', { userId: 'u1' }))).toEqual([]);
+    expect(react(ev('user.updated', { username: 'x' }))).toEqual([]);
+  });
+
+  test('it reads the topics of the aggregates it has reactions for', () => {
+    const t = topicsFor('t');
+    expect(notificationReactions.topics(t)).toEqual([t.user.events, t.order.events, t.device.events, t.appInstall.events]);
   });
 
   test('the notification id comes from the causing event: the same event always makes the same notification', () => {
-    const react = notificationReactions(topicsFor('t'));
     const e = ev('user.created', { username: 'lin', email: 'e', phone: null, status: 'active' });
     expect(react(e)).toEqual(react(e));
     expect(react(e)[0]).toMatchObject({ type: 'SendNotification', payload: { userId: 'agg-1', cause: 'user.created' } });

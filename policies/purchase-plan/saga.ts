@@ -1,9 +1,10 @@
 import { deterministicUuid } from '../../lib/decider';
-import type { Projection, ProjectionView, Row } from '../../lib/projection';
+import { IGNORE, type EventHandler, type Needs, type Projection, type ProjectionView, type Row } from '../../lib/projection';
 import { ACTIONS, action, actionId, actionsTable, cancelAction } from '../../lib/saga';
-import { isDeviceEvent, type DeviceEvent } from '../../services/device/events';
-import { isOrderEvent, type OrderEvent } from '../../services/order/events';
-import { isUserEvent, type UserEvent } from '../../services/user/events';
+import type { DeviceEvent } from '../../services/device/events';
+import { defineProjection } from '../../services/events';
+import type { OrderEvent, OrderPaid } from '../../services/order/events';
+import type { UserEvent } from '../../services/user/events';
 
 export const PURCHASE_PLAN = 'purchase-plan';
 
@@ -49,147 +50,158 @@ function refusal(user: PurchaseUserRow | undefined, quota: number): string | nul
  * rows in PostgreSQL: they survive every restart.
  */
 export function purchasePlanSaga(opts: { paymentTimeoutMs: number; deviceQuota: number }): Projection {
-  const put = (view: ProjectionView, table: string, row: Row) => view.put(table, row);
+  /** A change to an order the saga follows, applied once (an event at or below the row's version is old news). */
+  const orderStep = <E extends OrderEvent>(
+    needs: (e: E) => Needs,
+    step: (view: ProjectionView, order: PurchaseOrderRow, e: E) => void,
+  ): EventHandler<E> => ({
+    needs: (e) => [['purchase_orders', e.aggregateId], ...needs(e)],
+    apply(view, e) {
+      const order = view.get<PurchaseOrderRow>('purchase_orders', e.aggregateId);
+      if (!order || e.aggregateVersion <= order.version) return;
+      step(view, order, e);
+    },
+  });
 
-  function onUser(view: ProjectionView, e: UserEvent): void {
-    const u = view.get<PurchaseUserRow>('purchase_users', e.aggregateId)!;
-    if (e.aggregateVersion <= u.version) return;
-    const status =
-      e.type === 'user.created' || e.type === 'user.status.changed' ? e.status : e.type === 'user.deleted' ? 'deleted' : u.status;
-    put(view, 'purchase_users', { ...u, status, version: e.aggregateVersion });
-  }
+  /** The user's status as the saga knows it after the event, applied once. */
+  const userStatus = <E extends UserEvent>(status: (u: PurchaseUserRow, e: E) => string | null): EventHandler<E> => ({
+    needs: (e) => [['purchase_users', e.aggregateId]],
+    apply(view, e) {
+      const u = view.get<PurchaseUserRow>('purchase_users', e.aggregateId)!;
+      if (e.aggregateVersion <= u.version) return;
+      view.put('purchase_users', { ...u, status: status(u, e), version: e.aggregateVersion });
+    },
+  });
 
-  function onOrder(view: ProjectionView, e: OrderEvent): void {
-    if (e.type === 'order.created') {
-      const deadline = e.occurredAt + opts.paymentTimeoutMs;
-      put(view, 'purchase_orders', {
-        order_id: e.aggregateId,
-        user_id: e.userId,
-        tenant_id: e.tenantId,
-        plan_name: e.planName,
-        spec: { ...e.spec },
-        tier: e.tier,
-        region: e.region,
-        status: 'awaiting_payment',
-        deadline_at: new Date(deadline),
-        device_id: null,
-        refusal: null,
-        version: e.aggregateVersion,
-      } satisfies PurchaseOrderRow);
-      put(
-        view,
+  /** Devices the saga did not allocate count against the quota as they appear and disappear. */
+  const activeDevices = <E extends DeviceEvent>(delta: (e: E) => number): EventHandler<E> => ({
+    needs: (e) => [['purchase_users', e.userId]],
+    apply(view, e) {
+      const d = delta(e);
+      if (d === 0) return;
+      const u = view.get<PurchaseUserRow>('purchase_users', e.userId)!;
+      view.put('purchase_users', { ...u, active_devices: Math.max(0, u.active_devices + d) });
+    },
+  });
+
+  function allocate(view: ProjectionView, order: PurchaseOrderRow, e: OrderPaid): void {
+    cancelAction(view, timeoutId(order.order_id), 'paid in time');
+    const user = view.get<PurchaseUserRow>('purchase_users', order.user_id)!;
+    const why = refusal(user, opts.deviceQuota);
+    if (why) {
+      view.put('purchase_orders', { ...order, status: 'refused', refusal: why, version: e.aggregateVersion });
+      view.put(
         ACTIONS,
-        action(PURCHASE_PLAN, e, 'payment-timeout', {
-          key: e.aggregateId,
+        action(PURCHASE_PLAN, e, 'refund', {
           aggregate: 'order',
-          aggregateId: e.aggregateId,
-          type: 'CancelOrder',
-          payload: { reason: 'payment timeout' },
-          dueAt: deadline,
+          aggregateId: order.order_id,
+          type: 'RefundOrder',
+          payload: { reason: `device allocation refused: ${why}` },
         }),
       );
       return;
     }
-    const order = view.get<PurchaseOrderRow>('purchase_orders', e.aggregateId);
-    if (!order || e.aggregateVersion <= order.version) return;
-    switch (e.type) {
-      case 'order.paid': {
-        cancelAction(view, timeoutId(order.order_id), 'paid in time');
-        const user = view.get<PurchaseUserRow>('purchase_users', order.user_id)!;
-        const why = refusal(user, opts.deviceQuota);
-        if (why) {
-          put(view, 'purchase_orders', { ...order, status: 'refused', refusal: why, version: e.aggregateVersion });
-          put(
-            view,
-            ACTIONS,
-            action(PURCHASE_PLAN, e, 'refund', {
-              aggregate: 'order',
-              aggregateId: order.order_id,
-              type: 'RefundOrder',
-              payload: { reason: `device allocation refused: ${why}` },
-            }),
-          );
-          return;
-        }
-        const deviceId = deviceIdForOrder(order.order_id);
-        put(view, 'purchase_users', { ...user, active_devices: user.active_devices + 1 });
-        put(view, 'purchase_orders', { ...order, status: 'allocating', device_id: deviceId, version: e.aggregateVersion });
-        put(
-          view,
-          ACTIONS,
-          action(PURCHASE_PLAN, e, 'allocate', {
-            aggregate: 'device',
-            aggregateId: deviceId,
-            type: 'CreateDevice',
-            payload: {
-              userId: order.user_id,
-              name: order.plan_name,
-              spec: order.spec,
-              tier: order.tier,
-              region: order.region,
-              orderId: order.order_id,
-            },
-            compensation: {
-              aggregate: 'order',
-              aggregateId: order.order_id,
-              type: 'RefundOrder',
-              payload: { reason: 'device allocation refused by the device service' },
-            },
-          }),
-        );
-        return;
-      }
-      case 'order.cancelled':
-        cancelAction(view, timeoutId(order.order_id), 'cancelled');
-        return put(view, 'purchase_orders', { ...order, status: 'cancelled', version: e.aggregateVersion });
-      case 'order.refunded':
-        return put(view, 'purchase_orders', { ...order, status: 'refunded', version: e.aggregateVersion });
-    }
+    const deviceId = deviceIdForOrder(order.order_id);
+    view.put('purchase_users', { ...user, active_devices: user.active_devices + 1 });
+    view.put('purchase_orders', { ...order, status: 'allocating', device_id: deviceId, version: e.aggregateVersion });
+    view.put(
+      ACTIONS,
+      action(PURCHASE_PLAN, e, 'allocate', {
+        aggregate: 'device',
+        aggregateId: deviceId,
+        type: 'CreateDevice',
+        payload: {
+          userId: order.user_id,
+          name: order.plan_name,
+          spec: order.spec,
+          tier: order.tier,
+          region: order.region,
+          orderId: order.order_id,
+        },
+        compensation: {
+          aggregate: 'order',
+          aggregateId: order.order_id,
+          type: 'RefundOrder',
+          payload: { reason: 'device allocation refused by the device service' },
+        },
+      }),
+    );
   }
 
-  function onDevice(view: ProjectionView, e: DeviceEvent): void {
-    // Devices the saga allocated were counted when it allocated them.
-    if (e.type === 'device.created' && e.orderId === null) {
-      const u = view.get<PurchaseUserRow>('purchase_users', e.userId)!;
-      put(view, 'purchase_users', { ...u, active_devices: u.active_devices + 1 });
-    }
-    if (e.type === 'device.deleted') {
-      const u = view.get<PurchaseUserRow>('purchase_users', e.userId)!;
-      put(view, 'purchase_users', { ...u, active_devices: Math.max(0, u.active_devices - 1) });
-    }
-  }
-
-  return {
+  return defineProjection({
     name: PURCHASE_PLAN,
-    topics: (t) => [t.user.events, t.order.events, t.device.events],
     tables: {
       purchase_users: { key: 'user_id', source: { placeholder: (id) => ({ user_id: id, status: null, active_devices: 0, version: 0 }) } },
       purchase_orders: { key: 'order_id' },
       [ACTIONS]: actionsTable,
     },
-    needs(e) {
-      if (isUserEvent(e)) return [['purchase_users', e.aggregateId]];
-      if (isDeviceEvent(e)) return e.type === 'device.created' || e.type === 'device.deleted' ? [['purchase_users', e.userId]] : [];
-      if (!isOrderEvent(e)) return [];
-      if (e.type === 'order.paid') {
+    on: {
+      user: {
+        'user.created': userStatus((_, e) => e.status),
+        'user.status.changed': userStatus((_, e) => e.status),
+        'user.deleted': userStatus(() => 'deleted'),
+        'user.updated': userStatus((u) => u.status),
+      },
+      order: {
+        'order.created': {
+          needs: (e) => [['purchase_orders', e.aggregateId]],
+          apply(view, e) {
+            const deadline = e.occurredAt + opts.paymentTimeoutMs;
+            view.put('purchase_orders', {
+              order_id: e.aggregateId,
+              user_id: e.userId,
+              tenant_id: e.tenantId,
+              plan_name: e.planName,
+              spec: { ...e.spec },
+              tier: e.tier,
+              region: e.region,
+              status: 'awaiting_payment',
+              deadline_at: new Date(deadline),
+              device_id: null,
+              refusal: null,
+              version: e.aggregateVersion,
+            } satisfies PurchaseOrderRow);
+            view.put(
+              ACTIONS,
+              action(PURCHASE_PLAN, e, 'payment-timeout', {
+                key: e.aggregateId,
+                aggregate: 'order',
+                aggregateId: e.aggregateId,
+                type: 'CancelOrder',
+                payload: { reason: 'payment timeout' },
+                dueAt: deadline,
+              }),
+            );
+          },
+        },
         // The order's user is in the order row; the saga loads it by the id the event carries.
-        return [
-          ['purchase_orders', e.aggregateId],
-          ['purchase_users', e.userId],
-          [ACTIONS, timeoutId(e.aggregateId)],
-        ];
-      }
-      if (e.type === 'order.cancelled')
-        return [
-          ['purchase_orders', e.aggregateId],
-          [ACTIONS, timeoutId(e.aggregateId)],
-        ];
-      return [['purchase_orders', e.aggregateId]];
+        'order.paid': orderStep(
+          (e) => [
+            ['purchase_users', e.userId],
+            [ACTIONS, timeoutId(e.aggregateId)],
+          ],
+          allocate,
+        ),
+        'order.cancelled': orderStep(
+          (e) => [[ACTIONS, timeoutId(e.aggregateId)]],
+          (view, order, e) => {
+            cancelAction(view, timeoutId(order.order_id), 'cancelled');
+            view.put('purchase_orders', { ...order, status: 'cancelled', version: e.aggregateVersion });
+          },
+        ),
+        'order.refunded': orderStep(
+          () => [],
+          (view, order, e) => view.put('purchase_orders', { ...order, status: 'refunded', version: e.aggregateVersion }),
+        ),
+      },
+      device: {
+        // Devices the saga allocated were counted when it allocated them.
+        'device.created': activeDevices((e) => (e.orderId === null ? 1 : 0)),
+        'device.deleted': activeDevices(() => -1),
+        'device.started': IGNORE,
+        'device.stopped': IGNORE,
+        'device.updated': IGNORE,
+      },
     },
-    apply(view, e) {
-      if (isUserEvent(e)) onUser(view, e);
-      else if (isOrderEvent(e)) onOrder(view, e);
-      else if (isDeviceEvent(e)) onDevice(view, e);
-    },
-  };
+  });
 }

@@ -1,9 +1,9 @@
-import type { AnyEvent } from '../../lib/event-log';
-import type { Projection, ProjectionView, Row } from '../../lib/projection';
-import { ACTIONS, action, actionsTable, type ActionRow, type ExpandedCommand } from '../../lib/saga';
 import type { Knex } from 'knex';
-import { isDeviceEvent, type DeviceStatus } from '../../services/device/events';
-import { isUserEvent } from '../../services/user/events';
+import type { EventHandler, ProjectionView, Row } from '../../lib/projection';
+import { ACTIONS, action, actionsTable, type ActionRow, type ExpandedCommand } from '../../lib/saga';
+import type { DeviceEvent, DeviceStatus } from '../../services/device/events';
+import { defineProjection } from '../../services/events';
+import type { UserEvent } from '../../services/user/events';
 
 export const USER_LIFECYCLE = 'user-lifecycle';
 
@@ -21,98 +21,116 @@ interface LifecycleDeviceRow extends Row {
 
 const blocked = (status: string | null) => status === 'suspended' || status === 'banned' || status === 'deleted';
 
+/** The user as the policy knows it after the event, applied once, and the steps the event starts. */
+const userSeen = <E extends UserEvent>(
+  status: (u: LifecycleUserRow, e: E) => string | null,
+  steps: (view: ProjectionView, e: E) => void = () => undefined,
+): EventHandler<E> => ({
+  needs: (e) => [['lifecycle_users', e.aggregateId]],
+  apply(view, e) {
+    const u = view.get<LifecycleUserRow>('lifecycle_users', e.aggregateId)!;
+    if (e.aggregateVersion <= u.version) return;
+    view.put('lifecycle_users', { ...u, status: status(u, e), version: e.aggregateVersion });
+    steps(view, e);
+  },
+});
+
+/** The device as the policy knows it after the event, applied once, and what a blocked owner's device gets. */
+const deviceSeen = <E extends DeviceEvent>(
+  status: (current: LifecycleDeviceRow | undefined) => DeviceStatus,
+  steps: (view: ProjectionView, e: E, owner: LifecycleUserRow) => void = () => undefined,
+): EventHandler<E> => ({
+  needs: (e) => [
+    ['lifecycle_devices', e.aggregateId],
+    ['lifecycle_users', e.userId],
+  ],
+  apply(view, e) {
+    const current = view.get<LifecycleDeviceRow>('lifecycle_devices', e.aggregateId);
+    if (current && e.aggregateVersion <= current.version) return;
+    view.put('lifecycle_devices', { device_id: e.aggregateId, user_id: e.userId, status: status(current), version: e.aggregateVersion });
+    steps(view, e, view.get<LifecycleUserRow>('lifecycle_users', e.userId)!);
+  },
+});
+
 /**
  * The user-lifecycle policy: user.deleted → the user's running devices are stopped and all their devices
  * deleted; user.status.changed to suspended or banned → running devices stopped. Which devices is decided
  * when the step is sent, on the devices the policy knows then; a device started (or created) after its user
  * was blocked is stopped (or deleted) as it appears.
  */
-export const userLifecyclePolicy: Projection = {
+export const userLifecyclePolicy = defineProjection({
   name: USER_LIFECYCLE,
-  topics: (t) => [t.user.events, t.device.events],
   tables: {
     lifecycle_users: { key: 'user_id', source: { placeholder: (id) => ({ user_id: id, status: null, version: 0 }) } },
     lifecycle_devices: { key: 'device_id' },
     [ACTIONS]: actionsTable,
   },
-  needs(e) {
-    if (isUserEvent(e)) return [['lifecycle_users', e.aggregateId]];
-    if (isDeviceEvent(e))
-      return [
-        ['lifecycle_devices', e.aggregateId],
-        ['lifecycle_users', e.userId],
-      ];
-    return [];
-  },
-  apply(view: ProjectionView, event: AnyEvent) {
-    if (isUserEvent(event)) {
-      const e = event;
-      const u = view.get<LifecycleUserRow>('lifecycle_users', e.aggregateId)!;
-      if (e.aggregateVersion <= u.version) return;
-      if (e.type === 'user.deleted') {
-        view.put('lifecycle_users', { ...u, status: 'deleted', version: e.aggregateVersion });
-        view.put(
-          ACTIONS,
-          action(USER_LIFECYCLE, event, 'release-devices', {
-            kind: 'user-devices',
-            payload: { userId: e.aggregateId, delete: true, reason: 'user deleted' },
-          }),
-        );
-      } else if (e.type === 'user.status.changed' || e.type === 'user.created') {
-        view.put('lifecycle_users', { ...u, status: e.status, version: e.aggregateVersion });
-        if (e.type === 'user.status.changed' && blocked(e.status)) {
+  on: {
+    user: {
+      'user.created': userSeen((_, e) => e.status),
+      'user.updated': userSeen((u) => u.status),
+      'user.status.changed': userSeen(
+        (_, e) => e.status,
+        (view, e) => {
+          if (!blocked(e.status)) return;
           view.put(
             ACTIONS,
-            action(USER_LIFECYCLE, event, 'stop-devices', {
+            action(USER_LIFECYCLE, e, 'stop-devices', {
               kind: 'user-devices',
               payload: { userId: e.aggregateId, delete: false, reason: `user ${e.status}` },
             }),
           );
-        }
-      } else {
-        view.put('lifecycle_users', { ...u, version: e.aggregateVersion });
-      }
-      return;
-    }
-    if (!isDeviceEvent(event)) return;
-    const e = event;
-    const current = view.get<LifecycleDeviceRow>('lifecycle_devices', e.aggregateId);
-    if (current && e.aggregateVersion <= current.version) return;
-    const status = (
-      {
-        'device.created': 'created',
-        'device.started': 'running',
-        'device.stopped': 'stopped',
-        'device.deleted': 'deleted',
-        'device.updated': current?.status ?? 'created',
-      } as const
-    )[e.type];
-    view.put('lifecycle_devices', { device_id: e.aggregateId, user_id: e.userId, status, version: e.aggregateVersion });
-    const owner = view.get<LifecycleUserRow>('lifecycle_users', e.userId)!;
-    if (e.type === 'device.created' && owner.status === 'deleted') {
-      view.put(
-        ACTIONS,
-        action(USER_LIFECYCLE, event, 'delete-late-device', {
-          aggregate: 'device',
-          aggregateId: e.aggregateId,
-          type: 'DeleteDevice',
-          payload: { reason: 'user deleted' },
-        }),
-      );
-    }
-    if (e.type === 'device.started' && blocked(owner.status)) {
-      view.put(
-        ACTIONS,
-        action(USER_LIFECYCLE, event, 'stop-late-start', {
-          aggregate: 'device',
-          aggregateId: e.aggregateId,
-          type: 'StopDevice',
-          payload: { reason: `user ${owner.status}` },
-        }),
-      );
-    }
+        },
+      ),
+      'user.deleted': userSeen(
+        () => 'deleted',
+        (view, e) =>
+          view.put(
+            ACTIONS,
+            action(USER_LIFECYCLE, e, 'release-devices', {
+              kind: 'user-devices',
+              payload: { userId: e.aggregateId, delete: true, reason: 'user deleted' },
+            }),
+          ),
+      ),
+    },
+    device: {
+      'device.created': deviceSeen(
+        () => 'created',
+        (view, e, owner) => {
+          if (owner.status !== 'deleted') return;
+          view.put(
+            ACTIONS,
+            action(USER_LIFECYCLE, e, 'delete-late-device', {
+              aggregate: 'device',
+              aggregateId: e.aggregateId,
+              type: 'DeleteDevice',
+              payload: { reason: 'user deleted' },
+            }),
+          );
+        },
+      ),
+      'device.started': deviceSeen(
+        () => 'running',
+        (view, e, owner) => {
+          if (!blocked(owner.status)) return;
+          view.put(
+            ACTIONS,
+            action(USER_LIFECYCLE, e, 'stop-late-start', {
+              aggregate: 'device',
+              aggregateId: e.aggregateId,
+              type: 'StopDevice',
+              payload: { reason: `user ${owner.status}` },
+            }),
+          );
+        },
+      ),
+      'device.stopped': deviceSeen(() => 'stopped'),
+      'device.deleted': deviceSeen(() => 'deleted'),
+      'device.updated': deviceSeen((current) => current?.status ?? 'created'),
+    },
   },
-};
+});
 
 /** Expands a user-devices step into a stop for each running device and, for a deleted user, a delete for each device. */
 export async function expandUserDevices(a: ActionRow, trx: Knex.Transaction): Promise<ExpandedCommand[]> {

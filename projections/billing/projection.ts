@@ -1,9 +1,8 @@
-import { assertNever } from '../../lib/decider';
-import { applyUserCopy, userCopyTable, userFields, type UserCopyRow } from '../common/user-copy';
-import type { Projection, ProjectionView, Row } from '../../lib/projection';
-import { isDeviceEvent, type DeviceEvent, type DeviceStatus } from '../../services/device/events';
-import { isOrderEvent, type OrderEvent } from '../../services/order/events';
-import { isUserEvent } from '../../services/user/events';
+import type { EventHandler, HandlerMap, ProjectionView, Row } from '../../lib/projection';
+import type { DeviceEvent, DeviceStatus } from '../../services/device/events';
+import { defineProjection } from '../../services/events';
+import type { OrderEvent } from '../../services/order/events';
+import { userCopyHandlers, userCopyTable, userFields, type UserCopyRow } from '../common/user-copy';
 import { meter, ratePerMinute, usageDay } from './rates';
 
 export interface OrderRow extends Row {
@@ -71,60 +70,62 @@ const BILLING_DEPENDENTS = [
   { table: 'metering_sessions', fields: ['username', 'email', 'user_status'] },
 ] as const;
 
-function applyOrder(view: ProjectionView, e: OrderEvent): void {
-  const at = new Date(e.occurredAt);
-  if (e.type === 'order.created') {
-    const row: OrderRow = {
-      order_id: e.aggregateId,
-      tenant_id: e.tenantId,
-      user_id: e.userId,
-      plan_id: e.planId,
-      plan_name: e.planName,
-      amount: e.amount.amount,
-      currency: e.amount.currency,
-      paid_amount: 0,
-      refunded_amount: 0,
-      status: 'created',
-      payment_method: null,
-      payment_ref: null,
-      cancel_reason: null,
-      created_at: at,
-      paid_at: null,
-      cancelled_at: null,
-      refunded_at: null,
-      version: e.aggregateVersion,
-      ...billingUserFields(view.get<UserCopyRow>('billing_users', e.userId)),
+/** A change to an order the projection knows, applied once (an event at or below the row's version is old news). */
+const orderChange = <E extends OrderEvent>(change: (order: OrderRow, e: E) => Partial<OrderRow>): EventHandler<E> => ({
+  needs: (e) => [['orders', e.aggregateId]],
+  apply(view, e) {
+    const order = view.get<OrderRow>('orders', e.aggregateId);
+    if (!order || e.aggregateVersion <= order.version) return;
+    view.put('orders', { ...order, ...change(order, e), version: e.aggregateVersion });
+  },
+});
+
+const ORDER_HANDLERS: HandlerMap<OrderEvent> = {
+  'order.created': {
+    needs: (e) => [
+      ['orders', e.aggregateId],
+      ['billing_users', e.userId],
+    ],
+    apply: (view, e) =>
+      view.put('orders', {
+        order_id: e.aggregateId,
+        tenant_id: e.tenantId,
+        user_id: e.userId,
+        plan_id: e.planId,
+        plan_name: e.planName,
+        amount: e.amount.amount,
+        currency: e.amount.currency,
+        paid_amount: 0,
+        refunded_amount: 0,
+        status: 'created',
+        payment_method: null,
+        payment_ref: null,
+        cancel_reason: null,
+        created_at: new Date(e.occurredAt),
+        paid_at: null,
+        cancelled_at: null,
+        refunded_at: null,
+        version: e.aggregateVersion,
+        ...billingUserFields(view.get<UserCopyRow>('billing_users', e.userId)),
+      } satisfies OrderRow),
+  },
+  'order.paid': orderChange((_, e) => ({
+    status: 'paid',
+    paid_amount: e.amount.amount,
+    paid_at: new Date(e.occurredAt),
+    payment_method: e.paymentMethod,
+    payment_ref: e.paymentRef,
+  })),
+  'order.cancelled': orderChange((_, e) => ({ status: 'cancelled', cancelled_at: new Date(e.occurredAt), cancel_reason: e.reason })),
+  'order.refunded': orderChange((order, e) => {
+    const refunded = order.refunded_amount + e.amount.amount;
+    return {
+      refunded_amount: refunded,
+      refunded_at: new Date(e.occurredAt),
+      status: refunded >= order.paid_amount ? 'refunded' : 'partially_refunded',
     };
-    return view.put('orders', row);
-  }
-  const order = view.get<OrderRow>('orders', e.aggregateId);
-  if (!order || e.aggregateVersion <= order.version) return;
-  const next = { ...order, version: e.aggregateVersion };
-  switch (e.type) {
-    case 'order.paid':
-      return view.put('orders', {
-        ...next,
-        status: 'paid',
-        paid_amount: e.amount.amount,
-        paid_at: at,
-        payment_method: e.paymentMethod,
-        payment_ref: e.paymentRef,
-      });
-    case 'order.cancelled':
-      return view.put('orders', { ...next, status: 'cancelled', cancelled_at: at, cancel_reason: e.reason });
-    case 'order.refunded': {
-      const refunded = order.refunded_amount + e.amount.amount;
-      return view.put('orders', {
-        ...next,
-        refunded_amount: refunded,
-        refunded_at: at,
-        status: refunded >= order.paid_amount ? 'refunded' : 'partially_refunded',
-      });
-    }
-    default:
-      return assertNever(e);
-  }
-}
+  }),
+};
 
 /** Closes the device's open session at `at`: the session row, and the day's usage of its user. */
 function closeSession(view: ProjectionView, device: BillingDeviceRow, e: DeviceEvent, reason: 'stopped' | 'deleted'): void {
@@ -176,39 +177,52 @@ function anomaly(view: ProjectionView, e: DeviceEvent, device: BillingDeviceRow,
   });
 }
 
-function applyDevice(view: ProjectionView, e: DeviceEvent): void {
-  if (e.type === 'device.created') {
-    const row: BillingDeviceRow = {
-      device_id: e.aggregateId,
-      tenant_id: e.tenantId,
-      user_id: e.userId,
-      tier: e.tier,
-      status: 'created',
-      open_session_id: null,
-      open_session_started_at: null,
-      open_session_rate: null,
-      version: e.aggregateVersion,
-    };
-    return view.put('billing_devices', row);
-  }
-  const device = view.get<BillingDeviceRow>('billing_devices', e.aggregateId);
-  if (!device || e.aggregateVersion <= device.version) return;
-  let next: BillingDeviceRow = { ...device, version: e.aggregateVersion };
-  switch (e.type) {
-    case 'device.started': {
+const NO_SESSION = { open_session_id: null, open_session_started_at: null, open_session_rate: null } as const;
+
+/**
+ * A change to a device the projection knows, applied once; `change` may open or close a metering session and
+ * returns the device's new fields. Session events load the device's user for the session's redundant fields.
+ */
+const deviceChange = <E extends DeviceEvent>(
+  change: (view: ProjectionView, device: BillingDeviceRow, e: E) => Partial<BillingDeviceRow>,
+  opts: { session: boolean },
+): EventHandler<E> => ({
+  needs: (e) =>
+    opts.session
+      ? [
+          ['billing_devices', e.aggregateId],
+          ['billing_users', e.userId],
+        ]
+      : [['billing_devices', e.aggregateId]],
+  apply(view, e) {
+    const device = view.get<BillingDeviceRow>('billing_devices', e.aggregateId);
+    if (!device || e.aggregateVersion <= device.version) return;
+    view.put('billing_devices', { ...device, ...change(view, device, e), version: e.aggregateVersion });
+  },
+});
+
+const DEVICE_HANDLERS: HandlerMap<DeviceEvent> = {
+  'device.created': {
+    needs: (e) => [['billing_devices', e.aggregateId]],
+    apply: (view, e) =>
+      view.put('billing_devices', {
+        device_id: e.aggregateId,
+        tenant_id: e.tenantId,
+        user_id: e.userId,
+        tier: e.tier,
+        status: 'created',
+        ...NO_SESSION,
+        version: e.aggregateVersion,
+      } satisfies BillingDeviceRow),
+  },
+  'device.started': deviceChange(
+    (view, device, e) => {
       if (device.open_session_id) {
         anomaly(view, e, device, 'start_while_running', `a session (${device.open_session_id}) is already open; this start opens none`);
-        break;
+        return {};
       }
       const rate = ratePerMinute(device.tier);
-      next = {
-        ...next,
-        status: 'running',
-        open_session_id: e.eventId,
-        open_session_started_at: new Date(e.occurredAt),
-        open_session_rate: rate,
-      };
-      const session: SessionRow = {
+      view.put('metering_sessions', {
         session_id: e.eventId,
         device_id: device.device_id,
         tenant_id: device.tenant_id,
@@ -223,35 +237,35 @@ function applyDevice(view: ProjectionView, e: DeviceEvent): void {
         cost_fen: null,
         close_reason: null,
         ...billingUserFields(view.get<UserCopyRow>('billing_users', device.user_id)),
-      };
-      view.put('metering_sessions', session);
-      break;
-    }
-    case 'device.stopped':
+      } satisfies SessionRow);
+      return { status: 'running', open_session_id: e.eventId, open_session_started_at: new Date(e.occurredAt), open_session_rate: rate };
+    },
+    { session: true },
+  ),
+  'device.stopped': deviceChange(
+    (view, device, e) => {
       if (!device.open_session_id) {
         anomaly(view, e, device, 'stop_without_start', 'no open session to close');
-        next = { ...next, status: 'stopped' };
-        break;
+        return { status: 'stopped' };
       }
       closeSession(view, device, e, 'stopped');
-      next = { ...next, status: 'stopped', open_session_id: null, open_session_started_at: null, open_session_rate: null };
-      break;
-    case 'device.deleted':
+      return { status: 'stopped', ...NO_SESSION };
+    },
+    { session: true },
+  ),
+  'device.deleted': deviceChange(
+    (view, device, e) => {
       if (device.open_session_id) closeSession(view, device, e, 'deleted');
-      next = { ...next, status: 'deleted', open_session_id: null, open_session_started_at: null, open_session_rate: null };
-      break;
-    case 'device.updated':
-      break;
-    default:
-      return assertNever(e);
-  }
-  view.put('billing_devices', next);
-}
+      return { status: 'deleted', ...NO_SESSION };
+    },
+    { session: true },
+  ),
+  'device.updated': deviceChange(() => ({}), { session: false }),
+};
 
 /** Orders, metering sessions and daily usage, with redundant user fields. Reads the user, device and order topics. */
-export const billingProjection: Projection = {
+export const billingProjection = defineProjection({
   name: 'billing',
-  topics: (t) => [t.user.events, t.device.events, t.order.events],
   tables: {
     billing_users: userCopyTable,
     orders: { key: 'order_id' },
@@ -260,30 +274,9 @@ export const billingProjection: Projection = {
     usage_daily: { key: 'usage_id', counters: ['sessions', 'seconds', 'cost_fen'] },
     billing_anomalies: { key: 'anomaly_id' },
   },
-  needs(e) {
-    if (isUserEvent(e)) return [['billing_users', e.aggregateId]];
-    if (isOrderEvent(e)) {
-      return e.type === 'order.created'
-        ? [
-            ['orders', e.aggregateId],
-            ['billing_users', e.userId],
-          ]
-        : [['orders', e.aggregateId]];
-    }
-    if (isDeviceEvent(e)) {
-      if (e.type === 'device.started' || e.type === 'device.stopped' || e.type === 'device.deleted') {
-        return [
-          ['billing_devices', e.aggregateId],
-          ['billing_users', e.userId],
-        ];
-      }
-      return [['billing_devices', e.aggregateId]];
-    }
-    return [];
+  on: {
+    user: userCopyHandlers('billing_users', BILLING_DEPENDENTS),
+    order: ORDER_HANDLERS,
+    device: DEVICE_HANDLERS,
   },
-  apply(view, e) {
-    if (isUserEvent(e)) applyUserCopy(view, 'billing_users', e, BILLING_DEPENDENTS);
-    else if (isOrderEvent(e)) applyOrder(view, e);
-    else if (isDeviceEvent(e)) applyDevice(view, e);
-  },
-};
+});

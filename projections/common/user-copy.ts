@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
-import { assertNever } from '../../lib/decider';
-import type { ProjectionView, Row, TableSpec } from '../../lib/projection';
+import type { EventHandler, HandlerMap, Row, TableSpec } from '../../lib/projection';
 import type { UserEvent } from '../../services/user/events';
 
 /**
@@ -51,35 +50,37 @@ export const userFields = (u: UserCopyRow | undefined) => ({
   user_status: u?.status ?? null,
 });
 
-/** Folds a user event into the copy, then copies the user's fields onto every row of the dependent tables. */
-export function applyUserCopy(
-  view: ProjectionView,
-  table: string,
-  e: UserEvent,
-  dependents: ReadonlyArray<{ table: string; fields: ReadonlyArray<keyof ReturnType<typeof userFields>> }>,
-): void {
-  const current = view.get<UserCopyRow>(table, e.aggregateId);
-  if (current && e.aggregateVersion <= current.version) return;
-  const base = current ?? placeholder(e.aggregateId);
-  let next: UserCopyRow;
-  switch (e.type) {
-    case 'user.created':
-      next = { ...base, tenant_id: e.tenantId, username: e.username, email: e.email, phone: e.phone, status: e.status };
-      break;
-    case 'user.updated':
-      next = { ...base, username: e.username ?? base.username, email: e.email ?? base.email, phone: e.phone ?? base.phone };
-      break;
-    case 'user.status.changed':
-      next = { ...base, status: e.status };
-      break;
-    case 'user.deleted':
-      next = { ...base, status: 'deleted' };
-      break;
-    default:
-      return assertNever(e);
-  }
-  next = { ...next, version: e.aggregateVersion };
-  view.put(table, next);
-  const fields = userFields(next);
-  for (const d of dependents) view.cascade(d.table, e.aggregateId, Object.fromEntries(d.fields.map((f) => [f, fields[f]])));
+/** What each user event changes in the copy: every user event type decides here, once for every projection. */
+const USER_CHANGES: { readonly [K in UserEvent['type']]: (u: UserCopyRow, e: Extract<UserEvent, { type: K }>) => Partial<UserCopyRow> } = {
+  'user.created': (_, e) => ({ tenant_id: e.tenantId, username: e.username, email: e.email, phone: e.phone, status: e.status }),
+  'user.updated': (u, e) => ({ username: e.username ?? u.username, email: e.email ?? u.email, phone: e.phone ?? u.phone }),
+  'user.status.changed': (_, e) => ({ status: e.status }),
+  'user.deleted': () => ({ status: 'deleted' }),
+};
+
+type Dependents = ReadonlyArray<{ table: string; fields: ReadonlyArray<keyof ReturnType<typeof userFields>> }>;
+
+/**
+ * The handlers of a projection's user copy: each user event is folded into `table`, then the user's fields are
+ * copied onto every row of the dependent tables (the redundant user fields).
+ */
+export function userCopyHandlers(table: string, dependents: Dependents): HandlerMap<UserEvent> {
+  const handler = <K extends UserEvent['type']>(type: K): EventHandler<Extract<UserEvent, { type: K }>> => ({
+    needs: (e) => [[table, e.aggregateId]],
+    apply(view, e) {
+      const current = view.get<UserCopyRow>(table, e.aggregateId);
+      if (current && e.aggregateVersion <= current.version) return;
+      const base = current ?? placeholder(e.aggregateId);
+      const next: UserCopyRow = { ...base, ...USER_CHANGES[type](base, e), version: e.aggregateVersion };
+      view.put(table, next);
+      const fields = userFields(next);
+      for (const d of dependents) view.cascade(d.table, e.aggregateId, Object.fromEntries(d.fields.map((f) => [f, fields[f]])));
+    },
+  });
+  return {
+    'user.created': handler('user.created'),
+    'user.updated': handler('user.updated'),
+    'user.status.changed': handler('user.status.changed'),
+    'user.deleted': handler('user.deleted'),
+  };
 }

@@ -1,9 +1,8 @@
-import type { Projection, ProjectionView, Row } from '../../lib/projection';
-import { assertNever } from '../../lib/decider';
-import { applyUserCopy, userCopyTable, userFields, type UserCopyRow } from '../common/user-copy';
-import { isAppInstallEvent, type AppInstallEvent, type AppInstallStatus } from '../../services/app-install/events';
-import { isDeviceEvent, type DeviceEvent, type DeviceStatus } from '../../services/device/events';
-import { isUserEvent } from '../../services/user/events';
+import type { EventHandler, Row } from '../../lib/projection';
+import { userCopyHandlers, userCopyTable, userFields, type UserCopyRow } from '../common/user-copy';
+import type { AppInstallEvent, AppInstallStatus } from '../../services/app-install/events';
+import type { DeviceEvent, DeviceStatus } from '../../services/device/events';
+import { defineProjection } from '../../services/events';
 
 export interface DeviceRow extends Row {
   device_id: string;
@@ -39,102 +38,87 @@ export interface DeviceAppRow extends Row {
   version: number;
 }
 
-function applyDevice(view: ProjectionView, e: DeviceEvent): void {
-  const at = new Date(e.occurredAt);
-  if (e.type === 'device.created') {
-    const user = view.get<UserCopyRow>('device_users', e.userId);
-    const row: DeviceRow = {
-      device_id: e.aggregateId,
-      tenant_id: e.tenantId,
-      user_id: e.userId,
-      order_id: e.orderId,
-      name: e.name,
-      spec: { ...e.spec },
-      tier: e.tier,
-      region: e.region,
-      status: 'created',
-      created_at: at,
-      updated_at: at,
-      version: e.aggregateVersion,
-      ...userFields(user),
-    };
-    view.put('devices', row);
-    return;
-  }
-  const device = view.get<DeviceRow>('devices', e.aggregateId);
-  if (!device || e.aggregateVersion <= device.version) return;
-  const next = { ...device, updated_at: at, version: e.aggregateVersion };
-  switch (e.type) {
-    case 'device.started':
-      return view.put('devices', { ...next, status: 'running' });
-    case 'device.stopped':
-      return view.put('devices', { ...next, status: 'stopped' });
-    case 'device.updated':
-      return view.put('devices', { ...next, name: e.name ?? device.name, spec: e.spec ? { ...e.spec } : device.spec });
-    case 'device.deleted':
-      return view.put('devices', { ...next, status: 'deleted' });
-    default:
-      return assertNever(e);
-  }
-}
+/** A change to a device the projection knows, applied once (an event at or below the row's version is old news). */
+const deviceChange = <E extends DeviceEvent>(change: (device: DeviceRow, e: E) => Partial<DeviceRow>): EventHandler<E> => ({
+  needs: (e) => [['devices', e.aggregateId]],
+  apply(view, e) {
+    const device = view.get<DeviceRow>('devices', e.aggregateId);
+    if (!device || e.aggregateVersion <= device.version) return;
+    view.put('devices', { ...device, ...change(device, e), updated_at: new Date(e.occurredAt), version: e.aggregateVersion });
+  },
+});
 
-function applyApp(view: ProjectionView, e: AppInstallEvent): void {
-  const at = new Date(e.occurredAt);
-  if (e.type === 'app.install.requested') {
-    const row: DeviceAppRow = {
-      install_id: e.aggregateId,
-      device_id: e.deviceId,
-      tenant_id: e.tenantId,
-      user_id: e.userId,
-      app_id: e.appId,
-      app_version: e.appVersion,
-      status: 'requested',
-      requested_at: at,
-      installed_at: null,
-      failed_at: null,
-      failure_reason: null,
-      version: e.aggregateVersion,
-    };
-    return view.put('device_apps', row);
-  }
-  const app = view.get<DeviceAppRow>('device_apps', e.aggregateId);
-  if (!app || e.aggregateVersion <= app.version) return;
-  switch (e.type) {
-    case 'app.install.completed':
-      return view.put('device_apps', { ...app, status: 'installed', installed_at: at, version: e.aggregateVersion });
-    case 'app.install.failed':
-      return view.put('device_apps', { ...app, status: 'failed', failed_at: at, failure_reason: e.reason, version: e.aggregateVersion });
-    default:
-      return assertNever(e);
-  }
-}
+/** A change to an install the projection knows, applied once. */
+const appChange = <E extends AppInstallEvent>(change: (e: E) => Partial<DeviceAppRow>): EventHandler<E> => ({
+  needs: (e) => [['device_apps', e.aggregateId]],
+  apply(view, e) {
+    const app = view.get<DeviceAppRow>('device_apps', e.aggregateId);
+    if (!app || e.aggregateVersion <= app.version) return;
+    view.put('device_apps', { ...app, ...change(e), version: e.aggregateVersion });
+  },
+});
 
 /** Devices with their redundant user fields and installed apps. Reads the user, device and app install topics. */
-export const deviceProjection: Projection = {
+export const deviceProjection = defineProjection({
   name: 'device',
-  topics: (t) => [t.user.events, t.device.events, t.appInstall.events],
   tables: {
     device_users: userCopyTable,
     devices: { key: 'device_id' },
     device_apps: { key: 'install_id' },
   },
-  needs(e) {
-    if (isUserEvent(e)) return [['device_users', e.aggregateId]];
-    if (isDeviceEvent(e)) {
-      return e.type === 'device.created'
-        ? [
-            ['devices', e.aggregateId],
-            ['device_users', e.userId],
-          ]
-        : [['devices', e.aggregateId]];
-    }
-    if (isAppInstallEvent(e)) return [['device_apps', e.aggregateId]];
-    return [];
+  on: {
+    user: userCopyHandlers('device_users', [{ table: 'devices', fields: ['username', 'email', 'phone', 'user_status'] }]),
+    device: {
+      'device.created': {
+        needs: (e) => [
+          ['devices', e.aggregateId],
+          ['device_users', e.userId],
+        ],
+        apply(view, e) {
+          const at = new Date(e.occurredAt);
+          view.put('devices', {
+            device_id: e.aggregateId,
+            tenant_id: e.tenantId,
+            user_id: e.userId,
+            order_id: e.orderId,
+            name: e.name,
+            spec: { ...e.spec },
+            tier: e.tier,
+            region: e.region,
+            status: 'created',
+            created_at: at,
+            updated_at: at,
+            version: e.aggregateVersion,
+            ...userFields(view.get<UserCopyRow>('device_users', e.userId)),
+          } satisfies DeviceRow);
+        },
+      },
+      'device.started': deviceChange(() => ({ status: 'running' })),
+      'device.stopped': deviceChange(() => ({ status: 'stopped' })),
+      'device.updated': deviceChange((device, e) => ({ name: e.name ?? device.name, spec: e.spec ? { ...e.spec } : device.spec })),
+      'device.deleted': deviceChange(() => ({ status: 'deleted' })),
+    },
+    appInstall: {
+      'app.install.requested': {
+        needs: (e) => [['device_apps', e.aggregateId]],
+        apply: (view, e) =>
+          view.put('device_apps', {
+            install_id: e.aggregateId,
+            device_id: e.deviceId,
+            tenant_id: e.tenantId,
+            user_id: e.userId,
+            app_id: e.appId,
+            app_version: e.appVersion,
+            status: 'requested',
+            requested_at: new Date(e.occurredAt),
+            installed_at: null,
+            failed_at: null,
+            failure_reason: null,
+            version: e.aggregateVersion,
+          } satisfies DeviceAppRow),
+      },
+      'app.install.completed': appChange((e) => ({ status: 'installed', installed_at: new Date(e.occurredAt) })),
+      'app.install.failed': appChange((e) => ({ status: 'failed', failed_at: new Date(e.occurredAt), failure_reason: e.reason })),
+    },
   },
-  apply(view, e) {
-    if (isUserEvent(e))
-      applyUserCopy(view, 'device_users', e, [{ table: 'devices', fields: ['username', 'email', 'phone', 'user_status'] }]);
-    else if (isDeviceEvent(e)) applyDevice(view, e);
-    else if (isAppInstallEvent(e)) applyApp(view, e);
-  },
-};
+});

@@ -1,38 +1,35 @@
-import type { AnyEvent } from '../../lib/event-log';
-import type { Reaction } from '../../lib/policy';
-import type { Topics } from '../../lib/topics';
-import { isUserEvent } from '../user/events';
+import { NO_REACTION, type Reaction } from '../../lib/policy';
+import { defineReactions } from '../events';
 import { normalise, reservationId } from './decider';
 import type { ReservationKind } from './events';
+
+/** Releases a value the user gave up; `kept` is what they hold now (a change of letter case keeps the same reservation). */
+function release(
+  e: { aggregateId: string; tenantId: string | null },
+  kind: ReservationKind,
+  value: string | null,
+  kept: string | null = null,
+): Reaction[] {
+  if (value === null || (kept !== null && normalise(kept) === normalise(value))) return [];
+  return [
+    {
+      aggregate: 'reservation',
+      aggregateId: reservationId(e.tenantId ?? 'default', kind, value),
+      type: 'ReleaseReservation',
+      payload: { ownerId: e.aggregateId },
+    },
+  ];
+}
 
 /**
  * Frees the usernames and emails a user gives up: the old values after user.updated, both values after
  * user.deleted. (Claims are made synchronously by the user API before the user command is sent.)
  */
-export function releaseReservations(topics: Topics) {
-  return (e: AnyEvent): Reaction[] => {
-    if (!isUserEvent(e)) return [];
-    const event = e;
-    const tenant = event.tenantId ?? 'default';
-    /** Releases a value the user gave up; `kept` is what they hold now (a change of letter case keeps the same reservation). */
-    const release = (kind: ReservationKind, value: string | null, kept: string | null = null): Reaction[] =>
-      value === null || (kept !== null && normalise(kept) === normalise(value))
-        ? []
-        : [
-            {
-              topics: topics.reservation,
-              aggregateId: reservationId(tenant, kind, value),
-              type: 'ReleaseReservation',
-              payload: { ownerId: event.aggregateId },
-            },
-          ];
-    switch (event.type) {
-      case 'user.updated':
-        return [...release('username', event.previousUsername, event.username), ...release('email', event.previousEmail, event.email)];
-      case 'user.deleted':
-        return [...release('username', event.username), ...release('email', event.email)];
-      default:
-        return [];
-    }
-  };
-}
+export const reservationRelease = defineReactions('reservation-release', {
+  user: {
+    'user.updated': (e) => [...release(e, 'username', e.previousUsername, e.username), ...release(e, 'email', e.previousEmail, e.email)],
+    'user.deleted': (e) => [...release(e, 'username', e.username), ...release(e, 'email', e.email)],
+    'user.created': NO_REACTION,
+    'user.status.changed': NO_REACTION,
+  },
+});

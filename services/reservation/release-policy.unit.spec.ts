@@ -1,9 +1,7 @@
-import { topicsFor } from '../../lib/topics';
 import { reservationId } from './decider';
-import { releaseReservations } from './release-policy';
+import { reservationRelease } from './release-policy';
 
-const topics = topicsFor('t');
-const react = releaseReservations(topics);
+const { react } = reservationRelease;
 const meta = {
   eventId: 'e1',
   aggregateId: 'u1',
@@ -20,7 +18,7 @@ describe('reservation release policy', () => {
       react({ ...meta, type: 'user.updated', username: 'bob', email: null, phone: null, previousUsername: 'alice', previousEmail: null }),
     ).toEqual([
       {
-        topics: topics.reservation,
+        aggregate: 'reservation',
         aggregateId: reservationId('acme', 'username', 'alice'),
         type: 'ReleaseReservation',
         payload: { ownerId: 'u1' },
