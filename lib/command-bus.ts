@@ -1,4 +1,5 @@
 import type { Consumer, Kafka, Message, Producer } from 'kafkajs';
+import { InfraError } from './errors';
 import { replySchema, type CommandMessage, type Reply } from './commands';
 import type { CommandMeta } from './decider';
 import { createConsumer, createProducer, runConsumer } from './kafka';
@@ -6,21 +7,19 @@ import type { Logger } from './logger';
 import type { AggregateTopics } from './topics';
 
 /** The command was sent but no reply came in time: its outcome is unknown (a retry with the same Idempotency-Key is safe). */
-export class CommandTimeoutError extends Error {
-  readonly retriable = true;
+export class CommandTimeoutError extends InfraError {
   constructor(
     readonly commandId: string,
     timeoutMs: number,
   ) {
-    super(`no reply to command ${commandId} within ${timeoutMs}ms; its outcome is unknown — retry with the same Idempotency-Key`);
+    super(`no reply to command ${commandId} within ${timeoutMs}ms; its outcome is unknown — retry with the same Idempotency-Key`, true);
   }
 }
 
 /** Kafka could not take the command (broker down or unreachable): nothing was sent. */
-export class CommandNotSentError extends Error {
-  readonly retriable = true;
+export class CommandNotSentError extends InfraError {
   constructor(cause: unknown) {
-    super(`the command could not be sent to Kafka: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`the command could not be sent to Kafka: ${cause instanceof Error ? cause.message : String(cause)}`, true, { cause });
   }
 }
 

@@ -9,7 +9,7 @@ import { createConsumer, createProducer, partitionOf, runConsumer } from './kafk
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { readPartitions } from './partition-reader';
-import { isTransient } from './retry';
+import { isRetriable } from './retry';
 import {
   readChangelogRecord,
   snapshotMessage,
@@ -338,7 +338,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
           } catch (err) {
             // The registry is unreachable: read the batch again. Anything else is a record that no writer of this
             // platform made (written straight into the topic): it is no event of any aggregate, and skipped.
-            if (isTransient(err)) throw err;
+            if (isRetriable(err)) throw err;
             logger.error(
               { partition, offset: message.offset, err: (err as Error).message },
               'skipping a record of the event log that is no event',

@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
@@ -57,17 +58,16 @@ export function embeddedPgUrl(port: number, role: PgRole, credentials: PgCredent
   return url.toString();
 }
 
-/** Every migration folder: one per read model, saga and policy. */
-export const MIGRATION_DIRS = [
-  'projections/common',
-  'projections/device',
-  'projections/billing',
-  'projections/notification',
-  'policies/common',
-  'policies/purchase-plan',
-  'policies/user-lifecycle',
-  'policies/device-agent',
-].map((p) => path.resolve(__dirname, '..', p, 'migrations'));
+/**
+ * Every migration folder: a slice that keeps tables has a `migrations/` folder of its own (projections/<name>/,
+ * policies/<name>/, their `common/`); nothing lists them. knex runs the migrations of all folders in the order of
+ * their timestamped file names.
+ */
+export const MIGRATION_DIRS = ['projections', 'policies', 'services']
+  .map((area) => path.resolve(__dirname, '..', area))
+  .flatMap((area) => readdirSync(area, { withFileTypes: true }).map((d) => path.join(area, d.name, 'migrations')))
+  .filter((dir) => existsSync(dir))
+  .sort();
 
 /**
  * A knex pool on the platform's PostgreSQL. `schema` puts every table in a PostgreSQL schema of its own

@@ -19,3 +19,19 @@ export const forbidden = (message: string) => new DomainError(403, 'forbidden', 
 export const notFound = (message: string) => new DomainError(404, 'not_found', message);
 export const conflict = (message: string, details?: Record<string, unknown>) => new DomainError(409, 'conflict', message, details);
 export const ruleViolated = (message: string, details?: Record<string, unknown>) => new DomainError(422, 'rule_violated', message, details);
+
+/**
+ * An infrastructure failure (Kafka, the registry, PostgreSQL, the network), as kafkajs' errors are: `retriable`
+ * says whether the same call can succeed later, `cause` keeps the underlying error. Never a domain answer: the
+ * HTTP layer maps a retriable one to 503 with Retry-After, the workers retry it instead of dead-lettering.
+ */
+export class InfraError extends Error {
+  constructor(
+    message: string,
+    readonly retriable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}

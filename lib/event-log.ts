@@ -148,7 +148,7 @@ export function createEventLog(
   function reader(schemaId: number) {
     let r = readers.get(schemaId);
     if (!r) {
-      r = registry.client.getSchema(schemaId).then((writer) => {
+      r = registry.schemaOf(schemaId).then((writer) => {
         const writerType = writer as unknown as avro.Type;
         const known = writerType.name ? byFullName.get(writerType.name) : undefined;
         if (!known) return { type: writerType };

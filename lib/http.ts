@@ -11,7 +11,7 @@ import { DomainError, invalid } from './errors';
 import { authenticate, maybeActor } from './auth';
 import type { AuthConfig } from './config';
 import type { Logger } from './logger';
-import { isTransient } from './retry';
+import { isRetriable } from './retry';
 import { encodeToken } from './consistency';
 import { commandResultSchema, openApiDocument, openApiPath, type Operation } from './openapi';
 import type { AggregateTopics } from './topics';
@@ -151,7 +151,7 @@ function errors(logger: Logger, bodyLimit: string): Koa.Middleware {
         send(ctx, problem(e.status, title.toLowerCase().replace(/\W+/g, '_'), detail));
       } else if (isCompressionError(err)) {
         send(ctx, problem(400, 'bad_content_encoding', `the body is not valid ${ctx.get('Content-Encoding').slice(0, 20)}`));
-      } else if (isTransient(err)) {
+      } else if (isRetriable(err)) {
         // A part the request needs is down or restarting (PostgreSQL, the registry): an answer, not a 500.
         logger.warn({ err: (err as Error).message, path: ctx.path }, 'dependency unavailable');
         send(ctx, problem(503, 'unavailable', 'a part of the platform is unavailable right now; retry shortly'), { 'Retry-After': '1' });

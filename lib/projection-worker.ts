@@ -7,7 +7,7 @@ import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { noteApplied } from './applied-positions';
 import { applyBatch, applyOneByOne, type Projection } from './projection';
-import { isTransient, withRetry } from './retry';
+import { isRetriable, withRetry } from './retry';
 
 export const CHECKPOINTS = 'projection_checkpoints';
 
@@ -55,7 +55,7 @@ type Decoded = { message: KafkaMessage; event: AnyEvent } | { message: KafkaMess
 /** The registry could not answer (unreachable, or a 5xx while it restarts): a retry can fix that, unlike a bad record. */
 export function registryUnavailable(err: unknown): boolean {
   const status = (err as { status?: unknown }).status;
-  return isTransient(err) || (typeof status === 'number' && status >= 500);
+  return isRetriable(err) || (typeof status === 'number' && status >= 500);
 }
 
 /**
@@ -167,7 +167,7 @@ export function createProjectionWorker(deps: {
               good.map((d) => d.event),
             );
           } catch (err) {
-            if (isTransient(err)) throw err;
+            if (isRetriable(err)) throw err;
             throw new FailingEvent(err as Error);
           }
         } else {

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { AnyEvent, EventEnvelope } from './event-log';
-import { isTransient } from './retry';
+import { isRetriable } from './retry';
 import type { AggregateName, Topics } from './topics';
 
 /** A read-model row: column name → value, snake_case as in PostgreSQL. */
@@ -200,7 +200,7 @@ export async function applyOneByOne<T extends { readonly event: AnyEvent }>(
     try {
       await trx.transaction((sp) => applyBatch(sp, projection, [item.event]));
     } catch (err) {
-      if (isTransient(err)) throw err;
+      if (isRetriable(err)) throw err;
       failed.push({ item, error: err as Error });
     }
   }

@@ -2,6 +2,7 @@ import http from 'node:http';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type avro from 'avsc';
 import type { Config } from './config';
+import { InfraError } from './errors';
 import { passwordFile } from './secret-file';
 
 /**
@@ -37,15 +38,34 @@ export function registryAuthOf(cfg: Config, principal: RegistryPrincipal): { use
 
 export type Compatibility = 'NONE' | 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FORWARD_TRANSITIVE' | 'FULL' | 'FULL_TRANSITIVE';
 
-export class RegistryError extends Error {
+/** The registry answered with an error status: retriable when it is a 5xx (a restart, an overload). */
+export class RegistryError extends InfraError {
   constructor(
     message: string,
     readonly status: number,
-    readonly retriable: boolean,
+    retriable: boolean,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, retriable, options);
   }
 }
+
+/**
+ * The npm client's failures as RegistryErrors. It reports every failure as a `ResponseError` with a status: the
+ * registry's own (a 5xx is retriable, a 4xx an answer), or 400 when no answer came at all — its HTTP layer
+ * (mappersmith) keeps only the socket error's text, so that case alone is recognised by the text.
+ */
+const NO_ANSWER = /\b(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|socket hang up)\b/;
+function fromClient(err: unknown): unknown {
+  if (!(err instanceof Error) || err.name !== 'ResponseError') return err;
+  const status = Number((err as { status?: unknown }).status ?? 0);
+  const retriable = status >= 500 || status === 408 || (status === 400 && NO_ANSWER.test(err.message));
+  return new RegistryError(err.message, status, retriable, { cause: err });
+}
+const translated = <T>(call: Promise<T>): Promise<T> =>
+  call.catch((err: unknown) => {
+    throw fromClient(err);
+  });
 
 const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
 
@@ -85,7 +105,6 @@ export function createRegistry(cfg: Config, principal: RegistryPrincipal) {
 
   return {
     url,
-    client,
     /** The Authorization header of this principal, for a call the methods below do not make (inspect's subject lookup). */
     authorization,
     subjects: () => ok<string[]>('GET', '/subjects'),
@@ -124,7 +143,9 @@ export function createRegistry(cfg: Config, principal: RegistryPrincipal) {
     },
     /** The id of a schema already registered under the subject. */
     idOf: (subject: string, schema: avro.Schema) =>
-      client.getRegistryIdBySchema(subject, { type: SchemaType.AVRO, schema: JSON.stringify(schema) }),
+      translated(client.getRegistryIdBySchema(subject, { type: SchemaType.AVRO, schema: JSON.stringify(schema) })),
+    /** The writer's schema of an id (what the decoder resolves a record's schema id to). */
+    schemaOf: (id: number) => translated(client.getSchema(id)),
     deleteSubject: async (subject: string): Promise<void> => {
       await call('DELETE', subjectPath(subject));
       await call('DELETE', `${subjectPath(subject)}?permanent=true`);

@@ -1,3 +1,6 @@
+import { KnexTimeoutError } from 'knex';
+import pg from 'pg';
+import { InfraError } from './errors';
 import { sleep } from './wait';
 /**
  * One retry helper: exponential backoff with full jitter, for infrastructure errors that can pass (a database
@@ -5,18 +8,39 @@ import { sleep } from './wait';
  */
 const PROGRAMMER_ERRORS = [TypeError, RangeError, ReferenceError, SyntaxError];
 
-/** PostgreSQL errors that a retry can fix: serialization failure, deadlock, shutdown, connection failures. */
-const TRANSIENT_PG_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
-const TRANSIENT_MESSAGES =
-  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Connection terminated|timeout exceeded when trying to connect|Knex: Timeout acquiring a connection|the database system is (starting up|shutting down)/i;
+/** PostgreSQL errors that a retry can fix (SQLSTATE): serialization failure, deadlock, shutdown, connection failures. */
+const RETRIABLE_SQLSTATES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
+/** Node's socket errors (`code` of a system error). */
+const RETRIABLE_SYSCALL_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/**
+ * The only errors known by their message: node-postgres and pg-pool raise their connection losses as plain
+ * `Error`s with no code (pg/lib/client.js, pg-pool/index.js).
+ */
+const PG_CONNECTION_LOSSES = new Set([
+  'Connection terminated',
+  'Connection terminated unexpectedly',
+  'Connection terminated due to connection timeout',
+  'timeout exceeded when trying to connect',
+]);
 
-export function isTransient(err: unknown): boolean {
-  if (PROGRAMMER_ERRORS.some((E) => err instanceof E)) return false;
-  const e = err as { code?: string; retriable?: boolean; message?: string; name?: string };
-  if (e?.retriable === true) return true;
-  if (e?.code && TRANSIENT_PG_CODES.has(e.code)) return true;
-  if (e?.name === 'KnexTimeoutError') return true;
-  return TRANSIENT_MESSAGES.test(e?.message ?? '');
+/**
+ * Whether a retry can fix the error, from its type and typed properties: our InfraError's and kafkajs' `retriable`,
+ * PostgreSQL's SQLSTATE, a system error's `code`, knex's pool timeout; else its cause's answer.
+ */
+export function isRetriable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  // A programmer error is never retried, unless it only wraps what failed (fetch's TypeError('fetch failed', { cause })).
+  if (PROGRAMMER_ERRORS.some((E) => err instanceof E)) return err.cause !== undefined && isRetriable(err.cause);
+  if (err instanceof InfraError) return err.retriable;
+  if ((err as { retriable?: unknown }).retriable === true) return true;
+  if (err instanceof KnexTimeoutError) return true;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (err instanceof pg.DatabaseError) return RETRIABLE_SQLSTATES.has(code);
+    if (RETRIABLE_SYSCALL_CODES.has(code)) return true;
+  }
+  if (PG_CONNECTION_LOSSES.has(err.message)) return true;
+  return err.cause !== undefined && isRetriable(err.cause);
 }
 
 export async function withRetry<T>(
@@ -28,7 +52,7 @@ export async function withRetry<T>(
     try {
       return await fn();
     } catch (err) {
-      if (!isTransient(err) || attempt >= retries) throw err;
+      if (!isRetriable(err) || attempt >= retries) throw err;
       const delayMs = Math.round(Math.random() * Math.min(maxMs, initialMs * 2 ** attempt));
       opts.onRetry?.(err, attempt + 1, delayMs);
       await sleep(delayMs);

@@ -1,11 +1,18 @@
-import { isTransient, withRetry } from './retry';
+import pg from 'pg';
+import { InfraError } from './errors';
+import { isRetriable, withRetry } from './retry';
+
+/** An error as node-postgres raises it for a server's ErrorResponse. */
+const pgError = (message: string, code: string) => Object.assign(new pg.DatabaseError(message, 0, 'error'), { code });
+/** A socket error as node raises it. */
+const systemError = (code: string) => Object.assign(new Error(`connect ${code} 127.0.0.1:54329`), { code, syscall: 'connect' });
 
 describe('retry', () => {
   test('transient infrastructure errors are retried until they pass', async () => {
     let calls = 0;
     const result = await withRetry(
       async () => {
-        if (++calls < 3) throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+        if (++calls < 3) throw pgError('deadlock detected', '40P01');
         return 'done';
       },
       { initialMs: 1 },
@@ -24,16 +31,32 @@ describe('retry', () => {
     expect(calls).toBe(2);
   });
 
-  test('classifies what a database or network outage looks like', () => {
-    expect(isTransient(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(true);
-    expect(isTransient(new Error('connect ECONNREFUSED 127.0.0.1:54329'))).toBe(true);
-    expect(isTransient(Object.assign(new Error('x'), { retriable: true }))).toBe(true);
-    expect(isTransient(Object.assign(new Error('null value in column'), { code: '23502' }))).toBe(false);
+  test('classifies what a database or network outage looks like, by type and typed properties', () => {
+    expect(isRetriable(pgError('terminating connection due to administrator command', '57P01'))).toBe(true);
+    expect(isRetriable(systemError('ECONNREFUSED'))).toBe(true);
+    expect(isRetriable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isRetriable(Object.assign(new Error('x'), { retriable: true }))).toBe(true);
+    expect(isRetriable(pgError('null value in column', '23502'))).toBe(false);
+  });
+
+  test('a message that only mentions an outage is not one: no retry on words', () => {
+    expect(isRetriable(new Error('device name "ECONNREFUSED" is taken'))).toBe(false);
+    expect(isRetriable(new Error('value too long: Connection terminated unexpectedly…'))).toBe(false);
+    expect(isRetriable(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBe(false);
+    expect(isRetriable('ECONNRESET')).toBe(false);
+  });
+
+  test('an InfraError says itself; otherwise the cause decides', () => {
+    expect(isRetriable(new InfraError('registry answered 503', true))).toBe(true);
+    expect(isRetriable(new InfraError('registry answered 401', false, { cause: systemError('ECONNRESET') }))).toBe(false);
+    expect(isRetriable(new Error('batch failed', { cause: pgError('could not serialize access', '40001') }))).toBe(true);
+    expect(isRetriable(new Error('batch failed', { cause: new TypeError('x is undefined') }))).toBe(false);
+    expect(isRetriable(new TypeError('fetch failed', { cause: systemError('ECONNREFUSED') }))).toBe(true);
   });
 
   test('gives up after the allowed retries', async () => {
     let calls = 0;
-    await expect(withRetry(async () => (calls++, Promise.reject(new Error('ECONNRESET'))), { retries: 2, initialMs: 1 })).rejects.toThrow(
+    await expect(withRetry(async () => (calls++, Promise.reject(systemError('ECONNRESET'))), { retries: 2, initialMs: 1 })).rejects.toThrow(
       'ECONNRESET',
     );
     expect(calls).toBe(3);

@@ -5,7 +5,7 @@ import { deterministicUuid } from './decider';
 import type { EventEnvelope } from './event-log';
 import type { Logger } from './logger';
 import type { Row, TableSpec } from './projection';
-import { isTransient } from './retry';
+import { isRetriable } from './retry';
 import type { AggregateName, Topics } from './topics';
 
 /**
@@ -210,7 +210,7 @@ export function createActionDispatcher(deps: {
   const tick = async () => {
     if (stopped) return;
     running = runDue().catch((err: unknown) => {
-      if (!isTransient(err)) logger.error({ err: (err as Error).message }, 'dispatching saga actions failed');
+      if (!isRetriable(err)) logger.error({ err: (err as Error).message }, 'dispatching saga actions failed');
       return 0;
     });
     await running;

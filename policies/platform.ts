@@ -5,22 +5,11 @@ import { createEventLog } from '../lib/event-log';
 import { createKafka } from '../lib/kafka';
 import { createLogger, type Logger } from '../lib/logger';
 import { createPolicy } from '../lib/policy';
-import type { Projection } from '../lib/projection';
 import { createProjectionWorker } from '../lib/projection-worker';
 import { createRegistry } from '../lib/registry';
 import { createActionDispatcher } from '../lib/saga';
 import { topicsFor } from '../lib/topics';
-import { deviceAgent, expandInstall } from './device-agent/agent';
-import { NOTIFICATIONS, notificationReactions } from './notifications/policy';
-import { purchasePlanSaga } from './purchase-plan/saga';
-import { expandUserDevices, userLifecyclePolicy } from './user-lifecycle/policy';
-
-/** The stateful sagas and policies: projections over the topics whose rows include the commands to send. */
-export const sagasFor = (cfg: Config): Projection[] => [
-  purchasePlanSaga({ paymentTimeoutMs: cfg.sagas.paymentTimeoutMs, deviceQuota: cfg.sagas.deviceQuota }),
-  userLifecyclePolicy,
-  deviceAgent({ installDelayMs: cfg.sagas.installDelayMs }),
-];
+import { EXPANDERS, REACTIONS, sagas } from '../platform/slices';
 
 /**
  * The composition root of the reactions (DESIGN.md §2): the purchase-plan saga, the user-lifecycle policy and
@@ -34,7 +23,7 @@ export async function startPolicies(cfg: Config, deps: { bus: CommandBus; logger
   const kafka = createKafka(cfg, logger, 'policies', `${cfg.kafka.clientId}.policies.${process.pid}`);
   const eventLog = createEventLog(createRegistry(cfg, 'reader'));
   const topics = topicsFor(cfg.topics.namespace);
-  const workers = sagasFor(cfg).map((saga) =>
+  const workers = sagas(cfg).map((saga) =>
     createProjectionWorker({
       kafka,
       db,
@@ -53,25 +42,19 @@ export async function startPolicies(cfg: Config, deps: { bus: CommandBus; logger
     logger,
     now: deps.now,
     intervalMs: cfg.sagas.tickMs,
-    expanders: { 'user-devices': expandUserDevices, install: expandInstall },
+    expanders: EXPANDERS,
   });
-  const notifications = createPolicy({
-    reactions: notificationReactions,
-    kafka,
-    eventLog,
-    bus: deps.bus,
-    groupId: `${topics.namespace}.policy.${NOTIFICATIONS}`,
-    topics,
-    logger,
-  });
-  await Promise.all([...workers.map((w) => w.start()), notifications.start()]);
+  const policies = REACTIONS.filter((r) => r.runsIn === 'policies').map((r) =>
+    createPolicy({ reactions: r.reactions, kafka, eventLog, bus: deps.bus, groupId: r.groupId(topics.namespace), topics, logger }),
+  );
+  await Promise.all([...workers.map((w) => w.start()), ...policies.map((p) => p.start())]);
   dispatcher.start();
   return {
     db,
     dispatcher,
     async stop(): Promise<void> {
       await dispatcher.stop();
-      await Promise.all([...workers.map((w) => w.stop()), notifications.stop()]);
+      await Promise.all([...workers.map((w) => w.stop()), ...policies.map((p) => p.stop())]);
       await db.destroy();
     },
   };

@@ -8,19 +8,11 @@ import type { Projection } from '../lib/projection';
 import { createProjectionWorker, grantProjection } from '../lib/projection-worker';
 import { createRegistry } from '../lib/registry';
 import { topicsFor } from '../lib/topics';
-import { billingProjection } from './billing/projection';
 import type { Operation } from '../lib/openapi';
-import { billingQueryOperations, billingQueryRoutes } from './billing/routes';
-import { deviceQueryOperations, deviceQueryRoutes } from './device/routes';
-import { notificationQueryOperations, notificationQueryRoutes } from './notification/routes';
-import { deviceProjection } from './device/projection';
-import { notificationProjection } from './notification/projection';
+import { READ_MODELS } from '../platform/slices';
 
-export const PROJECTIONS: Record<string, Projection> = {
-  device: deviceProjection,
-  billing: billingProjection,
-  notification: notificationProjection,
-};
+/** The read models' projections by name (platform/slices.ts lists them). */
+export const PROJECTIONS: Record<string, Projection> = Object.fromEntries(READ_MODELS.map((m) => [m.projection.name, m.projection]));
 
 /**
  * The composition root of the read side: migrations, then one worker per projection. Several processes can
@@ -87,7 +79,7 @@ export async function startProjections(
 export type ReadSide = Awaited<ReturnType<typeof startProjections>>;
 
 /** The operations of the query API, for the OpenAPI document. */
-export const queryOperations: readonly Operation[] = [...deviceQueryOperations, ...billingQueryOperations, ...notificationQueryOperations];
+export const queryOperations: readonly Operation[] = READ_MODELS.flatMap((m) => m.operations);
 
 /**
  * The query API of every read model, served next to the command API: over the read side's query pool (the
@@ -95,5 +87,5 @@ export const queryOperations: readonly Operation[] = [...deviceQueryOperations, 
  */
 export function queryRouters(read: Pick<ReadSide, 'queryDb' | 'topics'>, cfg: Config) {
   const deps = { db: read.queryDb, topics: read.topics, auth: cfg.auth, consistencyTimeoutMs: cfg.consistencyTimeoutMs };
-  return [deviceQueryRoutes(deps), billingQueryRoutes(deps), notificationQueryRoutes(deps)];
+  return READ_MODELS.map((m) => m.queries(deps));
 }

@@ -9,7 +9,7 @@ import { createConsumer } from '../lib/kafka';
 import type { Logger } from '../lib/logger';
 import { applyBatch, applyOneByOne, type Projection, type Row } from '../lib/projection';
 import { CHECKPOINTS, createProjectionWorker, grantProjection, type CheckpointRow } from '../lib/projection-worker';
-import { isTransient, withRetry } from '../lib/retry';
+import { isRetriable, withRetry } from '../lib/retry';
 import { topicsFor } from '../lib/topics';
 import { sleep } from '../lib/wait';
 
@@ -303,7 +303,7 @@ async function applyRecords(
       ),
     );
   } catch (err) {
-    if (isTransient(err)) throw err;
+    if (isRetriable(err)) throw err;
     const failed = new Set((await applyOneByOne(trx, projection, events)).map((f) => f.item));
     good = events.filter((e) => !failed.has(e));
     dead += failed.size;

@@ -4,7 +4,6 @@ import type { Server } from 'node:http';
 import { createCommandBus } from '../lib/command-bus';
 import { createCommandProcessor, type CommandProcessor } from '../lib/command-processor';
 import type { Config } from '../lib/config';
-import type { Decider } from '../lib/decider';
 import { createEventLog } from '../lib/event-log';
 import { commandRouter, tableOperations, type AnyCommandTable } from '../lib/command-table';
 import { createHttpApp } from '../lib/http';
@@ -13,31 +12,10 @@ import { createKafka } from '../lib/kafka';
 import { createLogger, type Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
 import { createRegistry } from '../lib/registry';
-import { topicsFor, type AggregateName } from '../lib/topics';
-import { appInstallDecider, appInstallOwner } from './app-install/decider';
-import { appInstallCommands } from './app-install/routes';
-import { deviceDecider, deviceOwner } from './device/decider';
-import { deviceCommands } from './device/routes';
-import { notificationDecider, notificationOwner } from './notification/decider';
-import { notificationCommands } from './notification/routes';
-import { orderDecider, orderOwner } from './order/decider';
-import { orderCommands } from './order/routes';
-import { reservationDecider } from './reservation/decider';
-import { reservationRelease } from './reservation/release-policy';
 import { createPolicy } from '../lib/policy';
-import { userDecider, userOwner } from './user/decider';
-import { actorCheck, userCheck, userCommands } from './user/routes';
-
-/** Each aggregate's decider, and whose it is (reservations belong to nobody: only internal callers command them). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const AGGREGATES: Record<AggregateName, { decider: Decider<any, any, any>; owner?: (state: any, id: string) => string | null }> = {
-  user: { decider: userDecider, owner: userOwner },
-  device: { decider: deviceDecider, owner: deviceOwner },
-  order: { decider: orderDecider, owner: orderOwner },
-  appInstall: { decider: appInstallDecider, owner: appInstallOwner },
-  notification: { decider: notificationDecider, owner: notificationOwner },
-  reservation: { decider: reservationDecider },
-};
+import { topicsFor, type AggregateName } from '../lib/topics';
+import { actorCheck, userCheck } from './user/routes';
+import { AGGREGATES, REACTIONS } from '../platform/slices';
 
 export interface PlatformOptions {
   /** Identifies this process among the instances (consumer groups of its event tails, reply routing). */
@@ -56,13 +34,7 @@ export interface PlatformOptions {
 }
 
 /** The command API: one table per aggregate that takes commands over HTTP (reservations take none). */
-export const COMMAND_TABLES: readonly AnyCommandTable[] = [
-  userCommands,
-  deviceCommands,
-  orderCommands,
-  appInstallCommands,
-  notificationCommands,
-];
+export const COMMAND_TABLES: readonly AnyCommandTable[] = Object.values(AGGREGATES).flatMap((a) => (a.commands ? [a.commands] : []));
 
 /** The operations of the command API, for the OpenAPI document. */
 export const commandOperations: readonly Operation[] = COMMAND_TABLES.flatMap(tableOperations);
@@ -101,17 +73,9 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
     }),
   );
   const bus = createCommandBus({ kafka: apiKafka, repliesTopic: topics.replies, instanceId, logger, timeoutMs: cfg.commandTimeoutMs });
-  const policies = [
-    createPolicy({
-      reactions: reservationRelease,
-      kafka: policyKafka,
-      eventLog,
-      bus,
-      groupId: `${topics.namespace}.reservation-release.policy`,
-      topics,
-      logger,
-    }),
-  ];
+  const policies = REACTIONS.filter((r) => r.runsIn === 'commands').map((r) =>
+    createPolicy({ reactions: r.reactions, kafka: policyKafka, eventLog, bus, groupId: r.groupId(topics.namespace), topics, logger }),
+  );
   await Promise.all([...processors.map((p) => p.start()), bus.start()]);
   await Promise.all(policies.map((p) => p.start()));
 
