@@ -18,6 +18,7 @@ import type { ChildMessage, ParentMessage, Writers } from './command-side-child'
 import { deleteTopics, retrying, seedOrReuse } from './platform';
 import { commandRestoreSchema, judgeRestore, restoreTable, type CommandRestore } from './results';
 import { forgetSeed } from './seed';
+import { log } from './stats';
 
 /**
  * `npm run bench:restore`: how the command side starts on a long event log (issue 14). Over a namespace seeded
@@ -363,8 +364,6 @@ export const commandSideGroups = (ns: string) => [
   ...AGGREGATE_NAMES.map((n) => `${ns}.${n}.processor`),
   `${ns}.reservation-release.policy`,
 ];
-
-const log = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 async function main(): Promise<void> {
   const o = new Command('bench:restore')

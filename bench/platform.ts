@@ -1,7 +1,7 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
 import type { Config } from '../lib/config';
-import { createDb } from '../lib/db';
+import { createDb, type Db } from '../lib/db';
 import type { Logger } from '../lib/logger';
 import type { Registry } from '../lib/registry';
 import { withRetry } from '../lib/retry';
@@ -16,6 +16,11 @@ import { existingSeed, seed, seededTopics } from './seed';
 
 /** Topic creation on a busy broker sometimes answers UNKNOWN_TOPIC_OR_PARTITION while it settles (retriable). */
 export const retrying = <T>(fn: () => Promise<T>) => withRetry(fn, { retries: 6, initialMs: 500 });
+
+/** Drops a PostgreSQL schema of the bench and everything in it, if it is there. */
+export async function dropSchema(db: Db, schema: string): Promise<void> {
+  await db.raw('drop schema if exists ?? cascade', [schema]);
+}
 
 /** Deletes topics and waits until the broker no longer lists them. */
 export async function deleteTopics(admin: Admin, names: string[]) {
@@ -73,8 +78,7 @@ export async function startBenchPlatform(
   const topics = topicsFor(cfg.topics.namespace);
   const schema = cfg.database.schema!;
   const db = createDb(cfg.database.url, { poolMax: 1 });
-  const dropSchema = () => db.raw('drop schema if exists ?? cascade', [schema]);
-  await dropSchema();
+  await dropSchema(db, schema);
   await retrying(() => bootstrapNamespace(deps, topics, cfg.topics));
   const read = await startProjections(cfg, { logger, instanceId: 'bench' });
   const side = await startCommandSide(cfg, { logger, port: 0, routers: queryRouters(read, cfg) });
@@ -84,7 +88,7 @@ export async function startBenchPlatform(
       await side.stop();
       await read.stop();
       await dropNamespace(deps, topics).catch(() => undefined);
-      await dropSchema();
+      await dropSchema(db, schema);
       await db.destroy();
     },
   };

@@ -16,6 +16,9 @@ export const rate = (count: number, seconds: number) => ({ count, seconds, perSe
 
 export const seconds = (fromMs: number) => (performance.now() - fromMs) / 1000;
 
+/** A line of a bench's progress, after the time of day. */
+export const log = (msg: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
 /**
  * Runs a bench script in a child process through tsx (its own event loop, its own RSS), hands it `args`, and
  * resolves with the last message it sent; `onMessage` sees every message (progress).
