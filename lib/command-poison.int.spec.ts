@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
-import { bootstrapNamespace, dropNamespace } from './bootstrap';
 import { createCommandBus } from './command-bus';
 import { createCommandProcessor, MAX_COMMAND_EVENT_BYTES } from './command-processor';
 import type { CommandMeta, Decider } from './decider';
 import { createProducer, partitionOf } from './kafka';
 import { createMetrics } from './metrics';
-import { loadEventSchemas } from './schemas';
-import { topicsFor } from './topics';
 import { deviceDecider, type DeviceCommand, type DeviceState } from '../services/device/decider';
 import type { DeviceEvent } from '../services/device/events';
-import { commandMetaFor, integration, unique, waitFor } from '../test/support';
+import { draft } from '../test/events';
+import { newDevice } from '../test/fixtures';
+import { testNamespace } from '../test/namespace';
+import { commandMetaFor, integration, waitFor } from '../test/support';
 
 /**
  * Poison on the write side (issue 12): a command that cannot be parsed, names an unknown type, throws a bug, or
@@ -18,15 +18,13 @@ import { commandMetaFor, integration, unique, waitFor } from '../test/support';
  * partition go on, and the partition's committed offset moves past it.
  */
 const it_ = integration();
-const topics = topicsFor(unique('test-poison'));
-const schemas = loadEventSchemas();
+const ns = testNamespace(it_, 'test-poison', { partitions: 3 });
+const { topics } = ns;
 const metrics = createMetrics();
-const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
-const create = { userId: 'u1', name: 'phone', spec, tier: 'basic', region: 'cn-east', orderId: null };
+const create = { ...newDevice('u1'), orderId: null };
 
 /** `count` device.updated drafts of ~350 bytes each (a 100-character name). */
-const renames = (count: number) =>
-  Array.from({ length: count }, (_, i) => ({ type: 'device.updated' as const, userId: 'u1', name: `n${i}`.padEnd(100, 'x'), spec: null }));
+const renames = (count: number) => Array.from({ length: count }, (_, i) => draft('device.updated', { name: `n${i}`.padEnd(100, 'x') }));
 
 /** The device decider, plus commands that exist to misbehave: one throws a bug, one appends 1,000 events, one 10. */
 const misbehaving = {
@@ -65,14 +63,14 @@ const bus = createCommandBus({
 let raw: Producer;
 
 beforeAll(async () => {
-  await bootstrapNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, topics, { partitions: 3, replicationFactor: 1 });
+  await ns.setup();
   raw = createProducer(it_.kafka);
   await raw.connect();
   await Promise.all([devices.start(), bus.start()]);
 });
 afterAll(async () => {
   await Promise.all([devices.stop(), bus.stop(), raw.disconnect()]);
-  await dropNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, topics);
+  await ns.teardown();
   await it_.close();
 });
 

@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { bootstrapNamespace, dropNamespace } from './bootstrap';
 import { createCommandBus } from './command-bus';
 import { createCommandProcessor } from './command-processor';
-import { loadEventSchemas } from './schemas';
-import { topicsFor } from './topics';
 import { deviceDecider } from '../services/device/decider';
-import { commandMetaFor, integration, unique } from '../test/support';
+import { newDevice } from '../test/fixtures';
+import { testNamespace } from '../test/namespace';
+import { commandMetaFor, integration } from '../test/support';
 
 const it_ = integration();
-const topics = topicsFor(unique('test-cp'));
-const schemas = loadEventSchemas();
+const ns = testNamespace(it_, 'test-cp', { partitions: 3 });
+const { topics } = ns;
 const processors = ['a', 'b'].map((name) =>
   createCommandProcessor({
     kafka: it_.kafka,
@@ -26,18 +25,17 @@ const processors = ['a', 'b'].map((name) =>
 const bus = createCommandBus({ kafka: it_.kafka, repliesTopic: topics.replies, instanceId: 'api-1', logger: it_.logger });
 
 beforeAll(async () => {
-  await bootstrapNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, topics, { partitions: 3, replicationFactor: 1 });
+  await ns.setup();
   await Promise.all([...processors.map((p) => p.start()), bus.start()]);
 });
 afterAll(async () => {
   await Promise.all([...processors.map((p) => p.stop()), bus.stop()]);
-  await dropNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, topics);
+  await ns.teardown();
   await it_.close();
 });
 
 const meta = commandMetaFor;
-const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
-const create = { userId: 'u1', name: 'phone', spec, tier: 'basic', region: 'cn-east', orderId: null };
+const create = { ...newDevice('u1'), orderId: null };
 
 describe('command processor (real Kafka, two instances)', () => {
   test('decides, appends in order with contiguous versions, and replies with the position of the last event', async () => {

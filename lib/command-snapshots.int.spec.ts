@@ -2,19 +2,19 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Producer } from 'kafkajs';
-import { bootstrapNamespace, dropNamespace } from './bootstrap';
 import { createCommandBus } from './command-bus';
 import type { Reply } from './commands';
 import { createCommandProcessor, type CommandProcessor } from './command-processor';
 import { handle, type CommandMeta, type Decider } from './decider';
 import type { AnyEvent } from './event-log';
 import { createProducer, partitionOf } from './kafka';
-import { loadEventSchemas } from './schemas';
 import { readChangelogRecord, stateFingerprint, WATERMARK_KEY } from './snapshots';
-import { topicsFor, type Topics } from './topics';
+import type { Topics } from './topics';
 import { deviceDecider, type DeviceCommand, type DeviceState } from '../services/device/decider';
 import type { DeviceEvent } from '../services/device/events';
-import { commandMetaFor, integration, unique, waitFor } from '../test/support';
+import { newDevice } from '../test/fixtures';
+import { testNamespace } from '../test/namespace';
+import { commandMetaFor, integration, waitFor } from '../test/support';
 
 /**
  * The bounded command side (issue 14): a writer holds only the partitions it owns, restores them from the snapshot
@@ -22,11 +22,10 @@ import { commandMetaFor, integration, unique, waitFor } from '../test/support';
  * trusted snapshots (none yet, or another state format), folds the events once and writes fresh snapshots.
  */
 const it_ = integration();
-const topics = topicsFor(unique('test-snap'));
-const schemas = loadEventSchemas();
 const PARTITIONS = 4;
-const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
-const create = { userId: 'u1', name: 'phone', spec, tier: 'basic', region: 'cn-east', orderId: null };
+const main = testNamespace(it_, 'test-snap', { partitions: PARTITIONS });
+const { topics } = main;
+const create = { ...newDevice('u1'), orderId: null };
 type AnyDecider = Decider<DeviceCommand, DeviceEvent, DeviceState>;
 
 const running = new Set<CommandProcessor>();
@@ -74,17 +73,14 @@ const send = (meta: CommandMeta, type: DeviceCommand['type'], payload: Record<st
   bus.send(topics.device, { meta, type, payload });
 
 beforeAll(async () => {
-  await bootstrapNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, topics, {
-    partitions: PARTITIONS,
-    replicationFactor: 1,
-  });
+  await main.setup();
   raw = createProducer(it_.kafka);
   await Promise.all([raw.connect(), bus.start()]);
 });
 afterAll(async () => {
   await Promise.all([...running].map((p) => p.stop()));
   await Promise.all([bus.stop(), raw.disconnect()]);
-  await dropNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, topics);
+  await main.teardown();
   await it_.close();
 });
 
@@ -286,11 +282,9 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
   });
 
   test('a log with no snapshots (events written straight to the event topic): the first start folds, later ones restore', async () => {
-    const fresh = topicsFor(unique('test-snap-seed'));
-    await bootstrapNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, fresh, {
-      partitions: PARTITIONS,
-      replicationFactor: 1,
-    });
+    const seed = testNamespace(it_, 'test-snap-seed', { partitions: PARTITIONS });
+    const fresh = seed.topics;
+    await seed.setup();
     try {
       const seeded = Array.from({ length: 20 }, () => randomUUID());
       const events: AnyEvent[] = [];
@@ -325,7 +319,7 @@ describe('a writer restores what it owns from snapshots, not from the whole log'
       for (const id of seeded) expect(second.peek(id)).toMatchObject({ version: 3, state: { status: 'stopped' } });
       await stop(second);
     } finally {
-      await dropNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, fresh);
+      await seed.teardown();
     }
   });
 });

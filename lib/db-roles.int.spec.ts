@@ -6,6 +6,7 @@ import { grantProjection } from './projection-worker';
 import { deviceProjection } from '../projections/device/projection';
 import { kafkaCredentials } from './kafka';
 import { registryCredentials } from './registry';
+import { deviceSpec } from '../test/fixtures';
 import { unique } from '../test/support';
 
 /**
@@ -33,7 +34,7 @@ beforeAll(async () => {
     status: 'created',
     tier: 'basic',
     region: 'cn-east',
-    spec: JSON.stringify({ cpuCores: 2, memoryMb: 2048, storageGb: 32, androidVersion: '13' }),
+    spec: JSON.stringify({ ...deviceSpec, memoryMb: 2048 }),
     created_at: new Date(),
     updated_at: new Date(),
     version: 1,

@@ -4,6 +4,7 @@ import { EventEncodingError, readWireFormat, type AnyEvent } from './event-log';
 import { createProducer } from './kafka';
 import { loadEventSchemas } from './schemas';
 import { subjectFor } from './topics';
+import { event } from '../test/events';
 import { integration } from '../test/support';
 
 const it_ = integration();
@@ -17,25 +18,20 @@ afterAll(async () => {
 });
 
 const userId = randomUUID();
-const meta = (type: string, version: number) => ({
-  eventId: randomUUID(),
-  type,
+const meta = (version: number) => ({
   aggregateId: userId,
   aggregateVersion: version,
   occurredAt: Date.UTC(2026, 10, 25, 12, 0, version),
   correlationId: randomUUID(),
-  causationId: null,
   tenantId: 'tenant-a',
 });
-const created: AnyEvent = { ...meta('user.created', 1), username: 'alice', email: 'alice@example.com', phone: null, status: 'active' };
-const updated: AnyEvent = {
-  ...meta('user.updated', 2),
-  username: null,
+const created = event('user.created', { ...meta(1), username: 'alice', email: 'alice@example.com' });
+const updated = event('user.updated', {
+  ...meta(2),
   email: 'alice@new.example.com',
   phone: '+8613800000000',
-  previousUsername: null,
   previousEmail: 'alice@example.com',
-};
+});
 
 describe('event log', () => {
   test('round-trips events of two types through one topic in the Confluent wire format', async () => {

@@ -24,7 +24,8 @@ import {
 } from '../test/openapi-arbitraries';
 import { opsToken } from './auth';
 import { withRetry } from './retry';
-import { startTestPlatform, type HttpResult } from '../test/platform';
+import { fen, newDevice, newOrder } from '../test/fixtures';
+import { startTestPlatform, type HttpResult, type TestPlatform } from '../test/platform';
 import { waitFor } from '../test/support';
 
 /**
@@ -70,7 +71,7 @@ const SHARES: Record<Family, number> = {
   'path ids': 0.12,
 };
 
-let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let platform: TestPlatform;
 let ops: DocOperation[];
 const suffix = randomBytes(3).toString('hex');
 /** Our tenant, and the other tenant whose resources must stay out of reach. */
@@ -100,7 +101,7 @@ let verified = 0;
 /** What the runs answered, by family (HOSTILE_STATS=1 prints it). */
 const stats = new Map<string, number>();
 
-const admin = (tenant: string) => platform.bearer('ops', tenant, 'tenant_admin');
+const admin = (tenant: string) => platform.tenantAdmin(tenant);
 const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
   platform.http[0]!(method, path, body, headers);
 
@@ -132,7 +133,6 @@ async function forUser(
 async function make(kind: ResourceKind, tenant: string, pool: Pool, signup = false): Promise<Resource> {
   const T = admin(tenant);
   const n = `m${++sent}x${suffix}`;
-  const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
   let r: Resource;
   switch (kind) {
     case 'users': {
@@ -141,18 +141,10 @@ async function make(kind: ResourceKind, tenant: string, pool: Pool, signup = fal
       break;
     }
     case 'devices':
-      r = await forUser(tenant, pool, '/devices', (userId) => ({ userId, name: n, spec, tier: 'basic', region: 'cn-east' }));
+      r = await forUser(tenant, pool, '/devices', (userId) => newDevice(userId, { name: n }));
       break;
     case 'orders':
-      r = await forUser(tenant, pool, '/orders', (userId) => ({
-        userId,
-        planId: 'p1',
-        planName: n,
-        amount: { amount: 990, currency: 'CNY' },
-        spec,
-        tier: 'basic',
-        region: 'cn-east',
-      }));
+      r = await forUser(tenant, pool, '/orders', (userId) => newOrder(userId, { planId: 'p1', planName: n, amount: fen(990) }));
       break;
     case 'app-installs': {
       const d = await make('devices', tenant, pool);

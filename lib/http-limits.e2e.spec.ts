@@ -1,10 +1,10 @@
 import { connect, type Socket } from 'node:net';
 import { HTTP_LIMITS } from './http';
-import { startTestPlatform } from '../test/platform';
+import { startTestPlatform, type TestPlatform } from '../test/platform';
 import { waitFor } from '../test/support';
 
 /** Slow clients (issue 13): a slowloris socket is closed by the server, and others are still served meanwhile. */
-let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let platform: TestPlatform;
 beforeAll(async () => {
   platform = await startTestPlatform(1);
 });

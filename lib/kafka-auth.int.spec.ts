@@ -1,8 +1,6 @@
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
-import { bootstrapNamespace, dropNamespace } from './bootstrap';
 import { createConsumer, createKafka, createProducer, usernameOf, type Principal } from './kafka';
-import { loadEventSchemas } from './schemas';
-import { topicsFor } from './topics';
+import { testNamespace } from '../test/namespace';
 import { integration, unique, waitFor } from '../test/support';
 
 /**
@@ -10,8 +8,8 @@ import { integration, unique, waitFor } from '../test/support';
  * client listener, the StandardAuthorizer, and the ACLs bootstrap grants per namespace (lib/acls.ts).
  */
 const it_ = integration();
-const topics = topicsFor(unique('test-kafka-auth'));
-const schemas = loadEventSchemas();
+const ns = testNamespace(it_, 'test-kafka-auth', { partitions: 1 });
+const { topics } = ns;
 const kafkaAs = (principal: Principal) => createKafka(it_.cfg, it_.logger, principal, unique(`test-${principal}`));
 const message = { key: 'k1', value: '{"type":"anything"}' };
 const opened: Array<{ disconnect(): Promise<void> }> = [];
@@ -44,13 +42,11 @@ const stranger = (sasl?: { username: string; password: string }) =>
     ...(sasl ? { sasl: { mechanism: 'scram-sha-512' as const, ...sasl } } : {}),
   });
 
-beforeAll(async () => {
-  await bootstrapNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, topics, { partitions: 1, replicationFactor: 1 });
-});
+beforeAll(() => ns.setup());
 
 afterAll(async () => {
   await Promise.all(opened.map((c) => c.disconnect().catch(() => undefined)));
-  await dropNamespace({ admin: await it_.admin(), registry: it_.registry, schemas }, topics);
+  await ns.teardown();
   await it_.close();
 });
 

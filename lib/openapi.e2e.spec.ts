@@ -7,14 +7,15 @@ import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { openApiPath } from './openapi';
 import { opsToken } from './auth';
-import { startTestPlatform, type HttpResult } from '../test/platform';
+import { fen, newDevice, newOrder } from '../test/fixtures';
+import { startTestPlatform, type HttpResult, type TestPlatform } from '../test/platform';
 
 /**
  * The OpenAPI document against the real platform: every route the Koa routers serve is documented (and nothing
  * else is), and real answers — successes and errors, of the command and the query API — each validate against
  * the document's schema for their path, method, status and content type (ajv, JSON Schema 2020-12).
  */
-let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let platform: TestPlatform;
 let doc: { paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, unknown> }> }>> };
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
@@ -57,9 +58,6 @@ function conform(method: string, koaPath: string, res: HttpResult): HttpResult {
 const send = async (method: string, koaPath: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
   conform(method, koaPath, await platform.http[0]!(method, path, body, headers));
 
-const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
-const fen = (amount: number) => ({ amount, currency: 'CNY' });
-
 describe('OpenAPI document', () => {
   test('GET /openapi.json needs no token and is the document the app was built with', async () => {
     const res = await platform.http[0]!('GET', '/openapi.json');
@@ -99,21 +97,19 @@ describe('OpenAPI document', () => {
       ).status,
     ).toBe(200);
     const me = platform.bearer(user, 'oa');
-    const admin = platform.bearer('ops', 'oa', 'tenant_admin');
+    const admin = platform.tenantAdmin('oa');
     const patched = await send('PATCH', '/users/:id', `/users/${user}`, { phone: '+86 139 0000 0000' }, me);
     expect(patched.status).toBe(200);
     expect((await send('POST', '/users/:id/status', `/users/${user}/status`, { status: 'active' }, admin)).body).toMatchObject({
       eventIds: [],
       position: null,
     });
-    const device = (
-      await send('POST', '/devices', '/devices', { userId: user, name: 'oa phone', spec, tier: 'basic', region: 'cn-east' }, me)
-    ).body.id as string;
+    const device = (await send('POST', '/devices', '/devices', newDevice(user, { name: 'oa phone' }), me)).body.id as string;
     expect((await send('PATCH', '/devices/:id', `/devices/${device}`, { name: 'renamed' }, me)).status).toBe(200);
     expect((await send('POST', '/devices/:id/start', `/devices/${device}/start`, {}, me)).status).toBe(200);
     expect((await send('POST', '/devices/:id/start', `/devices/${device}/start`, {}, me)).status).toBe(409);
     const stopped = await send('POST', '/devices/:id/stop', `/devices/${device}/stop`, { reason: 'night' }, me);
-    const plan = { userId: user, planId: 'p', planName: 'Plan', amount: fen(990), spec, tier: 'basic', region: 'cn-east' };
+    const plan = newOrder(user, { amount: fen(990) });
     const order = (await send('POST', '/orders', '/orders', plan, me)).body.id as string;
     expect((await send('POST', '/orders/:id/pay', `/orders/${order}/pay`, { amount: fen(1), paymentMethod: 'alipay' }, me)).status).toBe(
       422,

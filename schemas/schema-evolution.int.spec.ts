@@ -3,6 +3,7 @@ import { checkCompatibility, registerSchemas } from '../lib/bootstrap';
 import { createEventLog, type AnyEvent } from '../lib/event-log';
 import { createProducer } from '../lib/kafka';
 import { loadEventSchemas, parseSchema, type EventSchema } from '../lib/schemas';
+import { event } from '../test/events';
 import { integration } from '../test/support';
 
 const it_ = integration();
@@ -35,9 +36,9 @@ describe('schema evolution against the registry', () => {
     expect(registered?.status).toBe('registered');
 
     const deviceId = randomUUID();
-    const base = { type: 'device.started', aggregateId: deviceId, occurredAt: 1, correlationId: 'c', causationId: null, tenantId: 't', userId: 'u' };
-    const oldEvent: AnyEvent = { ...base, eventId: randomUUID(), aggregateVersion: 1 };
-    const newEvent: AnyEvent = { ...base, eventId: randomUUID(), aggregateVersion: 2, bootReason: 'scheduled' };
+    const base = { aggregateId: deviceId, occurredAt: 1, tenantId: 't', userId: 'u' };
+    const oldEvent = event('device.started', { ...base, aggregateVersion: 1 });
+    const newEvent: AnyEvent = { ...event('device.started', { ...base, aggregateVersion: 2 }), bootReason: 'scheduled' };
     const producer = createProducer(it_.kafka);
     await producer.connect();
     await createEventLog(it_.registry, [current]).append(producer, topic, [oldEvent]);

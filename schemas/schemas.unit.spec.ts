@@ -4,6 +4,7 @@ import { ENVELOPE_FIELDS, renderEventTypes } from '../lib/schema-types';
 import { loadEventSchemas } from '../lib/schemas';
 import { eventTopics, topicsFor } from '../lib/topics';
 import { generatedTypesFile } from '../scripts/schemas-files';
+import { envelope } from '../test/events';
 
 const schemas = loadEventSchemas();
 type Field = { name: string; type: unknown; default?: unknown };
@@ -91,12 +92,4 @@ describe('the event schemas in schemas/', () => {
   });
 });
 
-const sampleEnvelope = {
-  eventId: '00000000-0000-4000-8000-000000000000',
-  aggregateId: 'u',
-  aggregateVersion: 1,
-  occurredAt: 0,
-  correlationId: 'c',
-  causationId: null,
-  tenantId: null,
-};
+const sampleEnvelope = envelope({ eventId: '00000000-0000-4000-8000-000000000000', aggregateId: 'u', occurredAt: 0, tenantId: null });

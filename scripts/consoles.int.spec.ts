@@ -1,14 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { saslFor } from '../lib/kafka';
-import { readSideFixture } from '../test/read-side';
+import { readSideFixture, type ReadSideFixture } from '../test/read-side';
 
 /**
  * The console tools the README shows, on a namespace of their own: Kafka's own (through `npm run kafka`) print the
  * raw wire format; kafka-console (npm) sees the same offsets, and its consume corrupts binary Avro (decoding is
  * `npm run inspect`'s job).
  */
-let fx: Awaited<ReturnType<typeof readSideFixture>>;
+let fx: ReadSideFixture;
 beforeAll(async () => {
   fx = await readSideFixture('consoles');
   await fx.feed(2, 11);

@@ -2,25 +2,23 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
-import { loadEventSchemas, SCHEMAS_DIR } from '../lib/schemas';
-import { topicsFor } from '../lib/topics';
-import { integration, unique } from '../test/support';
+import { SCHEMAS_DIR } from '../lib/schemas';
+import { testNamespace } from '../test/namespace';
+import { integration } from '../test/support';
 
 const it_ = integration();
-const namespace = unique('test-schemas-check');
-const topics = topicsFor(namespace);
-const deps = async () => ({ admin: await it_.admin(), registry: it_.registry, schemas: loadEventSchemas() });
+const ns = testNamespace(it_, 'test-schemas-check', { partitions: 1 });
+const { namespace } = ns;
 let dir: string;
 
 beforeAll(async () => {
-  await bootstrapNamespace(await deps(), topics, { partitions: 1, replicationFactor: 1 });
+  await ns.setup();
   dir = mkdtempSync(path.join(os.tmpdir(), 'schemas-'));
   cpSync(SCHEMAS_DIR, dir, { recursive: true });
 });
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
-  await dropNamespace(await deps(), topics);
+  await ns.teardown();
   await it_.close();
 });
 

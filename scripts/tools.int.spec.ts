@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { createProducer } from '../lib/kafka';
-import { readSideFixture } from '../test/read-side';
+import { readSideFixture, type ReadSideFixture } from '../test/read-side';
 import { startProjections } from '../projections/platform';
 import { deviceProjection } from '../projections/device/projection';
 
 /** The inspect and status CLIs, run as a user runs them, on a namespace of their own. */
-let fx: Awaited<ReturnType<typeof readSideFixture>>;
+let fx: ReadSideFixture;
 beforeAll(async () => {
   fx = await readSideFixture('tools');
   await fx.feed(5, 7);

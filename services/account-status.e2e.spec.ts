@@ -1,21 +1,21 @@
-import { startTestPlatform, type HttpResult } from '../test/platform';
+import { fen, newDevice, newOrder } from '../test/fixtures';
+import { startTestPlatform, type HttpResult, type TestPlatform } from '../test/platform';
 import { waitFor } from '../test/support';
 
 /**
  * Account status (issue 13): a suspended, banned or deleted user may not change anything — every command of theirs
  * is a 403 naming the account's status, decided by the user's writer — while a tenant admin still acts for them.
  */
-let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let platform: TestPlatform;
 beforeAll(async () => {
   platform = await startTestPlatform(1, { readSide: true });
 });
 afterAll(() => platform?.stop());
 
 const tenant = 'status-test';
-const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
 const call = (method: string, path: string, body: unknown, headers: Record<string, string>): Promise<HttpResult> =>
   platform.http[0]!(method, path, body, headers);
-const admin = () => platform.bearer('ops', tenant, 'tenant_admin');
+const admin = () => platform.tenantAdmin(tenant);
 
 /** The user's first command after their status changed (a harmless rename to the same name) is refused with `code`. */
 async function refusedWith(user: Record<string, string>, deviceId: string, code: string) {
@@ -28,7 +28,7 @@ test('a banned user’s commands are refused (403 account_banned) and append not
   const u = await call('POST', '/users', { username: 'sam', email: 'sam@status.example' }, { 'X-Tenant-Id': tenant });
   expect(u.status).toBe(201);
   const sam = platform.bearer(u.body.id as string, tenant);
-  const device = await call('POST', '/devices', { userId: u.body.id, name: 'phone', spec, tier: 'basic', region: 'cn-east' }, sam);
+  const device = await call('POST', '/devices', newDevice(u.body.id as string), sam);
   expect(device.status).toBe(201);
   const deviceId = device.body.id as string;
 
@@ -38,12 +38,8 @@ test('a banned user’s commands are refused (403 account_banned) and append not
   const before = (await platform.it.endOffsets(platform.topics.device.events)).map((o) => o.high);
   for (const [method, path, body] of [
     ['POST', `/devices/${deviceId}/start`, {}],
-    ['POST', '/devices', { userId: u.body.id, name: 'second', spec, tier: 'premium', region: 'cn-east' }],
-    [
-      'POST',
-      '/orders',
-      { userId: u.body.id, planId: 'p', planName: 'P', amount: { amount: 100, currency: 'CNY' }, spec, tier: 'basic', region: 'cn-east' },
-    ],
+    ['POST', '/devices', newDevice(u.body.id as string, { name: 'second', tier: 'premium' })],
+    ['POST', '/orders', newOrder(u.body.id as string, { planName: 'P', amount: fen(100) })],
     ['PATCH', `/users/${u.body.id as string}`, { email: 'sam2@status.example' }],
     ['POST', '/app-installs', { userId: u.body.id, deviceId, appId: 'com.tencent.mm' }],
   ] as const) {
@@ -63,14 +59,12 @@ test('a banned user’s commands are refused (403 account_banned) and append not
 test('a deleted user’s token changes nothing (403 account_deleted); a token of a user who never existed neither', async () => {
   const u = await call('POST', '/users', { username: 'dee', email: 'dee@status.example' }, { 'X-Tenant-Id': tenant });
   const dee = platform.bearer(u.body.id as string, tenant);
-  const device = await call('POST', '/devices', { userId: u.body.id, name: 'phone', spec, tier: 'basic', region: 'cn-east' }, dee);
+  const device = await call('POST', '/devices', newDevice(u.body.id as string), dee);
   expect(device.status).toBe(201);
   expect((await call('DELETE', `/users/${u.body.id as string}`, { reason: 'closed' }, dee)).status).toBe(200);
   await refusedWith(dee, device.body.id as string, 'account_deleted');
   const ghost = platform.bearer('never-registered', tenant);
-  expect(
-    await call('POST', '/devices', { userId: 'never-registered', name: 'x', spec, tier: 'basic', region: 'cn-east' }, ghost),
-  ).toMatchObject({
+  expect(await call('POST', '/devices', newDevice('never-registered', { name: 'x' }), ghost)).toMatchObject({
     status: 403,
     body: { detail: 'your account does not exist' },
   });
@@ -79,7 +73,7 @@ test('a deleted user’s token changes nothing (403 account_deleted); a token of
 test('a deleted user’s token reads nothing either (403 account_deleted once the read side has the deletion); a suspended one still reads', async () => {
   const u = await call('POST', '/users', { username: 'rae', email: 'rae@status.example' }, { 'X-Tenant-Id': tenant });
   const rae = platform.bearer(u.body.id as string, tenant);
-  const device = await call('POST', '/devices', { userId: u.body.id, name: 'phone', spec, tier: 'basic', region: 'cn-east' }, rae);
+  const device = await call('POST', '/devices', newDevice(u.body.id as string), rae);
   const token = { 'X-Consistency-Token': device.body.consistencyToken as string };
   expect((await call('GET', `/devices/${device.body.id as string}`, undefined, { ...rae, ...token })).status).toBe(200);
 

@@ -2,7 +2,8 @@ import type { DecodedRecord } from '../lib/event-log';
 import jwt from 'jsonwebtoken';
 import { devKey } from '../lib/auth';
 import { forgedToken, tokenWith } from '../test/tokens';
-import { startTestPlatform, type HttpResult } from '../test/platform';
+import { fen, newDevice, newOrder } from '../test/fixtures';
+import { startTestPlatform, type HttpResult, type TestPlatform } from '../test/platform';
 
 /**
  * The auth rules of the command API, HTTP in, response and topic contents out: a bearer token names the actor and
@@ -10,14 +11,12 @@ import { startTestPlatform, type HttpResult } from '../test/platform';
  * tenant's (404 like an unknown id); a new resource names a user the caller may name; operator commands are a
  * tenant admin's (403 for a user); sign-up is open.
  */
-let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let platform: TestPlatform;
 beforeAll(async () => {
   platform = await startTestPlatform(1);
 });
 afterAll(() => platform?.stop());
 
-const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
-const fen = (amount: number) => ({ amount, currency: 'CNY' });
 const call = (method: string, path: string, body: unknown, headers: Record<string, string>): Promise<HttpResult> =>
   platform.http[0]!(method, path, body, headers);
 const as = (userId: string, tenantId: string) => platform.bearer(userId, tenantId);
@@ -59,7 +58,7 @@ describe('command API auth', () => {
 
   test('no token or a bad one: 401 problem+json, nothing sent', async () => {
     const before = (await platform.it.endOffsets(platform.topics.device.commands)).map((o) => o.high);
-    const body = { userId: alice, name: 'x', spec, tier: 'basic', region: 'cn-east' };
+    const body = newDevice(alice, { name: 'x' });
     const none = await call('POST', '/devices', body, { 'X-Tenant-Id': 'acme' });
     expect(none).toMatchObject(problem(401, 'a bearer token is required'));
     expect(none.headers.get('content-type')).toMatch(/application\/problem\+json/);
@@ -121,9 +120,7 @@ describe('command API auth', () => {
   });
 
   test('a user commands their own device; another user, another tenant’s admin and an unknown id all get the same 404', async () => {
-    aliceDevice = await created(
-      call('POST', '/devices', { userId: alice, name: 'alice phone', spec, tier: 'basic', region: 'cn-east' }, as(alice, 'acme')),
-    );
+    aliceDevice = await created(call('POST', '/devices', newDevice(alice, { name: 'alice phone' }), as(alice, 'acme')));
     expect(await call('POST', `/devices/${aliceDevice}/start`, {}, as(alice, 'acme'))).toMatchObject({ status: 200, body: { version: 2 } });
 
     const unknown = await call('POST', '/devices/no-such-device/stop', {}, as(bob, 'acme'));
@@ -155,12 +152,12 @@ describe('command API auth', () => {
   });
 
   test('a resource names a user the caller may name: a user only themselves, an admin only their tenant’s (404 like an unknown user)', async () => {
-    const forBob = { userId: bob, name: 'not mine', spec, tier: 'basic', region: 'cn-east' };
+    const forBob = newDevice(bob, { name: 'not mine' });
     const unknownUser = await call('POST', '/devices', { ...forBob, userId: 'no-such-user' }, adminOf('acme'));
     expect(unknownUser).toMatchObject(problem(404, 'user not found'));
     expect((await call('POST', '/devices', forBob, as(alice, 'acme'))).body).toEqual(unknownUser.body);
     expect((await call('POST', '/devices', { ...forBob, userId: carol }, adminOf('acme'))).body).toEqual(unknownUser.body);
-    const order = { userId: bob, planId: 'p', planName: 'Plan', amount: fen(990), spec, tier: 'basic', region: 'cn-east' };
+    const order = newOrder(bob, { amount: fen(990) });
     expect(await call('POST', '/orders', order, as(alice, 'acme'))).toMatchObject(problem(404, 'user not found'));
     expect(await call('POST', '/orders', { ...order, userId: carol }, adminOf('acme'))).toMatchObject({ status: 404 });
     const install = { userId: bob, deviceId: aliceDevice, appId: 'com.tencent.mm' };
@@ -181,7 +178,7 @@ describe('command API auth', () => {
   });
 
   test('orders: a user pays and cancels their own; refunds are a tenant admin’s; another user’s order is a 404', async () => {
-    const plan = { userId: alice, planId: 'p', planName: 'Plan', amount: fen(990), spec, tier: 'basic', region: 'cn-east' };
+    const plan = newOrder(alice, { amount: fen(990) });
     const paid = await created(call('POST', '/orders', plan, as(alice, 'acme')));
     const open = await created(call('POST', '/orders', plan, as(alice, 'acme')));
     expect(await call('POST', `/orders/${paid}/pay`, { amount: fen(990), paymentMethod: 'alipay' }, as(bob, 'acme'))).toMatchObject(
@@ -251,9 +248,7 @@ describe('command API auth', () => {
       problem(403, 'your account is suspended: it may read, not change anything'),
     );
     expect(await call('DELETE', `/users/${bob}`, { reason: 'leaving' }, adminOf('acme'))).toMatchObject({ status: 200 });
-    expect(
-      await call('POST', '/devices', { userId: bob, name: 'x', spec, tier: 'basic', region: 'cn-east' }, adminOf('acme')),
-    ).toMatchObject(problem(409, 'user is deleted'));
+    expect(await call('POST', '/devices', newDevice(bob, { name: 'x' }), adminOf('acme'))).toMatchObject(problem(409, 'user is deleted'));
     expect((await eventsOf(platform.topics.user.events, bob)).map((e) => e.type)).toEqual([
       'user.created',
       'user.status.changed',
@@ -266,9 +261,7 @@ describe('command API auth', () => {
 
   test('an Idempotency-Key is the caller’s own: the same key from another user replays nothing of theirs', async () => {
     const key = { 'Idempotency-Key': 'start-it' };
-    const device = await created(
-      call('POST', '/devices', { userId: alice, name: 'k', spec, tier: 'basic', region: 'cn-east' }, as(alice, 'acme')),
-    );
+    const device = await created(call('POST', '/devices', newDevice(alice, { name: 'k' }), as(alice, 'acme')));
     const first = await call('POST', `/devices/${device}/start`, {}, { ...as(alice, 'acme'), ...key });
     expect(first).toMatchObject({ status: 200, body: { version: 2 } });
     expect(await call('POST', `/devices/${device}/start`, {}, { ...as(alice, 'acme'), ...key })).toMatchObject({

@@ -1,23 +1,15 @@
 import { eventTopics } from '../lib/topics';
-import { startTestPlatform } from '../test/platform';
+import { largeDeviceSpec, newDevice, newOrder } from '../test/fixtures';
+import { startTestPlatform, type TestPlatform } from '../test/platform';
 
-let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let platform: TestPlatform;
 beforeAll(async () => {
   platform = await startTestPlatform(1);
 });
 afterAll(() => platform?.stop());
 
-const spec = { cpuCores: 4, memoryMb: 8192, storageGb: 64, androidVersion: '13' };
-const device = { userId: 'u-1', name: 'phone', spec, tier: 'standard', region: 'cn-east' };
-const order = {
-  userId: 'u-1',
-  planId: 'p',
-  planName: 'Plan',
-  amount: { amount: 2990, currency: 'CNY' },
-  spec,
-  tier: 'basic',
-  region: 'cn-east',
-};
+const device = newDevice('u-1', { spec: largeDeviceSpec, tier: 'standard' });
+const order = newOrder('u-1', { spec: largeDeviceSpec });
 
 /** [what, method, path, body, expected status, a field named in the errors or a phrase of the detail] */
 const table: Array<[string, string, string, unknown, number, string]> = [
@@ -28,7 +20,7 @@ const table: Array<[string, string, string, unknown, number, string]> = [
   ['unknown enum value', 'POST', '/users/u-1/status', { status: 'frozen' }, 400, 'status'],
   ['empty update', 'PATCH', '/users/u-1', {}, 400, 'at least one'],
   ['unknown tier', 'POST', '/devices', { ...device, tier: 'gold' }, 400, 'tier'],
-  ['negative spec', 'POST', '/devices', { ...device, spec: { ...spec, cpuCores: -1 } }, 400, 'spec.cpuCores'],
+  ['negative spec', 'POST', '/devices', { ...device, spec: { ...largeDeviceSpec, cpuCores: -1 } }, 400, 'spec.cpuCores'],
   ['negative money', 'POST', '/orders', { ...order, amount: { amount: -100, currency: 'CNY' } }, 400, 'amount.amount'],
   ['float money', 'POST', '/orders', { ...order, amount: { amount: 29.9, currency: 'CNY' } }, 400, 'amount.amount'],
   ['money as a string', 'POST', '/orders', { ...order, amount: { amount: '2990', currency: 'CNY' } }, 400, 'amount.amount'],
@@ -55,7 +47,7 @@ const table: Array<[string, string, string, unknown, number, string]> = [
 
 describe('bad input gets a clear 4xx and appends nothing', () => {
   test.each(table)('%s → %s %s', async (_what, method, path, body, status, named) => {
-    const admin = platform.bearer('ops', 'default', 'tenant_admin');
+    const admin = platform.tenantAdmin('default');
     const headers: Record<string, string> = {
       ...(named === 'Bearer <token>' ? { Authorization: 'Basic b3BzOm9wcw==' } : admin),
       ...(path.startsWith('/devices/d-1') ? { 'If-Match': 'v-one' } : {}),

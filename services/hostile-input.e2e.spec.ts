@@ -1,21 +1,21 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { startTestPlatform } from '../test/platform';
+import { largeDeviceSpec, newDevice, newOrder } from '../test/fixtures';
+import { startTestPlatform, type TestPlatform } from '../test/platform';
 import { waitFor } from '../test/support';
 
 /**
  * Issue 12, each finding as a regression test, over HTTP on the real stack (command side and read side): bad input
  * gets a clear 4xx and changes nothing; what is accepted encodes, projects and is visible with its token.
  */
-let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let platform: TestPlatform;
 beforeAll(async () => {
   platform = await startTestPlatform(1, { readSide: true, sagas: { paymentTimeoutMs: 600_000 } });
 });
 afterAll(() => platform?.stop());
 
-const spec = { cpuCores: 4, memoryMb: 8192, storageGb: 64, androidVersion: '13' };
-const admin = () => platform.bearer('ops', 'hostile', 'tenant_admin');
+const admin = () => platform.tenantAdmin('hostile');
 const call = (...args: Parameters<(typeof platform.http)[0]>) => platform.http[0]!(...args);
 
 let userId: string;
@@ -25,16 +25,8 @@ beforeAll(async () => {
   userId = r.body.id as string;
 });
 
-const device = () => ({ userId, name: 'phone', spec, tier: 'standard', region: 'cn-east' });
-const order = () => ({
-  userId,
-  planId: 'p1',
-  planName: 'Plan',
-  amount: { amount: 2990, currency: 'CNY' },
-  spec,
-  tier: 'basic',
-  region: 'cn-east',
-});
+const device = () => newDevice(userId, { spec: largeDeviceSpec, tier: 'standard' });
+const order = () => newOrder(userId, { planId: 'p1', spec: largeDeviceSpec });
 
 /** Sends raw bytes with raw headers (fetch would refuse or rewrite some of them). */
 function rawRequest(method: string, path: string, headers: Record<string, string>, body?: Buffer | string) {

@@ -1,10 +1,10 @@
-import { startTestPlatform } from '../test/platform';
+import { startTestPlatform, type TestPlatform } from '../test/platform';
 
 /**
  * Tenants are registered (TENANTS): anonymous sign-up only into one that takes it, and an unknown tenant looks like
  * a closed one; a token of an unregistered tenant reaches nothing (issue 13).
  */
-let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let platform: TestPlatform;
 beforeAll(async () => {
   platform = await startTestPlatform(1, { readSide: true, tenants: { acme: 'open', corp: 'closed' } });
 }, 120_000);
@@ -24,12 +24,7 @@ test('anonymous sign-up: into an open tenant 201; a closed and an unknown tenant
 });
 
 test('a closed tenant’s admin still registers users', async () => {
-  const r = await platform.http[0]!(
-    'POST',
-    '/users',
-    { username: 'cid', email: 'cid@example.com' },
-    platform.bearer('ops', 'corp', 'tenant_admin'),
-  );
+  const r = await platform.http[0]!('POST', '/users', { username: 'cid', email: 'cid@example.com' }, platform.tenantAdmin('corp'));
   expect(r.status).toBe(201);
 });
 

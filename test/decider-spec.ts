@@ -1,6 +1,7 @@
 import { handle, stamp, type CommandMeta, type Decider, type Draft } from '../lib/decider';
 import { DomainError } from '../lib/errors';
 import type { EventEnvelope } from '../lib/event-log';
+import { draftOf } from './events';
 
 /**
  * Given/when/then for deciders, no I/O: given these events, when this command, then these events (or this
@@ -31,20 +32,7 @@ export function deciderSpec<C extends { readonly type: string }, E extends Event
           /** The drafts the command produced (metadata stripped), in order. */
           then: (...expected: Draft<E>[]): void => {
             const { events } = run(command, over);
-            expect(
-              events.map(
-                ({
-                  eventId: _i,
-                  aggregateId: _a,
-                  aggregateVersion: _v,
-                  occurredAt: _o,
-                  correlationId: _c,
-                  causationId: _ca,
-                  tenantId: _t,
-                  ...rest
-                }) => rest,
-              ),
-            ).toEqual(expected);
+            expect(events.map(draftOf)).toEqual(expected);
           },
           thenRejects: (status: DomainError['status'], message: RegExp) => {
             let error: unknown;

@@ -2,10 +2,12 @@ import fc from 'fast-check';
 import { handle, type CommandMeta, type Decider } from '../lib/decider';
 import { DomainError } from '../lib/errors';
 import type { AnyEvent } from '../lib/event-log';
+import type { Topics } from '../lib/topics';
 import { appInstallDecider } from '../services/app-install/decider';
 import { deviceDecider } from '../services/device/decider';
 import { orderDecider } from '../services/order/decider';
 import { userDecider } from '../services/user/decider';
+import { deviceSpec, fen } from './fixtures';
 
 /**
  * Event histories for property tests, produced by the real deciders (so every stream is one the write side
@@ -49,7 +51,6 @@ function run<C extends { type: string }, E, S>(
   return out;
 }
 
-const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '13' };
 const USER_OPS = ['rename', 'email', 'suspend', 'activate', 'delete'] as const;
 const DEVICE_OPS = ['start', 'stop', 'rename', 'delete'] as const;
 const ORDER_OPS = ['pay', 'cancel', 'refund-part', 'refund'] as const;
@@ -72,12 +73,17 @@ export const historyArb = fc.record({
 
 export type HistorySpec = typeof historyArb extends fc.Arbitrary<infer T> ? T : never;
 
+/** The event topics a history is written to (buildStreams' `topics`), in a namespace's topics. */
+export type HistoryTopics = { user: string; device: string; appInstall: string; order: string };
+export const historyTopics = (topics: Topics): HistoryTopics => ({
+  user: topics.user.events,
+  device: topics.device.events,
+  appInstall: topics.appInstall.events,
+  order: topics.order.events,
+});
+
 /** Builds the per-aggregate event streams of a history, grouped into topic-partition logs (2 partitions per topic). */
-export function buildStreams(
-  h: HistorySpec,
-  topics: { user: string; device: string; appInstall: string; order: string },
-  run_id: string,
-): Stream[] {
+export function buildStreams(h: HistorySpec, topics: HistoryTopics, run_id: string): Stream[] {
   const t0 = Date.UTC(2026, 10, 25, 8, 0, 0);
   const userIds = h.users.map((_ops, i) => `${run_id}-u${i}`);
   const perAggregate: Array<{ topic: string; events: AnyEvent[] }> = [];
@@ -100,7 +106,7 @@ export function buildStreams(
         type: 'CreateDevice',
         userId: userIds[d.owner % userIds.length],
         name: `phone${i}`,
-        spec,
+        spec: deviceSpec,
         tier: d.tier,
         region: 'cn-east',
         orderId: null,
@@ -115,7 +121,7 @@ export function buildStreams(
     perAggregate.push({ topic: topics.device, events: run(deviceDecider, deviceIds[i]!, 'acme', cmds, t0 + 5000 + i * 7_777) });
   });
   h.orders.forEach((o, i) => {
-    const amount = { amount: 2990, currency: 'CNY' };
+    const amount = fen(2990);
     const cmds: Cmd[] = [
       {
         type: 'CreateOrder',
@@ -123,7 +129,7 @@ export function buildStreams(
         planId: 'p',
         planName: 'Plan',
         amount,
-        spec,
+        spec: deviceSpec,
         tier: 'basic',
         region: 'cn-east',
       },
@@ -131,7 +137,7 @@ export function buildStreams(
     for (const op of o.ops) {
       if (op === 'pay') cmds.push({ type: 'PayOrder', amount, paymentMethod: 'alipay', paymentRef: null });
       if (op === 'cancel') cmds.push({ type: 'CancelOrder', reason: 'timeout' });
-      if (op === 'refund-part') cmds.push({ type: 'RefundOrder', amount: { amount: 1000, currency: 'CNY' }, reason: 'part' });
+      if (op === 'refund-part') cmds.push({ type: 'RefundOrder', amount: fen(1000), reason: 'part' });
       if (op === 'refund') cmds.push({ type: 'RefundOrder', reason: 'all' });
     }
     perAggregate.push({ topic: topics.order, events: run(orderDecider, `${run_id}-o${i}`, 'acme', cmds, t0 + 3000 + i * 999) });

@@ -1,14 +1,11 @@
 import { signToken, type Actor } from '../lib/auth';
-import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
-import { loadEventSchemas } from '../lib/schemas';
-import { topicsFor } from '../lib/topics';
 import type { Config } from '../lib/config';
 import { startPolicies } from '../policies/platform';
 import { startProjections } from '../projections/platform';
 import { readSideApi } from '../projections/routes';
 import { startCommandSide, type CommandSide } from '../services/platform';
-import { testDatabase } from './projection-harness';
-import { integration, unique } from './support';
+import { testNamespace } from './namespace';
+import { integration } from './support';
 
 export interface HttpResult {
   status: number;
@@ -52,17 +49,13 @@ export async function startTestPlatform(
   opts: { readSide?: boolean; sagas?: Partial<Config['sagas']>; tenants?: Config['auth']['tenants'] } = {},
 ) {
   const it_ = integration();
-  const namespace = unique('test-e2e');
-  const topics = topicsFor(namespace);
-  const schemas = loadEventSchemas();
-  const deps = { admin: await it_.admin(), registry: it_.registry, schemas };
-  await bootstrapNamespace(deps, topics, { partitions: 6, replicationFactor: 1 });
-  const database = opts.readSide ? testDatabase('e2e') : undefined;
+  // The read side's projections migrate the schema themselves.
+  const ns = testNamespace(it_, 'test-e2e', { partitions: 6, database: opts.readSide ? { prefix: 'e2e', migrate: false } : undefined });
+  const { namespace, topics } = ns;
+  await ns.setup();
   const cfg: Config = {
-    ...it_.cfg,
-    topics: { ...it_.cfg.topics, namespace },
+    ...ns.cfg,
     commandTimeoutMs: 30_000,
-    database: { ...it_.cfg.database, schema: database?.schema },
     sagas: { ...it_.cfg.sagas, ...opts.sagas },
     auth: opts.tenants ? { ...it_.cfg.auth, tenants: opts.tenants } : it_.cfg.auth,
   };
@@ -72,13 +65,17 @@ export async function startTestPlatform(
   for (let i = 0; i < instances; i++) {
     sides.push(await startCommandSide(cfg, { instanceId: `${namespace}-i${i}`, port: 0, logger: it_.logger, ...api }));
   }
+  /** The Authorization header of a token for this actor, signed with the platform's secret. */
+  const bearer = (userId: string, tenantId: string, role: Actor['role'] = 'user') => ({
+    Authorization: `Bearer ${signToken(cfg.auth, { userId, tenantId, role })}`,
+  });
   let policies = opts.readSide ? await startPolicies(cfg, { bus: sides[0]!.bus, logger: it_.logger }) : undefined;
   return {
     it: it_,
     cfg,
     topics,
     sides,
-    db: database?.db,
+    db: ns.database?.db,
     get policies() {
       return policies;
     },
@@ -89,17 +86,17 @@ export async function startTestPlatform(
       policies = await startPolicies(cfg, { bus: sides[0]!.bus, logger: it_.logger });
     },
     http: sides.map((s) => client(s.url)),
-    /** The Authorization header of a token for this actor, signed with the platform's secret. */
-    bearer: (userId: string, tenantId: string, role: Actor['role'] = 'user') => ({
-      Authorization: `Bearer ${signToken(cfg.auth, { userId, tenantId, role })}`,
-    }),
+    bearer,
+    /** The Authorization header of the tenant's admin (user `ops`). */
+    tenantAdmin: (tenantId: string) => bearer('ops', tenantId, 'tenant_admin'),
     async stop(): Promise<void> {
       await policies?.stop();
       await read?.stop();
       await Promise.all(sides.map((s) => s.stop()));
-      await database?.teardown();
-      await dropNamespace(deps, topics).catch(() => undefined);
+      await ns.teardown({ ignoreDropErrors: true });
       await it_.close();
     },
   };
 }
+
+export type TestPlatform = Awaited<ReturnType<typeof startTestPlatform>>;

@@ -5,11 +5,11 @@ import { createDb, migrate, type Db } from '../lib/db';
 import { applyBatch, memoryStore, type Projection } from '../lib/projection';
 import { CHECKPOINTS, type CheckpointRow } from '../lib/projection-worker';
 import { topicsFor, type Topics } from '../lib/topics';
-import { buildStreams, deliver, historyArb, type HistorySpec } from './histories';
+import { buildStreams, deliver, historyArb, historyTopics, type HistorySpec } from './histories';
 import { unique, waitFor } from './support';
 
 const topics = topicsFor('t');
-const names = { user: topics.user.events, device: topics.device.events, appInstall: topics.appInstall.events, order: topics.order.events };
+const names = historyTopics(topics);
 
 /** A PostgreSQL schema of its own for one test file, migrated, dropped at the end. */
 export function testDatabase(prefix: string) {

@@ -1,25 +1,21 @@
 import fc from 'fast-check';
-import { bootstrapNamespace, dropNamespace } from '../lib/bootstrap';
 import type { Db } from '../lib/db';
 import type { AnyEvent } from '../lib/event-log';
 import { createProducer } from '../lib/kafka';
 import { memoryStore, type Projection } from '../lib/projection';
-import { loadEventSchemas } from '../lib/schemas';
-import { topicsFor, type Topics } from '../lib/topics';
-import { buildStreams, historyArb } from './histories';
-import { readModel, testDatabase, waitForCheckpoints } from './projection-harness';
-import { integration, unique } from './support';
+import type { Topics } from '../lib/topics';
+import { buildStreams, historyArb, historyTopics } from './histories';
+import { testNamespace } from './namespace';
+import { readModel, waitForCheckpoints } from './projection-harness';
+import { integration } from './support';
 
 /** A namespace with its topics, a database schema, and helpers to feed histories and wait for the projections. */
 export async function readSideFixture(prefix: string) {
   const it_ = integration();
-  const namespace = unique(`test-${prefix}`);
-  const topics: Topics = topicsFor(namespace);
-  const deps = { admin: await it_.admin(), registry: it_.registry, schemas: loadEventSchemas() };
-  await bootstrapNamespace(deps, topics, { partitions: 3, replicationFactor: 1 });
-  const database = testDatabase(prefix);
-  await database.setup();
-  const cfg = { ...it_.cfg, topics: { ...it_.cfg.topics, namespace }, database: { ...it_.cfg.database, schema: database.schema } };
+  const ns = testNamespace(it_, `test-${prefix}`, { partitions: 3, database: { prefix, migrate: true } });
+  const { topics, cfg } = ns;
+  const database = ns.database!;
+  await ns.setup();
   const produced: AnyEvent[] = [];
   const producer = createProducer(it_.kafka);
   await producer.connect();
@@ -33,12 +29,7 @@ export async function readSideFixture(prefix: string) {
     produced,
     /** Appends `count` histories made by the deciders to the namespace's topics (each aggregate in order). */
     async feed(count: number, seed: number): Promise<number> {
-      const names = {
-        user: topics.user.events,
-        device: topics.device.events,
-        appInstall: topics.appInstall.events,
-        order: topics.order.events,
-      };
+      const names = historyTopics(topics);
       let n = 0;
       for (const [i, h] of fc.sample(historyArb, { seed, numRuns: count }).entries()) {
         for (const s of buildStreams(h, names, `b${batchNo}-${i}`)) {
@@ -64,8 +55,7 @@ export async function readSideFixture(prefix: string) {
     },
     async close(): Promise<void> {
       await producer.disconnect();
-      await database.teardown();
-      await dropNamespace(deps, topics).catch(() => undefined);
+      await ns.teardown({ ignoreDropErrors: true });
       await it_.close();
     },
   };
@@ -78,3 +68,5 @@ export function topicOf(topics: Topics, type: string): string {
   if (type.startsWith('app.install.')) return topics.appInstall.events;
   return topics.notification.events;
 }
+
+export type ReadSideFixture = Awaited<ReturnType<typeof readSideFixture>>;

@@ -1,8 +1,9 @@
 import { deciderSpec } from '../../test/decider-spec';
+import { draft } from '../../test/events';
 import { appInstallDecider } from './decider';
 
 const spec = deciderSpec(appInstallDecider, 'install-1');
-const requested = { type: 'app.install.requested', userId: 'u1', deviceId: 'd1', appId: 'com.tencent.mm', appVersion: '8.0' } as const;
+const requested = draft('app.install.requested', { userId: 'u1', deviceId: 'd1', appId: 'com.tencent.mm', appVersion: '8.0' });
 const request = { type: 'RequestAppInstall', userId: 'u1', deviceId: 'd1', appId: 'com.tencent.mm', appVersion: '8.0' } as const;
 
 describe('app install decider', () => {
@@ -18,23 +19,20 @@ describe('app install decider', () => {
       .when(request)
       .thenRejects(409, /already requested/));
   test('a requested install completes', () =>
-    spec
-      .given(requested)
-      .when({ type: 'CompleteAppInstall' })
-      .then({ type: 'app.install.completed', userId: 'u1', deviceId: 'd1', appId: 'com.tencent.mm' }));
+    spec.given(requested).when({ type: 'CompleteAppInstall' }).then(draft('app.install.completed')));
   test('a requested install fails with a reason', () =>
     spec
       .given(requested)
       .when({ type: 'FailAppInstall', reason: 'device is not running' })
-      .then({ type: 'app.install.failed', userId: 'u1', deviceId: 'd1', appId: 'com.tencent.mm', reason: 'device is not running' }));
+      .then(draft('app.install.failed', { reason: 'device is not running' })));
   test('a completed install cannot fail', () =>
     spec
-      .given(requested, { type: 'app.install.completed', userId: 'u1', deviceId: 'd1', appId: 'com.tencent.mm' })
+      .given(requested, draft('app.install.completed'))
       .when({ type: 'FailAppInstall', reason: 'x' })
       .thenRejects(409, /already installed/));
   test('a failed install cannot complete', () =>
     spec
-      .given(requested, { type: 'app.install.failed', userId: 'u1', deviceId: 'd1', appId: 'com.tencent.mm', reason: 'x' })
+      .given(requested, draft('app.install.failed', { reason: 'x' }))
       .when({ type: 'CompleteAppInstall' })
       .thenRejects(409, /already failed/));
   test('an unknown install is not found', () =>

@@ -1,23 +1,23 @@
-import { startTestPlatform, withHeaders, type Call } from '../../test/platform';
+import { largeDeviceSpec, newDevice } from '../../test/fixtures';
+import { startTestPlatform, withHeaders, type Call, type TestPlatform } from '../../test/platform';
 
-let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let platform: TestPlatform;
 /** The two instances, called by a tenant admin of `default` (the auth rules: services/auth.e2e.spec.ts). */
 let a: Call, b: Call;
 /** The user the devices are for (a device names a user of the tenant). */
 let user: string;
 beforeAll(async () => {
   platform = await startTestPlatform(2);
-  [a, b] = platform.http.map((call) => withHeaders(call, platform.bearer('ops', 'default', 'tenant_admin'))) as [Call, Call];
+  [a, b] = platform.http.map((call) => withHeaders(call, platform.tenantAdmin('default'))) as [Call, Call];
   user = (await a('POST', '/users', { username: 'dana', email: 'dana@example.com' })).body.id as string;
 });
 afterAll(() => platform?.stop());
 
-const spec = { cpuCores: 4, memoryMb: 8192, storageGb: 64, androidVersion: '13' };
-const newDevice = () => ({ userId: user, name: 'phone', spec, tier: 'standard', region: 'cn-east' });
+const device = () => newDevice(user, { spec: largeDeviceSpec, tier: 'standard' });
 
 describe('device command API (two instances, real Kafka)', () => {
   test('create, start, stop, rename and delete a device; each answer names the new version and the events', async () => {
-    const created = await a('POST', '/devices', newDevice());
+    const created = await a('POST', '/devices', device());
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ version: 1, eventIds: [expect.any(String)] });
     expect(created.headers.get('etag')).toBe('"1"');
@@ -40,7 +40,7 @@ describe('device command API (two instances, real Kafka)', () => {
 
   test('rules and versions are enforced with 404, 409 and the current version', async () => {
     expect(await a('POST', '/devices/nope-1/start', {})).toMatchObject({ status: 404, body: { detail: 'device not found' } });
-    const id = (await a('POST', '/devices', newDevice())).body.id as string;
+    const id = (await a('POST', '/devices', device())).body.id as string;
     expect(await a('POST', `/devices/${id}/stop`, {})).toMatchObject({
       status: 409,
       body: { detail: 'device is not running (it is created)' },
@@ -52,7 +52,7 @@ describe('device command API (two instances, real Kafka)', () => {
 
   test('concurrency: 100 commands on one device and 100 over 20 devices, through both instances, leave versions 1..N and one event set per 2xx', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 21; i++) ids.push((await a('POST', '/devices', newDevice())).body.id as string);
+    for (let i = 0; i < 21; i++) ids.push((await a('POST', '/devices', device())).body.id as string);
     const [hot, ...spread] = ids;
     const command = (id: string, i: number) => {
       const call = i % 2 === 0 ? a : b;
@@ -91,9 +91,9 @@ describe('device command API (two instances, real Kafka)', () => {
 
   test('the same POST three times with one Idempotency-Key creates one device', async () => {
     const key = { 'Idempotency-Key': 'create-device-once' };
-    const first = await a('POST', '/devices', newDevice(), key);
-    const second = await b('POST', '/devices', newDevice(), key);
-    const third = await a('POST', '/devices', newDevice(), key);
+    const first = await a('POST', '/devices', device(), key);
+    const second = await b('POST', '/devices', device(), key);
+    const third = await a('POST', '/devices', device(), key);
     expect(first.status).toBe(201);
     expect([second.status, third.status]).toEqual([200, 200]);
     expect(second.headers.get('idempotent-replayed')).toBe('true');

@@ -1,14 +1,9 @@
 import { deciderSpec } from '../../test/decider-spec';
+import { draft } from '../../test/events';
 import { notificationDecider } from './decider';
 
 const spec = deciderSpec(notificationDecider, 'n-1');
-const sent = {
-  type: 'notification.sent',
-  userId: 'u1',
-  title: '欢迎加入',
-  content: '欢迎使用云手机平台！',
-  cause: 'user.created',
-} as const;
+const sent = draft('notification.sent', { userId: 'u1', title: '欢迎加入', content: '欢迎使用云手机平台！', cause: 'user.created' });
 
 describe('notification decider', () => {
   test('a notification is issued to a user', () =>
@@ -21,10 +16,10 @@ describe('notification decider', () => {
       .given(sent)
       .when({ type: 'SendNotification', userId: 'u1', title: 'x', content: 'y', cause: 'z' })
       .thenRejects(409, /already sent/));
-  test('the user reads it', () => spec.given(sent).when({ type: 'ReadNotification' }).then({ type: 'notification.read', userId: 'u1' }));
+  test('the user reads it', () => spec.given(sent).when({ type: 'ReadNotification' }).then(draft('notification.read')));
   test('a notification can be read once', () =>
     spec
-      .given(sent, { type: 'notification.read', userId: 'u1' })
+      .given(sent, draft('notification.read'))
       .when({ type: 'ReadNotification' })
       .thenRejects(409, /already read/));
   test('an unknown notification is not found', () =>

@@ -1,31 +1,14 @@
 import { deciderSpec } from '../../test/decider-spec';
+import { draft } from '../../test/events';
+import { deviceSpec, fen, newOrder } from '../../test/fixtures';
 import { orderDecider } from './decider';
 
 const spec = deciderSpec(orderDecider, 'order-1');
-const hw = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '12' };
-const fen = (amount: number) => ({ amount, currency: 'CNY' });
-const created = {
-  type: 'order.created',
-  userId: 'u1',
-  planId: 'basic-month',
-  planName: 'Basic (1 month)',
-  amount: fen(2990),
-  spec: hw,
-  tier: 'basic',
-  region: 'cn-east',
-} as const;
-const paid = { type: 'order.paid', userId: 'u1', amount: fen(2990), paymentMethod: 'alipay', paymentRef: 'p-1' } as const;
-const cancelled = { type: 'order.cancelled', userId: 'u1', reason: 'changed my mind' } as const;
-const create = {
-  type: 'CreateOrder',
-  userId: 'u1',
-  planId: 'basic-month',
-  planName: 'Basic (1 month)',
-  amount: fen(2990),
-  spec: hw,
-  tier: 'basic',
-  region: 'cn-east',
-} as const;
+const plan = { planId: 'basic-month', planName: 'Basic (1 month)', amount: fen(2990), spec: { ...deviceSpec, androidVersion: '12' } };
+const created = draft('order.created', plan);
+const paid = draft('order.paid', { amount: fen(2990), paymentMethod: 'alipay', paymentRef: 'p-1' });
+const cancelled = draft('order.cancelled', { reason: 'changed my mind' });
+const create = { type: 'CreateOrder', ...newOrder('u1', plan) } as const;
 
 describe('order decider', () => {
   describe('CreateOrder', () => {
@@ -97,12 +80,12 @@ describe('order decider', () => {
       spec
         .given(created, paid)
         .when({ type: 'RefundOrder', reason: 'device refused' })
-        .then({ type: 'order.refunded', userId: 'u1', amount: fen(2990), reason: 'device refused' }));
+        .then(draft('order.refunded', { amount: fen(2990), reason: 'device refused' })));
     test('a partial refund, then the rest', () =>
       spec
-        .given(created, paid, { type: 'order.refunded', userId: 'u1', amount: fen(990), reason: 'partial' })
+        .given(created, paid, draft('order.refunded', { amount: fen(990), reason: 'partial' }))
         .when({ type: 'RefundOrder', reason: 'rest' })
-        .then({ type: 'order.refunded', userId: 'u1', amount: fen(2000), reason: 'rest' }));
+        .then(draft('order.refunded', { amount: fen(2000), reason: 'rest' })));
     test('never above the amount paid', () =>
       spec
         .given(created, paid)
@@ -110,7 +93,7 @@ describe('order decider', () => {
         .thenRejects(422, /above the 29\.90 CNY left/));
     test('never above what is left after earlier refunds', () =>
       spec
-        .given(created, paid, { type: 'order.refunded', userId: 'u1', amount: fen(2000), reason: 'partial' })
+        .given(created, paid, draft('order.refunded', { amount: fen(2000), reason: 'partial' }))
         .when({ type: 'RefundOrder', amount: fen(1000), reason: 'x' })
         .thenRejects(422, /above the 9\.90 CNY left/));
     test('only after payment', () =>
@@ -120,7 +103,7 @@ describe('order decider', () => {
         .thenRejects(409, /no payment to refund/));
     test('not after a full refund', () =>
       spec
-        .given(created, paid, { type: 'order.refunded', userId: 'u1', amount: fen(2990), reason: 'all' })
+        .given(created, paid, draft('order.refunded', { amount: fen(2990), reason: 'all' }))
         .when({ type: 'RefundOrder', reason: 'x' })
         .thenRejects(409, /fully refunded/));
     test('a refund is positive', () =>
@@ -129,7 +112,7 @@ describe('order decider', () => {
         .when({ type: 'RefundOrder', amount: fen(-5), reason: 'x' })
         .thenRejects(422, /positive/));
     test('a full refund makes the order refunded', () => {
-      const { state } = spec.given(created, paid, { type: 'order.refunded', userId: 'u1', amount: fen(2990), reason: 'all' });
+      const { state } = spec.given(created, paid, draft('order.refunded', { amount: fen(2990), reason: 'all' }));
       expect(state).toMatchObject({ status: 'refunded', paid: 2990, refunded: 2990 });
     });
   });

@@ -1,28 +1,20 @@
-import { startTestPlatform, withHeaders, type Call } from '../../test/platform';
+import { deviceSpec, fen, newOrder } from '../../test/fixtures';
+import { startTestPlatform, withHeaders, type Call, type TestPlatform } from '../../test/platform';
 
-let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let platform: TestPlatform;
 /** Called by a tenant admin of `default` (refunds, install reports and notices are theirs; services/auth.e2e.spec.ts). */
 let api: Call;
 /** The user the orders, installs and notices are for (they name a user of the tenant). */
 let user: string;
 beforeAll(async () => {
   platform = await startTestPlatform(1);
-  api = withHeaders(platform.http[0]!, platform.bearer('ops', 'default', 'tenant_admin'));
+  api = withHeaders(platform.http[0]!, platform.tenantAdmin('default'));
   user = (await api('POST', '/users', { username: 'omar', email: 'omar@example.com' })).body.id as string;
 });
 afterAll(() => platform?.stop());
 
-const fen = (amount: number) => ({ amount, currency: 'CNY' });
-const spec = { cpuCores: 2, memoryMb: 4096, storageGb: 32, androidVersion: '12' };
-const plan = () => ({
-  userId: user,
-  planId: 'basic-month',
-  planName: 'Basic (1 month)',
-  amount: fen(2990),
-  spec,
-  tier: 'basic',
-  region: 'cn-east',
-});
+const plan = () =>
+  newOrder(user, { planId: 'basic-month', planName: 'Basic (1 month)', amount: fen(2990), spec: { ...deviceSpec, androidVersion: '12' } });
 
 describe('order command API', () => {
   test('open, pay, partly refund, refund the rest; money stays integer fen in the events', async () => {

@@ -1,8 +1,9 @@
 import { deciderSpec } from '../../test/decider-spec';
+import { draft } from '../../test/events';
 import { reservationDecider, reservationId } from './decider';
 
 const spec = deciderSpec(reservationDecider, 'r-1');
-const claimed = { type: 'reservation.claimed', ownerId: 'u1', kind: 'username', value: 'alice' } as const;
+const claimed = draft('reservation.claimed', { ownerId: 'u1', kind: 'username', value: 'alice' });
 
 describe('reservation decider (unique usernames and emails within a tenant)', () => {
   test('a free value is claimed, normalised', () =>
@@ -15,11 +16,14 @@ describe('reservation decider (unique usernames and emails within a tenant)', ()
   test('claiming again by the same owner appends nothing', () =>
     spec.given(claimed).when({ type: 'ClaimReservation', ownerId: 'u1', kind: 'username', value: 'alice' }).then());
   test('the owner releases it', () =>
-    spec.given(claimed).when({ type: 'ReleaseReservation', ownerId: 'u1' }).then({ type: 'reservation.released', ownerId: 'u1' }));
+    spec
+      .given(claimed)
+      .when({ type: 'ReleaseReservation', ownerId: 'u1' })
+      .then(draft('reservation.released', { ownerId: 'u1' })));
   test('someone else cannot release it', () => spec.given(claimed).when({ type: 'ReleaseReservation', ownerId: 'u2' }).then());
   test('a released value can be claimed by another user', () =>
     spec
-      .given(claimed, { type: 'reservation.released', ownerId: 'u1' })
+      .given(claimed, draft('reservation.released', { ownerId: 'u1' }))
       .when({ type: 'ClaimReservation', ownerId: 'u2', kind: 'username', value: 'alice' })
       .then({ ...claimed, ownerId: 'u2' }));
   test('the key is per tenant, per kind and case-insensitive', () => {

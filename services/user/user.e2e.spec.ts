@@ -1,7 +1,7 @@
-import { startTestPlatform } from '../../test/platform';
+import { startTestPlatform, type TestPlatform } from '../../test/platform';
 import { waitFor } from '../../test/support';
 
-let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+let platform: TestPlatform;
 beforeAll(async () => {
   platform = await startTestPlatform(2);
 });
@@ -9,7 +9,7 @@ afterAll(() => platform?.stop());
 
 /** Sign-up is open: the tenant comes from X-Tenant-Id. Everything else needs a token (here acme's tenant admin). */
 const tenant = (t: string) => ({ 'X-Tenant-Id': t });
-const admin = () => platform.bearer('ops', 'acme', 'tenant_admin');
+const admin = () => platform.tenantAdmin('acme');
 
 describe('user command API: usernames and emails unique within a tenant', () => {
   test('register, and a taken username or email is a 409 (naming the field to a tenant admin only); another tenant may use them', async () => {
