@@ -8,7 +8,7 @@ import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { loadEventSchemas } from '../lib/schemas';
 import { topicsFor } from '../lib/topics';
-import { startCommandSide } from '../services/platform';
+import { startCommandSide } from '../platform/commands';
 
 /**
  * Latency of a single command through the whole write path (HTTP → command topic → single writer → Kafka

@@ -1,9 +1,9 @@
 import { loadConfig, type Config } from '../lib/config';
 import { createLogger } from '../lib/logger';
-import { startCommandSide, type CommandSide } from '../services/platform';
+import { startCommandSide, type CommandSide } from '../platform/commands';
 
 /**
- * The command side alone — `startCommandSide` (services/platform.ts: the six single writers, the command bus,
+ * The command side alone — `startCommandSide` (platform/commands.ts: the six single writers, the command bus,
  * the reservation-release policy and the command API on a free port) — in a process of its own, so that its RSS
  * and its start-up are its own: bench/command-restore.ts starts one, then another, then two at once on a seeded
  * namespace. It talks to the parent over IPC:

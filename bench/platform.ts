@@ -10,8 +10,8 @@ import { createEventLog } from '../lib/event-log';
 import { createProducer } from '../lib/kafka';
 import { topicsFor, type Topics } from '../lib/topics';
 import { sleep } from '../lib/wait';
-import { queryRouters, startProjections } from '../projections/platform';
-import { startCommandSide } from '../services/platform';
+import { queryRouters, startProjections } from '../platform/read-side';
+import { startCommandSide } from '../platform/commands';
 import { existingSeed, seed, seededTopics } from './seed';
 
 /** Topic creation on a busy broker sometimes answers UNKNOWN_TOPIC_OR_PARTITION while it settles (retriable). */

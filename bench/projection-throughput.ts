@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { handle } from '../lib/decider';
 import type { AnyEvent } from '../lib/event-log';
 import { createProducer } from '../lib/kafka';
-import { startProjections, PROJECTIONS } from '../projections/platform';
+import { startProjections, PROJECTIONS } from '../platform/read-side';
 import { notificationDecider } from '../services/notification/decider';
 import { readSideFixture, topicOf } from '../test/read-side';
 

@@ -6,7 +6,7 @@ import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
 import { lowerProcessPriority } from '../lib/priority';
 import { createRegistry } from '../lib/registry';
-import { PROJECTIONS } from '../projections/platform';
+import { PROJECTIONS } from '../platform/read-side';
 import { rebuildProjection } from '../projections/rebuild';
 
 /**

@@ -12,7 +12,7 @@ import type { EventSchema } from '../lib/schemas';
 import type { Topics } from '../lib/topics';
 import { sleep, waitUntil } from '../lib/wait';
 import { deviceQueryRoutes } from '../projections/device/routes';
-import { PROJECTIONS } from '../projections/platform';
+import { PROJECTIONS } from '../platform/read-side';
 import { copyRows, deviceRow, l1, l2, l4, notificationRow, selectLatency, upsertRows } from './ceilings';
 import { measureCommandRestore } from './command-restore';
 import type { VisibilityResult } from './load';

@@ -1,8 +1,8 @@
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
-import { queryRouters } from '../projections/platform';
-import { startCommandSide } from '../services/platform';
+import { queryRouters } from '../platform/read-side';
+import { startCommandSide } from '../platform/commands';
 import { topicsFor } from '../lib/topics';
 
 /**

@@ -4,7 +4,7 @@ import { createDb, migrate } from '../lib/db';
 import type { DecodedRecord } from '../lib/event-log';
 import { memoryStore } from '../lib/projection';
 import { CHECKPOINTS, createProjectionWorker } from '../lib/projection-worker';
-import { PROJECTIONS } from '../projections/platform';
+import { PROJECTIONS } from '../platform/read-side';
 import { readModel } from '../test/projection-harness';
 import { unique } from '../test/support';
 import { anomalyLines, checkHistory, type Anomalies } from './history';

@@ -2,7 +2,7 @@ import type { TopicLayout } from '../lib/bootstrap';
 import type { Db } from '../lib/db';
 import { CHECKPOINTS } from '../lib/projection-worker';
 import { sleep, waitFor } from '../lib/wait';
-import { PROJECTIONS } from '../projections/platform';
+import { PROJECTIONS } from '../platform/read-side';
 import { up, type Stack } from '../scripts/stack/index';
 import { isAlive } from '../scripts/stack/processes';
 import { checkBooks, checkTopics, expectSound, makeReport, publish, type Books, type Report } from './books';

@@ -10,7 +10,7 @@ import { loadEventSchemas } from '../lib/schemas';
 import { topicsFor, type Topics } from '../lib/topics';
 import { sleep, waitFor } from '../lib/wait';
 import { createProducer } from '../lib/kafka';
-import { PROJECTIONS } from '../projections/platform';
+import { PROJECTIONS } from '../platform/read-side';
 import { createStack, loadStackConfig, type Stack } from '../scripts/stack/index';
 import { waitForCheckpoints } from '../test/projection-harness';
 import { integration, unique } from '../test/support';
@@ -248,7 +248,7 @@ export async function faultPlatform(scenario: string, opts: { layout?: Partial<T
     isPrior: (r: DecodedRecord) => BigInt(r.offset) < (prior.get(`${r.topic}/${r.partition}`) ?? 0n),
     /** Starts (or restarts) the projection worker process (`npm run projections`, every read model). */
     startWorker: (name = 'worker', extraEnv: Record<string, string> = {}): Proc =>
-      group.spawnProc(name, 'projections/main.ts', Object.keys(PROJECTIONS), extraEnv),
+      group.spawnProc(name, 'scripts/projections.ts', Object.keys(PROJECTIONS), extraEnv),
     startRebuild: (projection: string, name: string) => startRebuild(group, projection, name),
     kill: group.kill,
     /** Every decoded record of a topic (up to its current end), in partition order. */

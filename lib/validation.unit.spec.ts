@@ -5,7 +5,7 @@ import type { Registry } from './registry';
 import { ENVELOPE_FIELDS } from './schema-types';
 import { loadEventSchemas } from './schemas';
 import { envelope, fields, ifMatch, MAX_MINOR_UNITS, MAX_VERSION, text, freeText, id, tenantId } from './validation';
-import { commandOperations } from '../services/platform';
+import { commandOperations } from '../platform/commands';
 import { event } from '../test/events';
 
 /** Every leaf field of every event schema with its Avro type: `spec.cpuCores` for nested records. */

@@ -33,8 +33,8 @@ import { userCommands } from '../services/user/routes';
 
 /**
  * The platform's one list of slices: what each contributes, iterated by the composition roots of the three process
- * roles — the command side (services/platform.ts), the read side (projections/platform.ts) and the reactions
- * (policies/platform.ts). Nothing else lists aggregates, read models or policies. Migrations need no entry: every
+ * roles beside it — the command side (commands.ts), the read side (read-side.ts) and the reactions
+ * (reactions.ts). Nothing else lists aggregates, read models or policies. Migrations need no entry: every
  * slice's `migrations/` folder is found by lib/db.ts.
  */
 

@@ -7,7 +7,7 @@ import type { Projection } from '../lib/projection';
 import { startTestPlatform, type HttpResult } from '../test/platform';
 import { testDatabase } from '../test/projection-harness';
 import { unique, waitFor } from '../test/support';
-import { PROJECTIONS } from './platform';
+import { PROJECTIONS } from '../platform/read-side';
 import { compareModels, type RowDiff } from './rebuild';
 
 /**

@@ -2,14 +2,14 @@ import Router from '@koa/router';
 import type { Admin } from 'kafkajs';
 import { operatorOnly } from '../lib/auth';
 import { z } from 'zod';
-import type { AuthConfig, Config } from '../lib/config';
+import type { AuthConfig } from '../lib/config';
 import type { Db } from '../lib/db';
 import type { Metrics } from '../lib/metrics';
 import type { Operation } from '../lib/openapi';
 import { CHECKPOINTS, type CheckpointRow } from '../lib/projection-worker';
 import { timestamp } from '../lib/query';
 import type { Topics } from '../lib/topics';
-import { PROJECTIONS, queryOperations, queryRouters, type ReadSide } from './platform';
+import type { Projection } from '../lib/projection';
 
 export interface PartitionStatus {
   topic: string;
@@ -35,15 +35,21 @@ export interface ProjectionStatus {
  * caller's connected admin client (the read side keeps one for every call: a connection per call cost 261–437 ms
  * at p50 under 20 concurrent calls).
  */
-export async function projectionStatus(deps: { db: Db; admin: Admin; topics: Topics }): Promise<ProjectionStatus[]> {
+export async function projectionStatus(deps: {
+  db: Db;
+  admin: Admin;
+  topics: Topics;
+  projections: readonly Projection[];
+}): Promise<ProjectionStatus[]> {
   const { admin } = deps;
   {
     const rows = (await deps.db(CHECKPOINTS).select()) as CheckpointRow[];
     // Every topic's end offsets asked at once (each topic is read by several projections).
-    const topicsRead = [...new Set(Object.values(PROJECTIONS).flatMap((p) => p.topics(deps.topics)))];
+    const topicsRead = [...new Set(deps.projections.flatMap((p) => p.topics(deps.topics)))];
     const ends = new Map(await Promise.all(topicsRead.map(async (t) => [t, await admin.fetchTopicOffsets(t)] as const)));
     const out: ProjectionStatus[] = [];
-    for (const [name, p] of Object.entries(PROJECTIONS)) {
+    for (const p of deps.projections) {
+      const { name } = p;
       const partitions: PartitionStatus[] = [];
       for (const topic of p.topics(deps.topics)) {
         for (const o of ends.get(topic)!) {
@@ -114,21 +120,18 @@ export const projectionOpsOperations: Operation[] = [
   },
 ];
 
-/** The whole read side's HTTP API (query API and operations endpoints) and its operations, as `npm start` serves it. */
-export function readSideApi(read: ReadSide, cfg: Config): { routers: Router[]; operations: readonly Operation[]; metrics: Metrics } {
-  return {
-    routers: [projectionOpsRoutes({ ...read, db: read.queryDb, auth: cfg.auth }), ...queryRouters(read, cfg)],
-    operations: [...projectionOpsOperations, ...queryOperations],
-    // The command side counts its dead letters and partition ages into the same registry (one /metrics).
-    metrics: read.metrics,
-  };
-}
-
 /**
  * Operations endpoints of the read side: GET /metrics (Prometheus) and GET /projections/status (per projection
  * and partition: checkpoint, end offset, lag in events, last applied event time, dead letters).
  */
-export function projectionOpsRoutes(deps: { db: Db; metrics: Metrics; admin: Admin; topics: Topics; auth: AuthConfig }): Router {
+export function projectionOpsRoutes(deps: {
+  db: Db;
+  metrics: Metrics;
+  admin: Admin;
+  topics: Topics;
+  auth: AuthConfig;
+  projections: readonly Projection[];
+}): Router {
   const router = new Router();
   const operator = operatorOnly(deps.auth);
   router.get('/metrics', operator, async (ctx) => {

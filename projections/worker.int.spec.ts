@@ -5,7 +5,7 @@ import { CHECKPOINTS } from '../lib/projection-worker';
 import { readSideFixture } from '../test/read-side';
 import { billingProjection } from './billing/projection';
 import { deviceProjection } from './device/projection';
-import { startProjections } from './platform';
+import { startProjections } from '../platform/read-side';
 
 let fx: Awaited<ReturnType<typeof readSideFixture>>;
 beforeAll(async () => {

@@ -8,10 +8,10 @@ import { tableEndpoints } from '../lib/command-table';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { readPartition } from '../lib/topic-reader';
-import { startPolicies } from '../policies/platform';
-import { PROJECTIONS, startProjections } from '../projections/platform';
-import { readSideApi } from '../projections/routes';
-import { COMMAND_TABLES, startCommandSide } from '../services/platform';
+import { startPolicies } from '../platform/reactions';
+import { PROJECTIONS, startProjections } from '../platform/read-side';
+import { readSideApi } from '../platform/read-side';
+import { COMMAND_TABLES, startCommandSide } from '../platform/commands';
 import { bootstrap } from './bootstrap';
 import { createStack, status, up, StackError } from './stack/index';
 

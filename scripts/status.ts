@@ -6,6 +6,7 @@ import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { topicsFor } from '../lib/topics';
 import { projectionStatus } from '../projections/routes';
+import { PROJECTIONS } from '../platform/read-side';
 
 /**
  * `npm run status`: the platform at a glance — topics with partitions and end offsets, registered subjects with
@@ -43,7 +44,7 @@ new Command('status')
           versions: (await registry.versions(s)).join(','),
           compatibility: (await registry.compatibility(s)) ?? 'default',
         });
-      const projections = await projectionStatus({ db, admin, topics }).catch((err: Error) => {
+      const projections = await projectionStatus({ db, admin, topics, projections: Object.values(PROJECTIONS) }).catch((err: Error) => {
         console.error(`projections: ${err.message} (have the workers run once: npm start)`);
         return [];
       });

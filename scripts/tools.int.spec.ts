@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { createProducer } from '../lib/kafka';
 import { readSideFixture, type ReadSideFixture } from '../test/read-side';
-import { startProjections } from '../projections/platform';
+import { startProjections } from '../platform/read-side';
 import { deviceProjection } from '../projections/device/projection';
 
 /** The inspect and status CLIs, run as a user runs them, on a namespace of their own. */

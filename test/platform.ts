@@ -1,9 +1,9 @@
 import { signToken, type Actor } from '../lib/auth';
 import type { Config } from '../lib/config';
-import { startPolicies } from '../policies/platform';
-import { startProjections } from '../projections/platform';
-import { readSideApi } from '../projections/routes';
-import { startCommandSide, type CommandSide } from '../services/platform';
+import { startPolicies } from '../platform/reactions';
+import { startProjections } from '../platform/read-side';
+import { readSideApi } from '../platform/read-side';
+import { startCommandSide, type CommandSide } from '../platform/commands';
 import { testNamespace } from './namespace';
 import { integration } from './support';
 

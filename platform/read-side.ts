@@ -9,7 +9,9 @@ import { createProjectionWorker, grantProjection } from '../lib/projection-worke
 import { createRegistry } from '../lib/registry';
 import { topicsFor } from '../lib/topics';
 import type { Operation } from '../lib/openapi';
-import { READ_MODELS } from '../platform/slices';
+import { projectionOpsOperations, projectionOpsRoutes } from '../projections/routes';
+import type Router from '@koa/router';
+import { READ_MODELS } from './slices';
 
 /** The read models' projections by name (platform/slices.ts lists them). */
 export const PROJECTIONS: Record<string, Projection> = Object.fromEntries(READ_MODELS.map((m) => [m.projection.name, m.projection]));
@@ -88,4 +90,17 @@ export const queryOperations: readonly Operation[] = READ_MODELS.flatMap((m) => 
 export function queryRouters(read: Pick<ReadSide, 'queryDb' | 'topics'>, cfg: Config) {
   const deps = { db: read.queryDb, topics: read.topics, auth: cfg.auth, consistencyTimeoutMs: cfg.consistencyTimeoutMs };
   return READ_MODELS.map((m) => m.queries(deps));
+}
+
+/** The whole read side's HTTP API (query API and operations endpoints) and its operations, as `npm start` serves it. */
+export function readSideApi(read: ReadSide, cfg: Config): { routers: Router[]; operations: readonly Operation[]; metrics: Metrics } {
+  return {
+    routers: [
+      projectionOpsRoutes({ ...read, db: read.queryDb, auth: cfg.auth, projections: Object.values(PROJECTIONS) }),
+      ...queryRouters(read, cfg),
+    ],
+    operations: [...projectionOpsOperations, ...queryOperations],
+    // The command side counts its dead letters and partition ages into the same registry (one /metrics).
+    metrics: read.metrics,
+  };
 }

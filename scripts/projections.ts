@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../lib/config';
 import { createLogger } from '../lib/logger';
-import { PROJECTIONS, startProjections } from './platform';
+import { PROJECTIONS, startProjections } from '../platform/read-side';
 
 /** Runs projection workers in this process until SIGINT/SIGTERM: `npm run projections -- [name…]`. */
 const program = new Command('projections')

@@ -14,8 +14,8 @@ import type { Metrics } from '../lib/metrics';
 import { createRegistry } from '../lib/registry';
 import { createPolicy } from '../lib/policy';
 import { topicsFor, type AggregateName } from '../lib/topics';
-import { actorCheck, userCheck } from './user/routes';
-import { AGGREGATES, REACTIONS } from '../platform/slices';
+import { actorCheck, userCheck } from '../services/user/routes';
+import { AGGREGATES, REACTIONS } from './slices';
 
 export interface PlatformOptions {
   /** Identifies this process among the instances (consumer groups of its event tails, reply routing). */

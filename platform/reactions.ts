@@ -9,7 +9,7 @@ import { createProjectionWorker } from '../lib/projection-worker';
 import { createRegistry } from '../lib/registry';
 import { createActionDispatcher } from '../lib/saga';
 import { topicsFor } from '../lib/topics';
-import { EXPANDERS, REACTIONS, sagas } from '../platform/slices';
+import { EXPANDERS, REACTIONS, sagas } from './slices';
 
 /**
  * The composition root of the reactions (DESIGN.md §2): the purchase-plan saga, the user-lifecycle policy and
