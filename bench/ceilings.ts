@@ -11,6 +11,7 @@ import type { EventLog } from '../lib/event-log';
 import { createConsumer, createProducer } from '../lib/kafka';
 import { retrying } from './platform';
 import { TOPIC_CONFIG, type Topics } from '../lib/topics';
+import { endOffsets } from '../lib/topic-reader';
 import type { Latency, Load } from './results';
 import { generateChunk, seededTopics } from './seed';
 import { percentiles, rate, runLoad, seconds } from './stats';
@@ -96,9 +97,9 @@ export async function l1(
 /** L2: every seeded event consumed from offset 0 with eachBatch and decoded through the registry client's cache. */
 export async function l2(deps: { kafka: Kafka; admin: Admin; eventLog: EventLog }, seeded: Topics) {
   const topics = seededTopics(seeded);
-  const ends = new Map<string, bigint>();
-  for (const t of topics)
-    for (const o of await deps.admin.fetchTopicOffsets(t)) if (o.high !== '0') ends.set(`${t}/${o.partition}`, BigInt(o.high));
+  const ends = new Map(
+    [...(await endOffsets(deps.admin, topics))].filter(([, p]) => p.end > 0).map(([k, p]) => [k, BigInt(p.end)] as const),
+  );
   const consumer = createConsumer(deps.kafka, `${seeded.namespace}.bench-l2.${randomUUID().slice(0, 8)}`, { maxWaitTimeInMs: 200 });
   let count = 0;
   let first = 0;

@@ -8,6 +8,7 @@ import type { DecodedRecord } from '../lib/event-log';
 import type { Projection } from '../lib/projection';
 import { loadEventSchemas } from '../lib/schemas';
 import { topicsFor, type Topics } from '../lib/topics';
+import { endOffsets } from '../lib/topic-reader';
 import { sleep, waitFor } from '../lib/wait';
 import { createProducer } from '../lib/kafka';
 import { PROJECTIONS } from '../platform/read-side';
@@ -205,9 +206,7 @@ async function seedLog(ns: Namespace, prior: Map<string, bigint>, events: number
   try {
     const marker = await seed({ admin: ns.deps.admin, producer, eventLog: ns.it.eventLog, stackDir: ns.stack.cfg.dir }, ns.topics, events);
     forgetSeed(ns.stack.cfg.dir, ns.namespace);
-    for (const topic of seededTopics(ns.topics)) {
-      for (const o of await ns.deps.admin.fetchTopicOffsets(topic)) prior.set(`${topic}/${o.partition}`, BigInt(o.high));
-    }
+    for (const [k, { end }] of await endOffsets(ns.deps.admin, seededTopics(ns.topics))) prior.set(k, BigInt(end));
     return marker.events;
   } finally {
     await producer.disconnect();

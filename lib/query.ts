@@ -116,4 +116,21 @@ export async function readAfter(ctx: Context, deps: ReadAfterDeps, projection: {
   await waitForPositions(deps.db, projection, decodeToken(token, known), deps.consistencyTimeoutMs);
 }
 
+/**
+ * A list endpoint: the query parameters validated, read after the caller's consistency token, one keyset page of the
+ * caller's rows, each row shown through `view`.
+ */
+export function listHandler<Q extends z.ZodObject, R extends Record<string, unknown>>(
+  deps: ReadAfterDeps,
+  projection: { name: string; topics: readonly string[] },
+  spec: { query: Q; list: ListQuery<z.infer<Q>>; view: (row: R) => unknown },
+) {
+  return async (ctx: Context): Promise<void> => {
+    const q = queryParams(ctx, spec.query);
+    await readAfter(ctx, deps, projection);
+    const result = await listPage<z.infer<Q>, R>(spec.list, deps.db, actorOf(ctx), q, q as { limit: number; cursor?: string });
+    ctx.body = { items: result.items.map(spec.view), next: result.next };
+  };
+}
+
 export { actorOf };

@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import type { DecodedRecord, EventLog } from './event-log';
 import { createConsumer } from './kafka';
 
@@ -34,4 +34,27 @@ export async function readPartition(
   } finally {
     await consumer.disconnect();
   }
+}
+
+/** The key of a topic partition in maps of positions: `topic/partition`. */
+export const partitionKey = (topic: string, partition: number) => `${topic}/${partition}`;
+
+/** Where a partition ends now: the offset the next record will get (its high watermark). */
+export interface PartitionEnd {
+  readonly topic: string;
+  readonly partition: number;
+  readonly end: number;
+}
+
+/**
+ * The end of every partition of `topics`, keyed by `partitionKey`: what "caught up" is measured against. Offsets
+ * stay far below 2^53 (a million records a second for 285 years), so they are numbers.
+ */
+export async function endOffsets(admin: Admin, topics: readonly string[]): Promise<Map<string, PartitionEnd>> {
+  const perTopic = await Promise.all(
+    topics.map(async (topic) =>
+      (await admin.fetchTopicOffsets(topic)).map((o) => ({ topic, partition: o.partition, end: Number(o.high) })),
+    ),
+  );
+  return new Map(perTopic.flat().map((p) => [partitionKey(p.topic, p.partition), p]));
 }

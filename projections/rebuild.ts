@@ -11,6 +11,7 @@ import { applyBatch, applyOneByOne, type Projection, type Row } from '../lib/pro
 import { CHECKPOINTS, createProjectionWorker, grantProjection, type CheckpointRow } from '../lib/projection-worker';
 import { isRetriable, withRetry } from '../lib/retry';
 import { topicsFor } from '../lib/topics';
+import { endOffsets, partitionKey } from '../lib/topic-reader';
 import { sleep } from '../lib/wait';
 
 /**
@@ -69,8 +70,6 @@ export interface RebuildResult {
 const LOCK_TIMEOUT_MS = 5000;
 const LOCK_NOT_AVAILABLE = '55P03';
 
-const partKey = (topic: string, partition: number) => `${topic}/${partition}`;
-
 export async function rebuildProjection(deps: {
   cfg: Config;
   kafka: Kafka;
@@ -117,10 +116,7 @@ export async function rebuildProjection(deps: {
     if (missing.length > 0)
       throw new Error(`no live ${name} tables in schema "${live}" (${missing.join(', ')}): start the platform once first`);
 
-    const ends = new Map<string, { topic: string; partition: number; end: number }>();
-    for (const topic of projectionTopics)
-      for (const o of await admin.fetchTopicOffsets(topic))
-        ends.set(partKey(topic, o.partition), { topic, partition: o.partition, end: Number(o.high) });
+    const ends = await endOffsets(admin, projectionTopics);
     const total = [...ends.values()].reduce((n, p) => n + p.end, 0);
 
     shadowCreated = true;
@@ -224,7 +220,7 @@ async function missingTables(db: Db, schema: string, tables: string[]): Promise<
 
 async function checkpoints(db: Db | Knex.Transaction, table: string, projection: string): Promise<Map<string, CheckpointRow>> {
   const rows = (await db(table).where({ projection })) as CheckpointRow[];
-  return new Map(rows.map((r) => [partKey(r.topic, r.partition), r]));
+  return new Map(rows.map((r) => [partitionKey(r.topic, r.partition), r]));
 }
 
 /** The records of the projection's partitions from given offsets on, kept in memory as they arrive. */
@@ -240,10 +236,11 @@ async function startTail(kafka: Kafka, groupId: string, topics: string[], from: 
   const reached = new Map<string, number>();
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     for (const [topic, partitions] of Object.entries(payload.memberAssignment))
-      for (const partition of partitions) consumer.seek({ topic, partition, offset: String(from.get(partKey(topic, partition)) ?? 0) });
+      for (const partition of partitions)
+        consumer.seek({ topic, partition, offset: String(from.get(partitionKey(topic, partition)) ?? 0) });
   });
   consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    const k = partKey(payload.topic, payload.partition);
+    const k = partitionKey(payload.topic, payload.partition);
     reached.set(k, Math.max(reached.get(k) ?? 0, Number(payload.lastOffset) + 1));
   });
   await consumer.connect();
@@ -251,7 +248,7 @@ async function startTail(kafka: Kafka, groupId: string, topics: string[], from: 
   await consumer.run({
     autoCommit: false,
     eachBatch: async ({ batch }) => {
-      const k = partKey(batch.topic, batch.partition);
+      const k = partitionKey(batch.topic, batch.partition);
       const start = from.get(k) ?? 0;
       const byOffset = buffered.get(k) ?? new Map<string, KafkaMessage>();
       for (const m of batch.messages) if (Number(m.offset) >= start) byOffset.set(m.offset, m);
@@ -260,7 +257,7 @@ async function startTail(kafka: Kafka, groupId: string, topics: string[], from: 
   });
   return {
     async range(topic, partition, lo, hi, timeoutMs = 30_000) {
-      const k = partKey(topic, partition);
+      const k = partitionKey(topic, partition);
       if ((from.get(k) ?? 0) > lo) throw new Error(`the tail of ${k} starts at ${from.get(k)}, after ${lo}`);
       const deadline = Date.now() + timeoutMs;
       while ((reached.get(k) ?? from.get(k) ?? 0) < hi) {
@@ -350,7 +347,7 @@ async function handover(h: {
       .where({ projection: projection.name })
       .orderBy(['topic', 'partition'])
       .forUpdate()) as CheckpointRow[];
-    const liveCps = new Map(locked.map((r) => [partKey(r.topic, r.partition), r]));
+    const liveCps = new Map(locked.map((r) => [partitionKey(r.topic, r.partition), r]));
 
     const handed: CheckpointRow[] = [];
     const caughtUp = { partitionsBehind: 0, eventsApplied: 0 };

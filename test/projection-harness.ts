@@ -5,6 +5,7 @@ import { createDb, migrate, type Db } from '../lib/db';
 import { applyBatch, memoryStore, type Projection } from '../lib/projection';
 import { CHECKPOINTS, type CheckpointRow } from '../lib/projection-worker';
 import { topicsFor, type Topics } from '../lib/topics';
+import { endOffsets, partitionKey } from '../lib/topic-reader';
 import { buildStreams, deliver, historyArb, historyTopics, type HistorySpec } from './histories';
 import { unique, waitFor } from './support';
 
@@ -71,13 +72,12 @@ export async function assertConvergence(p: Projection, db: ReturnType<typeof tes
 
 /** Waits until a projection's checkpoints in `db` reach the end offsets its topics have now, on every partition. */
 export async function waitForCheckpoints(admin: Admin, db: Db, p: Projection, topics: Topics, timeoutMs: number): Promise<void> {
-  const ends = new Map<string, number>();
-  for (const t of p.topics(topics)) for (const o of await admin.fetchTopicOffsets(t)) ends.set(`${t}/${o.partition}`, Number(o.high));
+  const ends = await endOffsets(admin, p.topics(topics));
   await waitFor(
     async () => {
       const rows = (await db(CHECKPOINTS).where({ projection: p.name })) as CheckpointRow[];
-      const at = new Map(rows.map((r) => [`${r.topic}/${r.partition}`, Number(r.next_offset)]));
-      return [...ends].every(([k, end]) => end === 0 || (at.get(k) ?? 0) >= end) ? true : undefined;
+      const at = new Map(rows.map((r) => [partitionKey(r.topic, r.partition), Number(r.next_offset)]));
+      return [...ends].every(([k, { end }]) => end === 0 || (at.get(k) ?? 0) >= end) ? true : undefined;
     },
     { what: `${p.name} to reach the end of its topics`, timeoutMs, intervalMs: 200 },
   );

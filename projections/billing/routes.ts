@@ -7,7 +7,7 @@ import {
   actorOf,
   iso,
   isoOrNull,
-  listPage,
+  listHandler,
   moneyView,
   pageOf,
   pageParams,
@@ -141,12 +141,11 @@ export function billingQueryRoutes(deps: QueryDeps): Router {
   const auth = queryAuth(deps);
   const projection = { name: billingProjection.name, topics: billingProjection.topics(deps.topics) };
 
-  router.get('/orders', auth, async (ctx) => {
-    const q = queryParams(ctx, orderQuery);
-    await readAfter(ctx, deps, projection);
-    const result = await listPage<typeof q, OrderRow>(orderList, deps.db, actorOf(ctx), q, q);
-    ctx.body = { items: result.items.map(order), next: result.next };
-  });
+  router.get(
+    '/orders',
+    auth,
+    listHandler<typeof orderQuery, OrderRow>(deps, projection, { query: orderQuery, list: orderList, view: order }),
+  );
 
   router.get('/orders/:id', auth, async (ctx) => {
     const orderId = pathId(ctx);
@@ -156,12 +155,11 @@ export function billingQueryRoutes(deps: QueryDeps): Router {
     ctx.body = order(row);
   });
 
-  router.get('/billing/sessions', auth, async (ctx) => {
-    const q = queryParams(ctx, sessionQuery);
-    await readAfter(ctx, deps, projection);
-    const result = await listPage<typeof q, SessionRow>(sessionList, deps.db, actorOf(ctx), q, q);
-    ctx.body = { items: result.items.map(session), next: result.next };
-  });
+  router.get(
+    '/billing/sessions',
+    auth,
+    listHandler<typeof sessionQuery, SessionRow>(deps, projection, { query: sessionQuery, list: sessionList, view: session }),
+  );
 
   router.get('/billing/usage', auth, async (ctx) => {
     const q = queryParams(ctx, usageQuery);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { notFound } from '../../lib/errors';
 import { pathId } from '../../lib/http';
 import { queryOperation, type Operation } from '../../lib/openapi';
-import { actorOf, iso, isoOrNull, listPage, pageOf, pageParams, queryParams, readAfter, scoped, timestamp } from '../../lib/query';
+import { actorOf, iso, isoOrNull, listHandler, pageOf, pageParams, readAfter, scoped, timestamp } from '../../lib/query';
 import { deviceSpec, id } from '../../lib/validation';
 import { deviceList, userList } from './queries';
 import { queryAuth } from '../query-auth';
@@ -114,12 +114,11 @@ export function deviceQueryRoutes(deps: QueryDeps): Router {
   const auth = queryAuth(deps);
   const projection = { name: deviceProjection.name, topics: deviceProjection.topics(deps.topics) };
 
-  router.get('/devices', auth, async (ctx) => {
-    const q = queryParams(ctx, deviceQuery);
-    await readAfter(ctx, deps, projection);
-    const result = await listPage<typeof q, DeviceRow>(deviceList, deps.db, actorOf(ctx), q, q);
-    ctx.body = { items: result.items.map(device), next: result.next };
-  });
+  router.get(
+    '/devices',
+    auth,
+    listHandler<typeof deviceQuery, DeviceRow>(deps, projection, { query: deviceQuery, list: deviceList, view: device }),
+  );
 
   router.get('/devices/:id', auth, async (ctx) => {
     const id = pathId(ctx);
@@ -135,12 +134,11 @@ export function deviceQueryRoutes(deps: QueryDeps): Router {
     ctx.body = { ...device(row), apps: own.map(app) };
   });
 
-  router.get('/users', auth, async (ctx) => {
-    const q = queryParams(ctx, userQuery);
-    await readAfter(ctx, deps, projection);
-    const result = await listPage<typeof q, UserCopyRow>(userList, deps.db, actorOf(ctx), q, q);
-    ctx.body = { items: result.items.map(user), next: result.next };
-  });
+  router.get(
+    '/users',
+    auth,
+    listHandler<typeof userQuery, UserCopyRow>(deps, projection, { query: userQuery, list: userList, view: user }),
+  );
 
   router.get('/users/:id', auth, async (ctx) => {
     const id = pathId(ctx);

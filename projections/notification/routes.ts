@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { queryOperation, type Operation } from '../../lib/openapi';
-import { actorOf, iso, isoOrNull, listPage, pageOf, pageParams, queryParams, readAfter, timestamp } from '../../lib/query';
+import { iso, isoOrNull, listHandler, pageOf, pageParams, timestamp } from '../../lib/query';
 import { id } from '../../lib/validation';
 import { notificationList } from './queries';
 import { queryAuth } from '../query-auth';
@@ -52,11 +52,14 @@ const notification = (n: NotificationRow): z.infer<typeof notificationView> => (
 export function notificationQueryRoutes(deps: QueryDeps): Router {
   const router = new Router();
   const projection = { name: notificationProjection.name, topics: notificationProjection.topics(deps.topics) };
-  router.get('/notifications', queryAuth(deps), async (ctx) => {
-    const q = queryParams(ctx, notificationQuery);
-    await readAfter(ctx, deps, projection);
-    const result = await listPage<typeof q, NotificationRow>(notificationList, deps.db, actorOf(ctx), q, q);
-    ctx.body = { items: result.items.map(notification), next: result.next };
-  });
+  router.get(
+    '/notifications',
+    queryAuth(deps),
+    listHandler<typeof notificationQuery, NotificationRow>(deps, projection, {
+      query: notificationQuery,
+      list: notificationList,
+      view: notification,
+    }),
+  );
   return router;
 }
