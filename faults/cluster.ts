@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createStack, loadStackConfig, up } from '../scripts/stack/index';
 import { describeQuorum, kafkaNodes } from '../scripts/stack/kafka';
 import { sleep } from '../lib/wait';
+import { integration } from '../test/support';
 import { signalComponent, stackUp, waitFor, waitGone, type FaultPlatform, type Load } from './harness';
 
 /**
@@ -25,6 +26,18 @@ export async function useCluster(): Promise<void> {
   delete process.env.TOPIC_MIN_INSYNC_REPLICAS;
   // Like CI's `up --replace`: a cluster another checkout left on these ports is stopped, ours started.
   await up(createStack(loadStackConfig()), { log: () => undefined, replace: true });
+  // A node answers on its port before the active controller has registered it as a broker (a fresh-clone CI run
+  // once saw brokers [1, 3] here): wait until the metadata lists all three.
+  const it_ = integration();
+  try {
+    await waitFor(async () => ((await (await it_.admin()).describeCluster()).brokers.length === 3 ? true : undefined), {
+      what: 'all three nodes registered as brokers',
+      timeoutMs: 120_000,
+      intervalMs: 500,
+    });
+  } finally {
+    await it_.close();
+  }
 }
 
 const nodeName = (id: number) => `kafka-${id}`;
