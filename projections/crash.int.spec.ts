@@ -17,7 +17,7 @@ afterAll(() => fx?.close());
  * the tsx CLI would run the worker in a child of its own, which a SIGKILL of the CLI leaves running.
  */
 function worker(): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'main.ts'), 'device', 'billing'], {
+  return spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'scripts', 'projections.ts'), 'device', 'billing'], {
     env: { ...process.env, TOPIC_NAMESPACE: fx.cfg.topics.namespace, DATABASE_SCHEMA: fx.cfg.database.schema, LOG_LEVEL: 'error' },
     stdio: 'ignore',
   });
