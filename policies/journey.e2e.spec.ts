@@ -1,6 +1,7 @@
 import { signToken } from '../lib/auth';
 import { startTestPlatform, type HttpResult } from '../test/platform';
 import { waitFor } from '../test/support';
+import { ERASED } from '../services/user/events';
 
 /**
  * A user's whole journey through the HTTP APIs only — commands in, query API out — with every reaction of
@@ -74,11 +75,11 @@ test('register, buy a plan, pay, use the device, rename, install an app, cancel 
   await command('DELETE', `/users/${user.id}`, { reason: 'leaving' });
   await until('the device to be deleted', async () => ((await read(`/devices/${deviceId}`)).status === 'deleted' ? true : undefined));
   await until('every notification', async () => ((await items(`/notifications?userId=${user.id}`)).length >= 5 ? true : undefined));
-  await until('the user fields to follow the deletion', async () =>
-    (await read(`/users/${user.id}`)).status === 'deleted' ? true : undefined,
+  await until('the user fields to follow the deletion and erasure', async () =>
+    (await read(`/users/${user.id}`)).username === ERASED ? true : undefined,
   );
 
-  // Devices: the user's fields follow the rename and the deletion; the app is installed.
+  // Devices: the user's fields follow the deletion and the erasure of their personal data; the app is installed.
   expect(await read(`/devices/${deviceId}`)).toMatchObject({
     tenantId: 'journey',
     userId: user.id,
@@ -89,10 +90,10 @@ test('register, buy a plan, pay, use the device, rename, install an app, cancel 
     region: 'cn-east',
     status: 'deleted',
     version: 4,
-    user: { username: 'xiaoming2', email: 'xm@example.com', phone: '+86 139 0000 0001', status: 'deleted' },
+    user: { username: ERASED, email: ERASED, phone: ERASED, status: 'deleted' },
     apps: [expect.objectContaining({ appId: 'com.tencent.mm', status: 'installed', failedAt: null, failureReason: null })],
   });
-  expect(await read(`/users/${user.id}`)).toMatchObject({ username: 'xiaoming2', email: 'xm@example.com', status: 'deleted' });
+  expect(await read(`/users/${user.id}`)).toMatchObject({ username: ERASED, email: ERASED, status: 'deleted' });
 
   // Billing: one closed session (started → stopped), billed at the standard rate per started minute.
   const sessions = await items(`/billing/sessions?deviceId=${deviceId}`);
@@ -104,7 +105,7 @@ test('register, buy a plan, pay, use the device, rename, install an app, cancel 
     closeReason: 'stopped',
     tier: 'standard',
     rateFenPerMinute: 10,
-    user: { username: 'xiaoming2', status: 'deleted' },
+    user: { username: ERASED, status: 'deleted' },
   });
   expect([s.durationSeconds, s.billedMinutes, s.cost]).toEqual([
     Math.floor(ms / 1000),
@@ -128,7 +129,7 @@ test('register, buy a plan, pay, use the device, rename, install an app, cancel 
       refunded: fen(0),
       paymentMethod: 'alipay',
       paymentRef: 'ali-42',
-      user: { username: 'xiaoming2', email: 'xm@example.com', status: 'deleted' },
+      user: { username: ERASED, email: ERASED, status: 'deleted' },
     }),
     expect.objectContaining({ id: second.id, status: 'cancelled', amount: fen(1990), paid: fen(0), cancelReason: 'changed my mind' }),
   ]);

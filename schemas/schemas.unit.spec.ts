@@ -35,6 +35,7 @@ describe('the event schemas in schemas/', () => {
         'order.refunded',
         'user.created',
         'user.deleted',
+        'user.erased',
         'user.status.changed',
         'user.updated',
       ].sort(),

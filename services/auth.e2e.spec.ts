@@ -253,6 +253,7 @@ describe('command API auth', () => {
       'user.created',
       'user.status.changed',
       'user.deleted',
+      'user.erased',
     ]);
     expect((await eventsOf(platform.topics.user.events, alice)).map((e) => e.type)).toEqual(['user.created', 'user.updated']);
     // "zed" was claimed in globex only while the refused rename ran: it is free again.

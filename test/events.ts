@@ -24,6 +24,7 @@ const drafts: { readonly [T in EventType]: Draft<EventOf<T>> } = {
   'user.updated': { type: 'user.updated', username: null, email: null, phone: null, previousUsername: null, previousEmail: null },
   'user.status.changed': { type: 'user.status.changed', status: 'suspended', previousStatus: 'active', reason: null },
   'user.deleted': { type: 'user.deleted', reason: null, username: 'alice', email: 'alice@example.com' },
+  'user.erased': { type: 'user.erased', reason: null },
   'device.created': { type: 'device.created', ...newDevice('u1'), orderId: null },
   'device.started': { type: 'device.started', userId: 'u1' },
   'device.stopped': { type: 'device.stopped', userId: 'u1', reason: null },

@@ -51,7 +51,7 @@ function run<C extends { type: string }, E, S>(
   return out;
 }
 
-const USER_OPS = ['rename', 'email', 'suspend', 'activate', 'delete'] as const;
+const USER_OPS = ['rename', 'email', 'suspend', 'activate', 'delete', 'erase'] as const;
 const DEVICE_OPS = ['start', 'stop', 'rename', 'delete'] as const;
 const ORDER_OPS = ['pay', 'cancel', 'refund-part', 'refund'] as const;
 
@@ -96,6 +96,7 @@ export function buildStreams(h: HistorySpec, topics: HistoryTopics, run_id: stri
       if (op === 'suspend') cmds.push({ type: 'ChangeUserStatus', status: 'suspended', reason: 'unpaid' });
       if (op === 'activate') cmds.push({ type: 'ChangeUserStatus', status: 'active', reason: null });
       if (op === 'delete') cmds.push({ type: 'DeleteUser', reason: null });
+      if (op === 'erase') cmds.push({ type: 'EraseUser', reason: 'request' });
     }
     perAggregate.push({ topic: topics.user, events: run(userDecider, userIds[i]!, 'acme', cmds, t0 + i * 1000) });
   });

@@ -39,6 +39,7 @@ export const notificationReactions = defineReactions(NOTIFICATIONS, {
     })),
     'user.updated': NO_REACTION,
     'user.deleted': NO_REACTION,
+    'user.erased': NO_REACTION,
   },
   order: {
     'order.paid': notify((e) => ({ userId: e.userId, title: '支付成功', content: `您的订单已支付成功，金额：¥${yuan(e.amount.amount)}` })),

@@ -141,6 +141,7 @@ export function purchasePlanSaga(opts: { paymentTimeoutMs: number; deviceQuota: 
         'user.status.changed': userStatus((_, e) => e.status),
         'user.deleted': userStatus(() => 'deleted'),
         'user.updated': userStatus((u) => u.status),
+        'user.erased': userStatus((u) => u.status),
       },
       order: {
         'order.created': {

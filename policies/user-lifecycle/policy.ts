@@ -69,6 +69,7 @@ export const userLifecyclePolicy = defineProjection({
     user: {
       'user.created': userSeen((_, e) => e.status),
       'user.updated': userSeen((u) => u.status),
+      'user.erased': userSeen((u) => u.status),
       'user.status.changed': userSeen(
         (_, e) => e.status,
         (view, e) => {

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { EventHandler, HandlerMap, Row, TableSpec } from '../../lib/projection';
-import type { UserEvent } from '../../services/user/events';
+import { ERASED, type UserEvent } from '../../services/user/events';
 
 /**
  * A projection's own copy of the users, the source of the redundant user fields on its rows. Each read model
@@ -56,6 +56,7 @@ const USER_CHANGES: { readonly [K in UserEvent['type']]: (u: UserCopyRow, e: Ext
   'user.updated': (u, e) => ({ username: e.username ?? u.username, email: e.email ?? u.email, phone: e.phone ?? u.phone }),
   'user.status.changed': (_, e) => ({ status: e.status }),
   'user.deleted': () => ({ status: 'deleted' }),
+  'user.erased': (u) => ({ username: ERASED, email: ERASED, phone: u.phone === null ? null : ERASED }),
 };
 
 type Dependents = ReadonlyArray<{ table: string; fields: ReadonlyArray<keyof ReturnType<typeof userFields>> }>;
@@ -82,5 +83,6 @@ export function userCopyHandlers(table: string, dependents: Dependents): Handler
     'user.updated': handler('user.updated'),
     'user.status.changed': handler('user.status.changed'),
     'user.deleted': handler('user.deleted'),
+    'user.erased': handler('user.erased'),
   };
 }

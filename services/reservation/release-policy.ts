@@ -31,5 +31,7 @@ export const reservationRelease = defineReactions('reservation-release', {
     'user.deleted': (e) => [...release(e, 'username', e.username), ...release(e, 'email', e.email)],
     'user.created': NO_REACTION,
     'user.status.changed': NO_REACTION,
+    // user.deleted, just before it, released the values.
+    'user.erased': NO_REACTION,
   },
 });

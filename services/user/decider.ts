@@ -1,12 +1,18 @@
 import { assertNever, type Decider, type Draft } from '../../lib/decider';
 import { conflict, DomainError, notFound } from '../../lib/errors';
-import type { UserEvent, UserStatus } from './events';
+import { ERASED, type UserEvent, type UserStatus } from './events';
 
 export type UserCommand =
   | { readonly type: 'RegisterUser'; readonly username: string; readonly email: string; readonly phone: string | null }
   | { readonly type: 'UpdateUser'; readonly username?: string; readonly email?: string; readonly phone?: string }
   | { readonly type: 'ChangeUserStatus'; readonly status: UserStatus; readonly reason: string | null }
+  /** Closes the account and erases its personal data (user.deleted, then user.erased). */
   | { readonly type: 'DeleteUser'; readonly reason: string | null }
+  /**
+   * Erases the account's personal data (a tenant admin's, PIPL Art. 47 / GDPR Art. 17): a live account is closed
+   * first; an account deleted before erasure existed is erased; an erased one has nothing left to erase.
+   */
+  | { readonly type: 'EraseUser'; readonly reason: string | null }
   /**
    * Appends nothing: the user exists and is not deleted. Sent before a command of another aggregate names the
    * user (a device, an order, an install, a notice for them), so that this writer decides whether the caller may
@@ -27,7 +33,7 @@ interface Profile {
 export type UserState =
   | { readonly status: 'none' }
   | ({ readonly status: UserStatus } & Profile)
-  | ({ readonly status: 'deleted'; readonly lastStatus: UserStatus } & Profile);
+  | ({ readonly status: 'deleted'; readonly lastStatus: UserStatus; readonly erased: boolean } & Profile);
 
 type Live = Extract<UserState, { status: UserStatus }>;
 
@@ -85,12 +91,30 @@ function changeStatus(c: Extract<UserCommand, { type: 'ChangeUserStatus' }>, sta
 
 function remove(c: Extract<UserCommand, { type: 'DeleteUser' }>, state: UserState): Draft<UserEvent>[] {
   const user = live(state);
-  return [{ type: 'user.deleted', reason: c.reason, username: user.username, email: user.email }];
+  // user.deleted names the username and email it frees (the reservation-release policy reads them) before they go.
+  return [
+    { type: 'user.deleted', reason: c.reason, username: user.username, email: user.email },
+    { type: 'user.erased', reason: c.reason },
+  ];
+}
+
+function erase(c: Extract<UserCommand, { type: 'EraseUser' }>, state: UserState): Draft<UserEvent>[] {
+  if (state.status === 'none') throw notFound('user not found');
+  if (state.status !== 'deleted') return remove({ type: 'DeleteUser', reason: c.reason }, state);
+  return state.erased ? [] : [{ type: 'user.erased', reason: c.reason }];
 }
 
 export const userDecider: Decider<UserCommand, UserEvent, UserState> = {
   initialState: { status: 'none' },
-  commands: { RegisterUser: true, UpdateUser: true, ChangeUserStatus: true, DeleteUser: true, CheckUser: true, CheckActor: true },
+  commands: {
+    RegisterUser: true,
+    UpdateUser: true,
+    ChangeUserStatus: true,
+    DeleteUser: true,
+    EraseUser: true,
+    CheckUser: true,
+    CheckActor: true,
+  },
   decide(command, state) {
     switch (command.type) {
       case 'RegisterUser':
@@ -101,6 +125,8 @@ export const userDecider: Decider<UserCommand, UserEvent, UserState> = {
         return changeStatus(command, state);
       case 'DeleteUser':
         return remove(command, state);
+      case 'EraseUser':
+        return erase(command, state);
       case 'CheckUser':
         live(state);
         return [];
@@ -127,7 +153,14 @@ export const userDecider: Decider<UserCommand, UserEvent, UserState> = {
       case 'user.status.changed':
         return state.status === 'none' || state.status === 'deleted' ? state : { ...state, status: event.status };
       case 'user.deleted':
-        return state.status === 'none' || state.status === 'deleted' ? state : { ...state, status: 'deleted', lastStatus: state.status };
+        return state.status === 'none' || state.status === 'deleted'
+          ? state
+          : { ...state, status: 'deleted', lastStatus: state.status, erased: false };
+      case 'user.erased':
+        // The writer forgets the values too: its next snapshot holds the placeholder, never the erased data.
+        return state.status !== 'deleted'
+          ? state
+          : { ...state, erased: true, username: ERASED, email: ERASED, phone: state.phone === null ? null : ERASED };
       default:
         return assertNever(event);
     }

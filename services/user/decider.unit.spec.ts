@@ -1,10 +1,12 @@
 import { deciderSpec } from '../../test/decider-spec';
-import { draft } from '../../test/events';
+import { draft, envelope } from '../../test/events';
 import { userDecider } from './decider';
+import { ERASED, type UserEvent } from './events';
 
 const spec = deciderSpec(userDecider, 'user-1');
 const created = draft('user.created', { username: 'alice', email: 'alice@example.com' });
 const deleted = draft('user.deleted', { username: 'alice', email: 'alice@example.com' });
+const erased = draft('user.erased', { reason: null });
 
 describe('user decider', () => {
   describe('RegisterUser', () => {
@@ -107,14 +109,14 @@ describe('user decider', () => {
   });
 
   describe('DeleteUser', () => {
-    test('a user is deleted, with the username and email it frees', () =>
+    test('a user is deleted, with the username and email it frees, and their personal data erased', () =>
       spec
         .given(created)
         .when({ type: 'DeleteUser', reason: 'asked' })
-        .then({ ...deleted, reason: 'asked' }));
+        .then({ ...deleted, reason: 'asked' }, { ...erased, reason: 'asked' }));
     test('a deleted user cannot be deleted again', () =>
       spec
-        .given(created, deleted)
+        .given(created, deleted, erased)
         .when({ type: 'DeleteUser', reason: null })
         .thenRejects(409, /deleted/));
     test('an unknown user is not found', () =>
@@ -124,6 +126,31 @@ describe('user decider', () => {
         .thenRejects(404, /not found/));
   });
 
+  describe('EraseUser', () => {
+    test('a live account is closed, then erased', () =>
+      spec
+        .given(created)
+        .when({ type: 'EraseUser', reason: 'PIPL request' })
+        .then({ ...deleted, reason: 'PIPL request' }, { ...erased, reason: 'PIPL request' }));
+    test('an account deleted before erasure existed is erased', () =>
+      spec.given(created, deleted).when({ type: 'EraseUser', reason: null }).then(erased));
+    test('an erased account has nothing left to erase', () =>
+      spec.given(created, deleted, erased).when({ type: 'EraseUser', reason: null }).then());
+    test('an unknown user is not found', () =>
+      spec
+        .given()
+        .when({ type: 'EraseUser', reason: null })
+        .thenRejects(404, /not found/));
+    test('the writer forgets the values: an erased account holds only the placeholder', () => {
+      const state = [created, deleted, erased].reduce(
+        (s, e, i) => userDecider.evolve(s, { ...e, ...envelope({ aggregateVersion: i + 1 }) } as UserEvent),
+        userDecider.initialState,
+      );
+      expect(state).toMatchObject({ status: 'deleted', erased: true, username: ERASED, email: ERASED, phone: null });
+      expect(JSON.stringify(state)).not.toContain('alice');
+    });
+  });
+
   describe('expected version', () => {
     test('a stale expected version is a conflict naming the current version', () =>
       spec
@@ -131,6 +158,6 @@ describe('user decider', () => {
         .when({ type: 'UpdateUser', username: 'x' }, { expectedVersion: 0 })
         .thenRejects(409, /current version is 1/));
     test('the current expected version passes', () =>
-      spec.given(created).when({ type: 'DeleteUser', reason: null }, { expectedVersion: 1 }).then(deleted));
+      spec.given(created).when({ type: 'DeleteUser', reason: null }, { expectedVersion: 1 }).then(deleted, erased));
   });
 });

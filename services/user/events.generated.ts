@@ -24,6 +24,13 @@ export interface UserDeleted extends EventEnvelope {
   readonly email: null | string;
 }
 
+/** The user's personal data was erased (PIPL Art. 47, GDPR Art. 17): every read model replaces their username, email and phone with a placeholder; money records keep their amounts and times. */
+export interface UserErased extends EventEnvelope {
+  readonly type: 'user.erased';
+  /** Why the data was erased (the account closed, a request), free text without personal data. */
+  readonly reason: null | string;
+}
+
 /** The account status changed. */
 export interface UserStatusChanged extends EventEnvelope {
   readonly type: 'user.status.changed';
@@ -45,11 +52,11 @@ export interface UserUpdated extends EventEnvelope {
   readonly previousEmail: null | string;
 }
 
-export type UserEvent = UserCreated | UserDeleted | UserStatusChanged | UserUpdated;
+export type UserEvent = UserCreated | UserDeleted | UserErased | UserStatusChanged | UserUpdated;
 
 export type UserEventType = UserEvent['type'];
 
-export const userEventTypes = ['user.created', 'user.deleted', 'user.status.changed', 'user.updated'] as const;
+export const userEventTypes = ['user.created', 'user.deleted', 'user.erased', 'user.status.changed', 'user.updated'] as const;
 
 const userEventTypeSet: ReadonlySet<string> = new Set(userEventTypes);
 

@@ -4,3 +4,9 @@
  * the read side and the reactions all import them from here, never from the decider.
  */
 export * from './events.generated';
+
+/**
+ * What every read model shows in place of an erased user's username, email and phone (a phone they never gave
+ * stays null). user.erased follows user.deleted; the money records of the user keep their amounts and times.
+ */
+export const ERASED = '[erased]';

@@ -60,7 +60,7 @@ describe('user command API: usernames and emails unique within a tenant', () => 
     expect(await a!('POST', `/users/${id}/status`, { status: 'suspended', reason: 'unpaid' }, admin())).toMatchObject({
       status: 200,
     });
-    expect(await a!('DELETE', `/users/${id}`, { reason: 'closed' }, admin())).toMatchObject({ status: 200, body: { version: 4 } });
+    expect(await a!('DELETE', `/users/${id}`, { reason: 'closed' }, admin())).toMatchObject({ status: 200, body: { version: 5 } });
     expect(await a!('PATCH', `/users/${id}`, { phone: '+86 139' }, admin())).toMatchObject({
       status: 409,
       body: { detail: 'user is deleted' },
@@ -71,7 +71,7 @@ describe('user command API: usernames and emails unique within a tenant', () => 
       { what: 'the deleted user’s values to be released', timeoutMs: 20_000, intervalMs: 200 },
     );
     const events = (await platform.it.readAll(platform.topics.user.events)).filter((r) => r.event.aggregateId === id);
-    expect(events.map((r) => r.event.type)).toEqual(['user.created', 'user.updated', 'user.status.changed', 'user.deleted']);
+    expect(events.map((r) => r.event.type)).toEqual(['user.created', 'user.updated', 'user.status.changed', 'user.deleted', 'user.erased']);
     expect(events[3]!.event).toMatchObject({ username: 'erin2', email: 'erin@example.com', tenantId: 'acme' });
   });
 });
