@@ -15,6 +15,7 @@ import { endOffsets } from '../lib/topic-reader';
 import type { Latency, Load } from './results';
 import { generateChunk, seededTopics } from './seed';
 import { percentiles, rate, runLoad, seconds } from './stats';
+import { sleep } from '../lib/wait';
 
 /**
  * The machine's ceilings, measured in the same run as the platform: what Kafka, the registry client, PostgreSQL
@@ -83,7 +84,7 @@ export async function l1(
       const got = new Promise<void>((r) => waiting.set(id, r));
       const t0 = performance.now();
       await producer.send({ topic: ping, acks: -1, messages: [{ key: 'ping', value: id }] });
-      await Promise.race([got, new Promise((r) => setTimeout(r, 10_000))]);
+      await Promise.race([got, sleep(10_000)]);
       waiting.delete(id);
       if (i >= 0) rtt.push(performance.now() - t0); // the first five warm up (and wait out the seek to the end)
     }

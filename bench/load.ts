@@ -3,6 +3,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import autocannon from 'autocannon';
 import type { Latency, Load } from './results';
 import { percentiles } from './stats';
+import { sleep } from '../lib/wait';
 
 /**
  * The load generator, in a process of its own so it does not share the event loop of the servers it measures.
@@ -102,7 +103,7 @@ async function paced(spec: Extract<LoadSpec, { kind: 'http' }>, perSecond: numbe
   for (let i = 0; i < total; i++) {
     const due = start + (i * 1000) / perSecond;
     const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 1) await sleep(wait);
     all.push(one(due));
   }
   await Promise.all(all);
@@ -193,7 +194,7 @@ async function visibility(spec: Extract<LoadSpec, { kind: 'visibility' }>): Prom
   while (performance.now() < end) {
     const due = Math.floor(((performance.now() - start) / 1000) * spec.perSecond);
     while (fired < due) inflight.push(one(fired++));
-    await new Promise((r) => setTimeout(r, 2));
+    await sleep(2);
   }
   await Promise.all(inflight);
   return { sent: fired, visible: accepted.length, failed, acceptedToVisible: percentiles(accepted), sendToVisible: percentiles(sent) };

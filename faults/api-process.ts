@@ -4,6 +4,7 @@ import { createLogger } from '../lib/logger';
 import { queryRouters } from '../platform/read-side';
 import { startCommandSide } from '../platform/commands';
 import { topicsFor } from '../lib/topics';
+import { sleep } from '../lib/wait';
 
 /**
  * One API process as the fault suite runs it: the command side (processors, bus, command API) and the query API
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
         process.stdout.write(`ready ${JSON.stringify(ready)}\n`);
         return;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   })();
   const stop = async () => {
