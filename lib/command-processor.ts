@@ -490,98 +490,140 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
   }
 
   /** Decides one command of a batch; its content can make it refused, never make the batch fail. */
+  type Source = { partition: number; message: KafkaMessage; parsed: unknown };
+  type Refusal = Parameters<typeof poison>[2];
+  type Decided = { events: E[]; state: S; version: number };
+
+  /**
+   * Decides one command of a batch, in named steps: admitted (JSON, well-formed, on its aggregate's partition, a
+   * known type), answered from memory when it was applied before, decided, its events encoded and sized, recorded.
+   * A step that refuses the command answers it (a rejection, or poison with a dead letter) and ends it.
+   */
   async function decideOne(out: BatchOut, o: Owned<S>, message: KafkaMessage): Promise<void> {
-    const partition = o.partition;
+    const admitted = admit(o.partition, message);
+    if ('refusal' in admitted) return poison(out, admitted.source, admitted.refusal);
+    const { cmd, source } = admitted;
+    const stored = out.work.get(cmd.aggregateId) ?? o.slots.get(cmd.aggregateId) ?? initial();
+    const visible = visibleTo(cmd.actor, stored, cmd.aggregateId);
+    const slot = visible ? stored : initial();
+    if (answeredBefore(out, cmd, slot, o.partition)) return;
+    const result = decideCommand(out, cmd, slot, visible, source);
+    if (!result) return;
+    const messages = await encodeEvents(out, cmd, result, source);
+    if (!messages) return;
+    record(out, cmd, stored, slot, result, messages);
+  }
+
+  /** The command, or why it is poison: not JSON, malformed, keyed or placed apart from its aggregate, unknown. */
+  function admit(partition: number, message: KafkaMessage): { cmd: CommandMessage; source: Source } | { refusal: Refusal; source: Source } {
     let json: unknown;
     try {
       json = JSON.parse(message.value?.toString('utf8') ?? '');
     } catch {
-      return poison(
-        out,
-        { partition, message, parsed: undefined },
-        { status: 400, code: 'malformed_command', message: 'the command is not JSON' },
-      );
+      return {
+        source: { partition, message, parsed: undefined },
+        refusal: { status: 400, code: 'malformed_command', message: 'the command is not JSON' },
+      };
     }
     const source = { partition, message, parsed: json };
     const parsed = commandMessageSchema.safeParse(json);
     if (!parsed.success) {
       const issues = parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`);
-      return poison(out, source, { status: 400, code: 'malformed_command', message: `the command is malformed: ${issues.join('; ')}` });
+      return { source, refusal: { status: 400, code: 'malformed_command', message: `the command is malformed: ${issues.join('; ')}` } };
     }
     const cmd: CommandMessage = parsed.data;
     // A command keyed or placed apart from its aggregate would have its events land on another writer's partition.
     if (message.key?.toString() !== cmd.aggregateId || partitionOf(cmd.aggregateId, partitions) !== partition) {
-      return poison(out, source, {
-        status: 400,
-        code: 'misrouted_command',
-        message: `a command must be keyed by its aggregate id and sit on that id's partition (${topics.commands}/${partition} holds it)`,
-      });
+      return {
+        source,
+        refusal: {
+          status: 400,
+          code: 'misrouted_command',
+          message: `a command must be keyed by its aggregate id and sit on that id's partition (${topics.commands}/${partition} holds it)`,
+        },
+      };
     }
     if (!Object.hasOwn(decider.commands, cmd.type)) {
-      return poison(out, source, { status: 400, code: 'unknown_command', message: `unknown command type "${cmd.type}"` });
+      return { source, refusal: { status: 400, code: 'unknown_command', message: `unknown command type "${cmd.type}"` } };
     }
-    const stored = out.work.get(cmd.aggregateId) ?? o.slots.get(cmd.aggregateId) ?? initial();
-    const visible = visibleTo(cmd.actor, stored, cmd.aggregateId);
-    const slot = visible ? stored : initial();
+    return { cmd, source };
+  }
+
+  /** A command applied before gets its first result again (a reused Idempotency-Key with another request: 422). */
+  function answeredBefore(out: BatchOut, cmd: CommandMessage, slot: Slot<S>, partition: number): boolean {
     const before = slot.applied.get(cmd.commandId);
-    if (before) {
-      if (before.requestHash !== undefined && cmd.requestHash !== undefined && before.requestHash !== cmd.requestHash) {
-        const reply = rejection(cmd, idempotencyKeyReused());
-        out.replies.push({ to: cmd.replyTo, reply, lastEvent: -1 });
-        return;
-      }
-      out.replies.push({ to: cmd.replyTo, reply: firstResult(cmd, partition, before), lastEvent: -1 });
-      return;
+    if (!before) return false;
+    if (before.requestHash !== undefined && cmd.requestHash !== undefined && before.requestHash !== cmd.requestHash) {
+      out.replies.push({ to: cmd.replyTo, reply: rejection(cmd, idempotencyKeyReused()), lastEvent: -1 });
+      return true;
     }
-    let result: { events: E[]; state: S; version: number };
+    out.replies.push({ to: cmd.replyTo, reply: firstResult(cmd, partition, before), lastEvent: -1 });
+    return true;
+  }
+
+  /** The decider's answer, or undefined once a refusal (a domain rejection, or a bug: poison) is answered. */
+  function decideCommand(out: BatchOut, cmd: CommandMessage, slot: Slot<S>, visible: boolean, source: Source): Decided | undefined {
     try {
       const { replyTo: _r, payload, ...meta } = cmd;
-      result = handle(decider, slot, { ...payload, ...meta } as unknown as C & CommandMeta);
+      const result = handle(decider, slot, { ...payload, ...meta } as unknown as C & CommandMeta);
       // Out of the actor's sight the decider answered as for an unknown id (a 404); a create there would clash
       // with the hidden aggregate (ids are made by the API, so only a key collision gets here).
       if (!visible) throw conflict('the id is already in use');
       if (result.events.length > 0 && cmd.actor?.role === 'user' && owner(result.state, cmd.aggregateId) !== cmd.actor.userId) {
         throw forbidden('a user may only command their own resources');
       }
+      return result;
     } catch (err) {
       if (err instanceof DomainError) {
         out.replies.push({ to: cmd.replyTo, reply: rejection(cmd, err), lastEvent: -1 });
-        return;
+        return undefined;
       }
       // A bug (or a payload the decider cannot read): answered, logged with an id, dead-lettered, never retried.
       const errorId = randomUUID();
       logger.error({ err, errorId, commandId: cmd.commandId, type: cmd.type }, 'command failed with an unexpected error');
-      return poison(out, source, {
+      poison(out, source, {
         status: 500,
         code: 'internal',
         message: `internal error ${errorId}; the command was logged`,
         details: { errorId },
       });
+      return undefined;
     }
+  }
 
-    // Encoded now, so that an event that does not fit its schema or the broker refuses this command, not the batch.
+  /**
+   * The events as Kafka messages, encoded now so that an event that does not fit its schema, or events too large
+   * for the broker, refuse this command and not the batch; undefined once that refusal is answered.
+   */
+  async function encodeEvents(out: BatchOut, cmd: CommandMessage, result: Decided, source: Source): Promise<Message[] | undefined> {
     let messages: Message[];
     try {
       const headers = { [COMMAND_ID_HEADER]: cmd.commandId, ...(cmd.requestHash ? { [REQUEST_HASH_HEADER]: cmd.requestHash } : {}) };
       messages = await Promise.all(result.events.map((e) => eventLog.toMessage(topics.events, e as unknown as AnyEvent, headers)));
     } catch (err) {
       if (!(err instanceof EventEncodingError)) throw err; // the registry is unreachable: the batch is retried
-      return poison(out, source, {
+      poison(out, source, {
         status: 422,
         code: 'unencodable_event',
         message: `the command's events do not fit their schema: ${err.paths.slice(0, 5).join(', ') || err.message}`,
         details: { errors: err.paths.slice(0, 20) },
       });
+      return undefined;
     }
     const size = messages.reduce((n, m) => n + messageBytes(m), 0);
     if (size > MAX_COMMAND_EVENT_BYTES) {
-      return poison(out, source, {
+      poison(out, source, {
         status: 413,
         code: 'events_too_large',
         message: `the command's events take ${size} bytes; at most ${MAX_COMMAND_EVENT_BYTES} are appended for one command`,
       });
+      return undefined;
     }
+    return messages;
+  }
 
+  /** The command's events, its aggregate's new state and its reply, into the batch's output. */
+  function record(out: BatchOut, cmd: CommandMessage, stored: Slot<S>, slot: Slot<S>, result: Decided, messages: Message[]): void {
     const eventIds = result.events.map((e) => e.eventId);
     const lastEvent = out.events.length;
     out.events.push(...messages.map((m) => ({ message: m, commandId: cmd.commandId })));
