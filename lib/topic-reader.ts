@@ -48,13 +48,16 @@ export interface PartitionEnd {
 
 /**
  * The end of every partition of `topics`, keyed by `partitionKey`: what "caught up" is measured against. Offsets
- * stay far below 2^53 (a million records a second for 285 years), so they are numbers.
+ * stay far below 2^53 (a million records a second for 285 years), so they are numbers. One topic at a time: kafkajs'
+ * fetchTopicOffsets adds its topic to the client's metadata and refreshes it, and concurrent calls on a fresh
+ * client can miss their topic's metadata (a TypeError inside kafkajs; seen on the three-node cluster).
  */
 export async function endOffsets(admin: Admin, topics: readonly string[]): Promise<Map<string, PartitionEnd>> {
-  const perTopic = await Promise.all(
-    topics.map(async (topic) =>
-      (await admin.fetchTopicOffsets(topic)).map((o) => ({ topic, partition: o.partition, end: Number(o.high) })),
-    ),
-  );
-  return new Map(perTopic.flat().map((p) => [partitionKey(p.topic, p.partition), p]));
+  const ends = new Map<string, PartitionEnd>();
+  for (const topic of topics) {
+    for (const o of await admin.fetchTopicOffsets(topic)) {
+      ends.set(partitionKey(topic, o.partition), { topic, partition: o.partition, end: Number(o.high) });
+    }
+  }
+  return ends;
 }
