@@ -2,9 +2,10 @@ import type { Consumer, Kafka } from 'kafkajs';
 import type { CommandBus } from './command-bus';
 import { deterministicUuid } from './decider';
 import type { AnyEvent, EventEnvelope, EventLog } from './event-log';
+import { byEventType } from './projection';
 import { createConsumer, runConsumer } from './kafka';
 import type { Logger } from './logger';
-import { registryUnavailable } from './projection-worker';
+import { isRetriable } from './retry';
 import type { AggregateName, Topics } from './topics';
 
 /** A command a policy wants sent in reaction to an event. */
@@ -33,11 +34,7 @@ export function handlerReactions<Events extends Record<AggregateName, EventEnvel
   name: string,
   on: { readonly [A in AggregateName]?: ReactionMap<Events[A]> },
 ): Reactions {
-  const aggregates = Object.keys(on) as AggregateName[];
-  // The maps are typed per event type where they are written; dispatch by the decoded event's type is the same.
-  const handlers = new Map<string, (e: AnyEvent) => Reaction[]>(
-    aggregates.flatMap((a) => Object.entries(on[a] as unknown as Record<string, (e: AnyEvent) => Reaction[]>)),
-  );
+  const { aggregates, handlers } = byEventType<(e: AnyEvent) => Reaction[]>(on);
   return {
     name,
     topics: (t) => aggregates.map((a) => t[a].events),
@@ -77,7 +74,7 @@ export function createPolicy(deps: {
               event = (await deps.eventLog.decodeMessage(topic, partition, message)).event;
             } catch (err) {
               // The registry being down is no reason to skip a good event: throwing makes the consumer redeliver it.
-              if (registryUnavailable(err)) throw err;
+              if (isRetriable(err)) throw err;
               logger.error({ topic, partition, offset: message.offset, err: (err as Error).message }, 'undecodable event skipped');
               return;
             }

@@ -52,12 +52,6 @@ class FailingEvent extends Error {
 
 type Decoded = { message: KafkaMessage; event: AnyEvent } | { message: KafkaMessage; error: Error };
 
-/** The registry could not answer (unreachable, or a 5xx while it restarts): a retry can fix that, unlike a bad record. */
-export function registryUnavailable(err: unknown): boolean {
-  const status = (err as { status?: unknown }).status;
-  return isRetriable(err) || (typeof status === 'number' && status >= 500);
-}
-
 /**
  * Runs a projection against PostgreSQL from its Kafka topics, exactly once: each batch (one topic partition)
  * is applied and the projection's checkpoint for that partition advanced in one database transaction. The
@@ -126,7 +120,9 @@ export function createProjectionWorker(deps: {
             try {
               return { message, event: (await eventLog.decodeMessage(topic, partition, message)).event };
             } catch (err) {
-              if (registryUnavailable(err)) throw err;
+              // The registry could not answer (unreachable, or a 5xx while it restarts: lib/registry.ts RegistryError):
+              // a retry can fix that, unlike a bad record.
+              if (isRetriable(err)) throw err;
               return { message, error: err as Error };
             }
           }),

@@ -64,6 +64,15 @@ export type HandlerMaps<Events extends Record<AggregateName, EventEnvelope>> = {
 };
 
 /**
+ * Per-aggregate handler maps (of a projection or a policy) as the aggregates they name and one handler per event
+ * type. The maps are typed per event type where they are written; dispatch by the decoded event's type is the same.
+ */
+export function byEventType<H>(on: Partial<Record<AggregateName, object>>): { aggregates: AggregateName[]; handlers: Map<string, H> } {
+  const aggregates = Object.keys(on) as AggregateName[];
+  return { aggregates, handlers: new Map(aggregates.flatMap((a) => Object.entries(on[a] as Record<string, H>))) };
+}
+
+/**
  * A projection from handler maps: it reads the event topics of the aggregates it has a map for, and an event
  * type it has no handler for (a type newer than this code) changes nothing.
  */
@@ -72,11 +81,7 @@ export function handlerProjection<Events extends Record<AggregateName, EventEnve
   readonly tables: Readonly<Record<string, TableSpec>>;
   readonly on: HandlerMaps<Events>;
 }): Projection {
-  const aggregates = Object.keys(spec.on) as AggregateName[];
-  // The maps are typed per event type where they are written; dispatch by the decoded event's type is the same.
-  const handlers = new Map<string, EventHandler<AnyEvent>>(
-    aggregates.flatMap((a) => Object.entries(spec.on[a] as unknown as Record<string, EventHandler<AnyEvent>>)),
-  );
+  const { aggregates, handlers } = byEventType<EventHandler<AnyEvent>>(spec.on);
   return {
     name: spec.name,
     tables: spec.tables,
