@@ -71,6 +71,9 @@ const schema = z.object({
     .optional(),
   STACK_DIR: z.string().optional(),
   CONSISTENCY_TIMEOUT_MS: int(0, 60_000).default(5000),
+  STREAM_RETENTION_HOURS: int(1, 24 * 30).default(24),
+  STREAM_MAX_CLIENTS: int(1, 100_000).default(2_000),
+  STREAM_MAX_PER_USER: int(1, 1_000).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -109,6 +112,11 @@ export interface Config {
   auth: AuthConfig;
   /** How long a query with a consistency token waits for the projections before answering 503. */
   consistencyTimeoutMs: number;
+  /**
+   * GET /stream: how long changes are kept for clients that resume (a resume from before that is told to read
+   * afresh), and how many streams one process serves, all clients and one user's.
+   */
+  stream: { retentionMs: number; maxClients: number; maxPerUser: number };
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -231,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     auth,
     consistencyTimeoutMs: e.CONSISTENCY_TIMEOUT_MS,
+    stream: { retentionMs: e.STREAM_RETENTION_HOURS * 3_600_000, maxClients: e.STREAM_MAX_CLIENTS, maxPerUser: e.STREAM_MAX_PER_USER },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -2,11 +2,11 @@
  * Domain errors: thrown by deciders, mapped to HTTP by the error middleware.
  * 400 the input is malformed, 401 no valid token, 403 the caller's role may never do this, 404 the aggregate
  * does not exist (or is not the caller's), 409 the command conflicts with the aggregate's current state (or a
- * stale expected version), 422 the values break a business rule.
+ * stale expected version), 422 the values break a business rule, 429 the caller holds too much at once.
  */
 export class DomainError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503,
     readonly code: string,
     message: string,
     readonly details: Readonly<Record<string, unknown>> = {},

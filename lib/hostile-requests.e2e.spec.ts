@@ -397,6 +397,8 @@ function headersArb(family: Family, op: DocOperation): fc.Arbitrary<Record<strin
 function pathIdArb(family: Family, op: DocOperation): fc.Arbitrary<Ref | Hostile | undefined> {
   if (op.pathParams.length === 0) return fc.constant(undefined);
   const kind = resourceOf(op.path);
+  // A path that names no resource (the console's: /console/api/redrive/{projection}): a word or a hostile segment.
+  if (!RESOURCES.includes(kind)) return fc.oneof(fc.stringMatching(/^[\w-]{1,20}$/).map((v) => H('word', v)), hostileSegment);
   // A fresh resource takes what a create allows; one of the pool, whatever state the runs left it in.
   const mine = fc.oneof(
     { weight: family === 'valid' ? 1 : 3, arbitrary: fc.constant(new Ref(kind, 0, false, true)) },
@@ -642,7 +644,7 @@ async function build(c: Case, unique: string): Promise<Built> {
   });
   const raw = c.rawQuery && `${c.rawQuery.name}=${c.rawQuery.value.value}`;
   const qs = [queryText(query, resolve), raw, c.rawQuery?.twice && raw].filter((s) => s).join('&');
-  const path = op.path.replace('{id}', pathId ?? '') + (qs ? `?${qs}` : '');
+  const path = op.path.replace(/\{\w+\}/g, pathId ?? '') + (qs ? `?${qs}` : '');
 
   const fill = (v: string) =>
     v

@@ -15,7 +15,7 @@ import { isRetriable } from './retry';
 import { encodeToken } from './consistency';
 import { commandResultSchema, openApiDocument, openApiPath, type Operation } from './openapi';
 import type { AggregateTopics } from './topics';
-import { correlationId, id, idempotencyKey, ifMatch, tenantId } from './validation';
+import { correlationId, id, idempotencyKey, ifMatch, lastEventId, tenantId } from './validation';
 
 /** A JSON problem document (RFC 9457): type, title, status, detail, plus what helps the caller fix the request. */
 interface Problem {
@@ -38,6 +38,7 @@ const TITLES: Record<number, string> = {
   415: 'Unsupported Media Type',
   431: 'Request Header Fields Too Large',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   501: 'Not Implemented',
   503: 'Service Unavailable',
@@ -92,6 +93,7 @@ const HEADERS: ReadonlyArray<[string, z.ZodType]> = [
   ['X-Correlation-Id', correlationId],
   ['X-Tenant-Id', tenantId],
   ['If-Match', ifMatch],
+  ['Last-Event-ID', lastEventId],
 ];
 const checkHeaders: Koa.Middleware = async (ctx, next) => {
   for (const [name, schema] of HEADERS) {

@@ -43,7 +43,7 @@ function conform(method: string, koaPath: string, res: HttpResult): HttpResult {
   const ref = `openapi.json#/${pointer('paths', path, method.toLowerCase(), 'responses', String(res.status), 'content', media, 'schema')}`;
   let validate = validators.get(ref);
   if (!validate) validators.set(ref, (validate = ajv.compile({ $ref: ref })));
-  const body = media === 'text/plain' ? (res.body.raw ?? '') : res.body;
+  const body = media.startsWith('text/') ? (res.body.raw ?? '') : res.body;
   if (!validate(body)) {
     throw new Error(
       `${method} ${path} ${res.status} does not match the document: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body)}`,
@@ -172,6 +172,30 @@ describe('OpenAPI document', () => {
     await send('GET', '/metrics', '/metrics', undefined, ops);
     expect((await send('GET', '/metrics', '/metrics')).status).toBe(401);
     expect((await send('GET', '/projections/status', '/projections/status', undefined, me)).status).toBe(401);
+
+    // The operations console: its page and assets, and its JSON API (the operator token).
+    for (const asset of ['/console', '/console/app.js', '/console/app.css']) expect((await send('GET', asset, asset)).status).toBe(200);
+    for (const p of [
+      '/console/api/topics',
+      '/console/api/projections',
+      '/console/api/dead-letters',
+      '/console/api/schemas',
+      '/console/api/rebuilds',
+    ])
+      expect((await send('GET', p, p, undefined, ops)).status).toBe(200);
+    const history = `/console/api/aggregates/device/${device}`;
+    expect((await send('GET', '/console/api/aggregates/:aggregate/:id', history, undefined, ops)).status).toBe(200);
+    expect((await send('GET', '/console/api/aggregates/:aggregate/:id', `${history}?limit=0`, undefined, ops)).status).toBe(400);
+    expect((await send('GET', '/console/api/topics', '/console/api/topics')).status).toBe(401);
+    const redrive = '/console/api/redrive/:projection';
+    expect((await send('POST', redrive, '/console/api/redrive/device', { dryRun: true }, ops)).body).toMatchObject({ dryRun: true });
+    expect((await send('POST', redrive, '/console/api/redrive/nope', {}, ops)).status).toBe(400);
+    expect((await send('POST', redrive, '/console/api/redrive/device', {}, me)).status).toBe(401);
+
+    // The live push (the test client reads a stream's status and headers, then hangs up).
+    expect((await send('GET', '/stream', '/stream', undefined, me)).status).toBe(200);
+    expect((await send('GET', '/stream', '/stream')).status).toBe(401);
+    expect((await send('GET', '/stream', '/stream', undefined, { ...me, 'Last-Event-ID': 'x' })).status).toBe(400);
 
     // Query errors.
     expect((await send('GET', '/devices', '/devices')).status).toBe(401);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { correlationId, id, idempotencyKey, ifMatch, tenantId } from './validation';
+import { correlationId, id, idempotencyKey, ifMatch, lastEventId, tenantId } from './validation';
 
 /**
  * The OpenAPI 3.1 document of the HTTP APIs, generated from the zod schemas the routes parse with (request
@@ -15,7 +15,7 @@ export type Access =
   | 'tenant_admin' // a tenant admin's token only (403 for a user)
   | 'operator'; // the operator token (OPS_TOKEN_FILE) of the operations endpoints
 
-export type HeaderParam = 'Idempotency-Key' | 'If-Match' | 'X-Correlation-Id' | 'X-Consistency-Token' | 'X-Tenant-Id';
+export type HeaderParam = 'Idempotency-Key' | 'If-Match' | 'X-Correlation-Id' | 'X-Consistency-Token' | 'X-Tenant-Id' | 'Last-Event-ID';
 
 export interface Operation {
   readonly method: 'get' | 'post' | 'patch' | 'delete';
@@ -115,6 +115,10 @@ const HEADERS: Record<HeaderParam, { description: string; schema: z.ZodType }> =
   'X-Tenant-Id': {
     description: 'The tenant of an open sign-up (ignored with a token: the tenant is the token’s).',
     schema: tenantId,
+  },
+  'Last-Event-ID': {
+    description: 'The id of the last message received: the stream resumes after it (sent by EventSource on a reconnect).',
+    schema: lastEventId,
   },
 };
 

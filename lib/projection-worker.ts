@@ -6,15 +6,18 @@ import { createConsumer, createProducer, runConsumer } from './kafka';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { noteApplied } from './applied-positions';
-import { applyBatch, applyOneByOne, type Projection } from './projection';
+import { CHANGES, recordChanges } from './change-feed';
+import { applyBatch, applyOneByOne, type Changed, type Projection } from './projection';
 import { isRetriable, withRetry } from './retry';
 
 export const CHECKPOINTS = 'projection_checkpoints';
+/** Where each re-drive of a dead letter is recorded (projections/redrive.ts). */
+export const REDRIVES = 'projection_redrives';
 
 /**
  * Lets a projection's own database role (lib/db.ts PROJECTION_ROLES) change that projection's tables and the
- * checkpoint rows, and nothing else of the schema. Run by their owner after the migrations and inside a rebuild's
- * swap (new tables carry no grants). Two GRANTs on one object at once fail in PostgreSQL ("tuple concurrently
+ * checkpoint rows, record its changes in the change feed and its re-drives, and nothing else of the schema. Run by their owner
+ * after the migrations and inside a rebuild's swap (new tables carry no grants). Two GRANTs on one object at once fail in PostgreSQL ("tuple concurrently
  * updated": a worker restarted during a rebuild's swap crashed on it), so every grant holds one advisory lock.
  */
 export async function grantProjection(db: Db | Knex.Transaction, schema: string, projection: Projection, role: string): Promise<void> {
@@ -25,6 +28,8 @@ export async function grantProjection(db: Db | Knex.Transaction, schema: string,
       await trx.raw('grant select, insert, update, delete on ?? to ??', [`${schema}.${table}`, role]);
     }
     await trx.raw('grant select, insert, update on ?? to ??', [`${schema}.${CHECKPOINTS}`, role]);
+    await trx.raw('grant insert on ?? to ??', [`${schema}.${CHANGES}`, role]);
+    await trx.raw('grant select, insert, update on ?? to ??', [`${schema}.${REDRIVES}`, role]);
   };
   if (db.isTransaction) await grant(db as Knex.Transaction);
   else await (db as Db).transaction(grant);
@@ -155,9 +160,10 @@ export function createProjectionWorker(deps: {
         const poison = fresh.filter((d): d is Extract<Decoded, { error: Error }> => 'error' in d);
         const good = fresh.filter((d): d is Extract<Decoded, { event: AnyEvent }> => 'event' in d);
         const undecodable = poison.length;
+        let changed: Changed;
         if (!oneByOne) {
           try {
-            await applyBatch(
+            changed = await applyBatch(
               trx,
               projection,
               good.map((d) => d.event),
@@ -167,7 +173,9 @@ export function createProjectionWorker(deps: {
             throw new FailingEvent(err as Error);
           }
         } else {
-          for (const { item, error } of await applyOneByOne(trx, projection, good)) poison.push({ message: item.message, error });
+          const one = await applyOneByOne(trx, projection, good);
+          for (const { item, error } of one.failed) poison.push({ message: item.message, error });
+          changed = one.changed;
         }
         for (const p of poison) await deadLetter(topic, partition, p.message, p.error);
         const lastEvent = [...good].reverse().find((d) => !poison.some((p) => p.message === d.message));
@@ -190,6 +198,8 @@ export function createProjectionWorker(deps: {
             last_event_at: trx.raw('coalesce(excluded.last_event_at, ??.last_event_at)', [CHECKPOINTS]),
             updated_at: trx.raw('excluded.updated_at'),
           });
+        // Last: the changes pushed to clients hold their lock to the commit (lib/change-feed.ts).
+        await recordChanges(trx, projection, changed);
         return { applied: good.length - (poison.length - undecodable), dead: poison.length, lastEventAt: lastEvent?.event.occurredAt };
       });
     const result = await withRetry(

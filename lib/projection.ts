@@ -17,7 +17,20 @@ export interface TableSpec {
   readonly source?: { readonly placeholder: (key: string) => Row };
   /** Counter tables are only ever added to (commutative: two workers never lose an add). */
   readonly counters?: readonly string[];
+  /**
+   * Its changes are pushed to the clients who may see them (GET /stream, lib/change-feed.ts) as this kind of
+   * message; the table has `tenant_id` and `user_id` columns.
+   */
+  readonly push?: string;
 }
+
+/** The keys of the rows a batch wrote (put or added to), per table. */
+export type Changed = Map<string, Set<string>>;
+const noteChanged = (into: Changed, table: string, keys: Iterable<string>) => {
+  const set = into.get(table) ?? new Set<string>();
+  for (const k of keys) set.add(k);
+  into.set(table, set);
+};
 
 /** The rows a projection reads and writes while applying events, wherever they are stored. */
 export interface ProjectionView {
@@ -128,9 +141,10 @@ export function memoryStore(projection: Projection) {
 /**
  * Applies a batch of events to PostgreSQL inside the given transaction: loads (and locks) the rows the events
  * need in one query per table, applies the events in memory, then writes every changed row with one multi-row
- * upsert per table, the counter additions, and the cascades.
+ * upsert per table, the counter additions, and the cascades. Returns the keys of the rows it wrote (cascades
+ * aside: they only copy a user's fields).
  */
-export async function applyBatch(trx: Knex.Transaction, projection: Projection, events: readonly AnyEvent[]): Promise<void> {
+export async function applyBatch(trx: Knex.Transaction, projection: Projection, events: readonly AnyEvent[]): Promise<Changed> {
   const needed = new Map<string, Set<string>>();
   for (const e of events) for (const [t, key] of projection.needs(e)) needed.set(t, (needed.get(t) ?? new Set()).add(key));
 
@@ -187,6 +201,9 @@ export async function applyBatch(trx: Knex.Transaction, projection: Projection, 
   // The last cascade per (table, user) carries the user's final fields.
   const last = new Map(cascades.map((c) => [`${c.table}\0${c.userId}`, c]));
   for (const c of last.values()) await trx(c.table).where('user_id', c.userId).update(c.fields);
+  const changed: Changed = new Map();
+  for (const [t, rows] of [...dirty, ...adds]) noteChanged(changed, t, rows.keys());
+  return changed;
 }
 
 /**
@@ -199,15 +216,17 @@ export async function applyOneByOne<T extends { readonly event: AnyEvent }>(
   trx: Knex.Transaction,
   projection: Projection,
   items: readonly T[],
-): Promise<Array<{ item: T; error: Error }>> {
+): Promise<{ failed: Array<{ item: T; error: Error }>; changed: Changed }> {
   const failed: Array<{ item: T; error: Error }> = [];
+  const changed: Changed = new Map();
   for (const item of items) {
     try {
-      await trx.transaction((sp) => applyBatch(sp, projection, [item.event]));
+      const keys = await trx.transaction((sp) => applyBatch(sp, projection, [item.event]));
+      for (const [t, k] of keys) noteChanged(changed, t, k);
     } catch (err) {
       if (isRetriable(err)) throw err;
       failed.push({ item, error: err as Error });
     }
   }
-  return failed;
+  return { failed, changed };
 }

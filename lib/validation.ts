@@ -47,6 +47,8 @@ export const correlationId = z
   .string()
   .max(128)
   .regex(/^[\x21-\x7e]{1,128}$/, 'X-Correlation-Id is 1 to 128 printable ASCII characters without spaces');
+/** Last-Event-ID (GET /stream): the id of a message the stream sent, digits (a safe integer). */
+export const lastEventId = z.string().regex(/^\d{1,15}$/, 'Last-Event-ID is the id of a message the stream sent (digits)');
 /** Idempotency-Key: 1..255 printable ASCII characters without spaces (a uuid is typical). */
 export const idempotencyKey = z
   .string()

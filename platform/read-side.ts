@@ -12,9 +12,29 @@ import type { Operation } from '../lib/openapi';
 import { projectionOpsOperations, projectionOpsRoutes } from '../projections/routes';
 import type Router from '@koa/router';
 import { READ_MODELS } from './slices';
+import { consoleOperations, consoleRouter } from './console/routes';
+import { createChangeFeed, pruneChanges, type ChangeFeed, type PushView } from '../lib/change-feed';
+import { streamOperations, streamRoutes } from '../projections/stream';
+
+/** How often the worker forgets changes past their retention (STREAM_RETENTION_HOURS). */
+const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** The read models' projections by name (platform/slices.ts lists them). */
 export const PROJECTIONS: Record<string, Projection> = Object.fromEntries(READ_MODELS.map((m) => [m.projection.name, m.projection]));
+
+/** Per kind of pushed change (GET /stream): the table it is a row of and the view clients get. */
+export const PUSHED: Record<string, { table: string; view: PushView }> = Object.fromEntries(
+  READ_MODELS.flatMap((m) =>
+    Object.entries(m.projection.tables)
+      .filter(([, spec]) => spec.push)
+      .map(([table, spec]) => {
+        const view = m.pushes[spec.push!];
+        if (!view)
+          throw new Error(`${m.projection.name}: table ${table} is pushed as "${spec.push}", which its read model has no view for`);
+        return [spec.push!, { table, view }];
+      }),
+  ),
+);
 
 /**
  * The composition root of the read side: migrations, then one worker per projection. Several processes can
@@ -60,6 +80,20 @@ export async function startProjections(
     });
   });
   await Promise.all(workers.map((w) => w.start()));
+  // The changes pushed to clients are kept for resumes for the retention, then forgotten (by the owner: the
+  // workers' roles may only add to the feed).
+  const prune = setInterval(() => {
+    pruneChanges(db, cfg.stream.retentionMs).catch((err: Error) => logger.warn({ err: err.message }, 'could not prune the change feed'));
+  }, PRUNE_EVERY_MS);
+  prune.unref();
+  // GET /stream's reader of the feed: it connects on the first client.
+  const feed = createChangeFeed({
+    db: queryDb,
+    listenUrl: cfg.database.queryUrl,
+    schema: cfg.database.schema ?? 'public',
+    views: PUSHED,
+    logger,
+  });
   // One admin connection for the operations endpoints (projection status), kept for the life of the read side.
   const admin = kafka.admin();
   await admin.connect();
@@ -70,7 +104,10 @@ export async function startProjections(
     kafka,
     admin,
     topics,
+    feed,
     async stop(): Promise<void> {
+      clearInterval(prune);
+      await feed.stop();
       await Promise.all(workers.map((w) => w.stop()));
       await admin.disconnect();
       await Promise.all([db.destroy(), queryDb.destroy(), ...[...workerDbs.values()].map((d) => d.destroy())]);
@@ -81,15 +118,16 @@ export async function startProjections(
 export type ReadSide = Awaited<ReturnType<typeof startProjections>>;
 
 /** The operations of the query API, for the OpenAPI document. */
-export const queryOperations: readonly Operation[] = READ_MODELS.flatMap((m) => m.operations);
+export const queryOperations: readonly Operation[] = [...READ_MODELS.flatMap((m) => m.operations), ...streamOperations];
 
 /**
  * The query API of every read model, served next to the command API: over the read side's query pool (the
  * query role: SELECT only) and topics (a process without projection workers passes its own pool).
  */
-export function queryRouters(read: Pick<ReadSide, 'queryDb' | 'topics'>, cfg: Config) {
+export function queryRouters(read: Pick<ReadSide, 'queryDb' | 'topics'> & { feed?: ChangeFeed }, cfg: Config) {
   const deps = { db: read.queryDb, topics: read.topics, auth: cfg.auth, consistencyTimeoutMs: cfg.consistencyTimeoutMs };
-  return READ_MODELS.map((m) => m.queries(deps));
+  const stream = read.feed ? [streamRoutes({ ...deps, feed: read.feed, limits: cfg.stream })] : [];
+  return [...READ_MODELS.map((m) => m.queries(deps)), ...stream];
 }
 
 /** The whole read side's HTTP API (query API and operations endpoints) and its operations, as `npm start` serves it. */
@@ -98,8 +136,10 @@ export function readSideApi(read: ReadSide, cfg: Config): { routers: Router[]; o
     routers: [
       projectionOpsRoutes({ ...read, db: read.queryDb, auth: cfg.auth, projections: Object.values(PROJECTIONS) }),
       ...queryRouters(read, cfg),
+      // The operations console (GET /console): reads the topics as the tools principal (lib/acls.ts).
+      consoleRouter(read, cfg, Object.values(PROJECTIONS)),
     ],
-    operations: [...projectionOpsOperations, ...queryOperations],
+    operations: [...projectionOpsOperations, ...queryOperations, ...consoleOperations],
     // The command side counts its dead letters and partition ages into the same registry (one /metrics).
     metrics: read.metrics,
   };

@@ -2,17 +2,18 @@ import type Router from '@koa/router';
 import type { Config } from '../lib/config';
 import type { AnyCommandTable } from '../lib/command-table';
 import type { Decider } from '../lib/decider';
+import type { PushView } from '../lib/change-feed';
 import type { Operation } from '../lib/openapi';
 import type { Reactions } from '../lib/policy';
 import type { Projection } from '../lib/projection';
 import type { QueryDeps } from '../projections/query-deps';
 import type { Expanders } from '../lib/saga';
 import type { AggregateName } from '../lib/topics';
-import { billingQueryOperations, billingQueryRoutes } from '../projections/billing/routes';
+import { billingPushes, billingQueryOperations, billingQueryRoutes } from '../projections/billing/routes';
 import { billingProjection } from '../projections/billing/projection';
-import { deviceQueryOperations, deviceQueryRoutes } from '../projections/device/routes';
+import { devicePushes, deviceQueryOperations, deviceQueryRoutes } from '../projections/device/routes';
 import { deviceProjection } from '../projections/device/projection';
-import { notificationQueryOperations, notificationQueryRoutes } from '../projections/notification/routes';
+import { notificationPushes, notificationQueryOperations, notificationQueryRoutes } from '../projections/notification/routes';
 import { notificationProjection } from '../projections/notification/projection';
 import { deviceAgent, expandInstall } from '../policies/device-agent/agent';
 import { NOTIFICATIONS, notificationReactions } from '../policies/notifications/policy';
@@ -58,17 +59,26 @@ export const AGGREGATES: { readonly [A in AggregateName]: AggregateSlice } = {
   reservation: { decider: reservationDecider },
 };
 
-/** A read model: its projection and the query API over its tables. */
+/**
+ * A read model: its projection, the query API over its tables, and how the changes of its pushed tables (TableSpec
+ * `push`) are shown on GET /stream, by kind.
+ */
 export interface ReadModelSlice {
   readonly projection: Projection;
   readonly queries: (deps: QueryDeps) => Router;
   readonly operations: readonly Operation[];
+  readonly pushes: Readonly<Record<string, PushView>>;
 }
 
 export const READ_MODELS: readonly ReadModelSlice[] = [
-  { projection: deviceProjection, queries: deviceQueryRoutes, operations: deviceQueryOperations },
-  { projection: billingProjection, queries: billingQueryRoutes, operations: billingQueryOperations },
-  { projection: notificationProjection, queries: notificationQueryRoutes, operations: notificationQueryOperations },
+  { projection: deviceProjection, queries: deviceQueryRoutes, operations: deviceQueryOperations, pushes: devicePushes },
+  { projection: billingProjection, queries: billingQueryRoutes, operations: billingQueryOperations, pushes: billingPushes },
+  {
+    projection: notificationProjection,
+    queries: notificationQueryRoutes,
+    operations: notificationQueryOperations,
+    pushes: notificationPushes,
+  },
 ];
 
 /** The stateful sagas and policies: projections whose rows include the commands to send (lib/saga.ts). */

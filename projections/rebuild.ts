@@ -301,7 +301,7 @@ async function applyRecords(
     );
   } catch (err) {
     if (isRetriable(err)) throw err;
-    const failed = new Set((await applyOneByOne(trx, projection, events)).map((f) => f.item));
+    const failed = new Set((await applyOneByOne(trx, projection, events)).failed.map((f) => f.item));
     good = events.filter((e) => !failed.has(e));
     dead += failed.size;
   }

@@ -44,9 +44,24 @@ function runJest(name: string, args: string[]): JestSummary {
   return JSON.parse(readFileSync(out, 'utf8')) as JestSummary;
 }
 
+/**
+ * The browser of the console's e2e test (platform/console/console.e2e.spec.ts): Debian's chromium, driven by
+ * puppeteer-core (which downloads none). Installed with apt-get when missing, as .ci/run installs docker-compose.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+function ensureChromium(): void {
+  if (existsSync(CHROMIUM)) return;
+  console.log(`test: ${CHROMIUM} is missing; installing chromium with apt-get`);
+  const apt = (...args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'] }).status === 0;
+  if (!apt('install', '-y', '-qq', 'chromium') && !(apt('update', '-qq') && apt('install', '-y', '-qq', 'chromium'))) {
+    console.error('test: could not install chromium (apt-get); the console browser test will fail');
+  }
+}
+
 async function main(): Promise<number> {
   const extra = process.argv.slice(2);
   mkdirSync(path.join(root, '.stack'), { recursive: true });
+  ensureChromium();
   const stack = createStack();
   console.log('test: bringing the local stack up');
   await up(stack);

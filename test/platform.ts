@@ -21,6 +21,11 @@ export function client(baseUrl: string) {
       headers: { 'Content-Type': 'application/json', ...headers },
       body: body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
     });
+    // A stream (GET /stream) is never read to its end: its answer is its status and headers.
+    if ((res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+      await res.body?.cancel();
+      return { status: res.status, body: { raw: '' }, headers: res.headers };
+    }
     const text = await res.text();
     let parsed: Record<string, unknown>;
     try {

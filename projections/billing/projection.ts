@@ -268,9 +268,9 @@ export const billingProjection = defineProjection({
   name: 'billing',
   tables: {
     billing_users: userCopyTable,
-    orders: { key: 'order_id' },
+    orders: { key: 'order_id', push: 'order' },
     billing_devices: { key: 'device_id' },
-    metering_sessions: { key: 'session_id' },
+    metering_sessions: { key: 'session_id', push: 'session' },
     usage_daily: { key: 'usage_id', counters: ['sessions', 'seconds', 'cost_fen'] },
     billing_anomalies: { key: 'anomaly_id' },
   },

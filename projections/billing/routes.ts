@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { notFound } from '../../lib/errors';
 import { pathId } from '../../lib/http';
+import { pushView } from '../../lib/change-feed';
 import { queryOperation, type Operation } from '../../lib/openapi';
 import {
   actorOf,
@@ -134,6 +135,9 @@ const session = (s: SessionRow): z.infer<typeof sessionView> => ({
   closeReason: s.close_reason,
   user: { username: s.username, email: s.email, status: s.user_status },
 });
+
+/** How the pushed changes of this read model are shown on GET /stream: as the query API shows the rows. */
+export const billingPushes = { order: pushView(order), session: pushView(session) };
 
 /** Query API of the billing read model: orders, metering sessions, daily usage. */
 export function billingQueryRoutes(deps: QueryDeps): Router {

@@ -63,7 +63,7 @@ export const deviceProjection = defineProjection({
   name: 'device',
   tables: {
     device_users: userCopyTable,
-    devices: { key: 'device_id' },
+    devices: { key: 'device_id', push: 'device' },
     device_apps: { key: 'install_id' },
   },
   on: {

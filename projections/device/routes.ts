@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { notFound } from '../../lib/errors';
 import { pathId } from '../../lib/http';
+import { pushView } from '../../lib/change-feed';
 import { queryOperation, type Operation } from '../../lib/openapi';
 import { actorOf, iso, isoOrNull, listHandler, pageOf, pageParams, readAfter, scoped, timestamp } from '../../lib/query';
 import { deviceSpec, id } from '../../lib/validation';
@@ -107,6 +108,9 @@ const user = (u: UserCopyRow): z.infer<typeof userView> => ({
   status: u.status,
   version: u.version,
 });
+
+/** How the pushed changes of this read model are shown on GET /stream: as the query API lists the rows. */
+export const devicePushes = { device: pushView(device) };
 
 /** Query API of the device read model: devices (with user fields and apps) and users. */
 export function deviceQueryRoutes(deps: QueryDeps): Router {

@@ -18,7 +18,7 @@ export interface NotificationRow extends Row {
 /** Per-user notifications with title, content, cause and read state. Reads the notification topic. */
 export const notificationProjection = defineProjection({
   name: 'notification',
-  tables: { notifications: { key: 'notification_id' } },
+  tables: { notifications: { key: 'notification_id', push: 'notification' } },
   on: {
     notification: {
       'notification.sent': {

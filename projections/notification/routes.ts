@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
+import { pushView } from '../../lib/change-feed';
 import { queryOperation, type Operation } from '../../lib/openapi';
 import { iso, isoOrNull, listHandler, pageOf, pageParams, timestamp } from '../../lib/query';
 import { id } from '../../lib/validation';
@@ -47,6 +48,9 @@ const notification = (n: NotificationRow): z.infer<typeof notificationView> => (
   sentAt: iso(n.sent_at),
   readAt: isoOrNull(n.read_at),
 });
+
+/** How the pushed changes of this read model are shown on GET /stream: as the query API shows the rows. */
+export const notificationPushes = { notification: pushView(notification) };
 
 /** Query API of the notification read model. */
 export function notificationQueryRoutes(deps: QueryDeps): Router {
