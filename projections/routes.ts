@@ -75,6 +75,17 @@ export async function projectionStatus(deps: {
 }
 
 const count = z.number().int().min(0);
+/** A projection's place in one partition (GET /projections/status; the console shows it with its lag in seconds). */
+export const partitionStatusView = z.object({
+  topic: z.string(),
+  partition: count,
+  checkpoint: count,
+  endOffset: count,
+  lag: count,
+  lastEventAt: timestamp.nullable(),
+  appliedEvents: count,
+  deadLetters: count,
+});
 const statusView = z.object({
   projections: z.array(
     z.object({
@@ -82,18 +93,7 @@ const statusView = z.object({
       lag: count,
       appliedEvents: count,
       deadLetters: count,
-      partitions: z.array(
-        z.object({
-          topic: z.string(),
-          partition: count,
-          checkpoint: count,
-          endOffset: count,
-          lag: count,
-          lastEventAt: timestamp.nullable(),
-          appliedEvents: count,
-          deadLetters: count,
-        }),
-      ),
+      partitions: z.array(partitionStatusView),
     }),
   ),
 });
