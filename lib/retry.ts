@@ -23,6 +23,12 @@ const PG_CONNECTION_LOSSES = new Set([
   'timeout exceeded when trying to connect',
 ]);
 
+/** The driver's own message: knex puts the failed query before it (`<sql> - <message>`, on the same error). */
+const driverMessage = (message: string): string => {
+  const at = message.lastIndexOf(' - ');
+  return at < 0 ? message : message.slice(at + 3);
+};
+
 /**
  * Whether a retry can fix the error, from its type and typed properties: our InfraError's and kafkajs' `retriable`,
  * PostgreSQL's SQLSTATE, a system error's `code`, knex's pool timeout; else its cause's answer.
@@ -39,7 +45,7 @@ export function isRetriable(err: unknown): boolean {
     if (err instanceof pg.DatabaseError) return RETRIABLE_SQLSTATES.has(code);
     if (RETRIABLE_SYSCALL_CODES.has(code)) return true;
   }
-  if (PG_CONNECTION_LOSSES.has(err.message)) return true;
+  if (err.constructor === Error && PG_CONNECTION_LOSSES.has(driverMessage(err.message))) return true;
   return err.cause !== undefined && isRetriable(err.cause);
 }
 

@@ -35,6 +35,10 @@ describe('retry', () => {
     expect(isRetriable(pgError('terminating connection due to administrator command', '57P01'))).toBe(true);
     expect(isRetriable(systemError('ECONNREFUSED'))).toBe(true);
     expect(isRetriable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    // As knex rethrows it: the query before the driver's message (a 500 in the database fault run before this).
+    expect(isRetriable(new Error('select "status" from "device_users" where "user_id" = $1 - Connection terminated unexpectedly'))).toBe(
+      true,
+    );
     expect(isRetriable(Object.assign(new Error('x'), { retriable: true }))).toBe(true);
     expect(isRetriable(pgError('null value in column', '23502'))).toBe(false);
   });
@@ -42,6 +46,8 @@ describe('retry', () => {
   test('a message that only mentions an outage is not one: no retry on words', () => {
     expect(isRetriable(new Error('device name "ECONNREFUSED" is taken'))).toBe(false);
     expect(isRetriable(new Error('value too long: Connection terminated unexpectedly…'))).toBe(false);
+    expect(isRetriable(new Error('select 1 - Connection terminated unexpectedly, said the name'))).toBe(false);
+    expect(isRetriable(new TypeError('select 1 - Connection terminated unexpectedly'))).toBe(false);
     expect(isRetriable(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBe(false);
     expect(isRetriable('ECONNRESET')).toBe(false);
   });
