@@ -11,7 +11,8 @@ import { startTestPlatform, type TestPlatform } from '../../test/platform';
  * The operations console against the real platform: its JSON API behind the operator token (401 without it, 400
  * for hostile input), the page's security headers, and the page itself in a real browser (Debian's chromium,
  * driven by puppeteer-core): sign in with the operator token, the topics, an aggregate's events found by id, the
- * projections updating without a reload, the dead letters. Screenshots go to .stack/test-output/console/.
+ * projections updating without a reload (their lag rising under load and falling back), the dead letters re-driven
+ * after a fix. Screenshots go to .stack/test-output/console/.
  */
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.resolve(__dirname, '../../.stack/test-output/console');
@@ -232,6 +233,18 @@ describe('the console in a browser', () => {
       timeout: 30_000,
     });
     expect(await page.evaluate('window.marker')).toBe(42);
+
+    // Lag rises under load and falls back: the device table held by a lock (the worker's batches wait on it) while
+    // commands go on, then released.
+    await page.waitForFunction(`document.querySelector('[data-testid="lag-device"]')?.textContent === '0'`, { timeout: 30_000 });
+    const hold = await platform.db!.transaction();
+    await hold.raw('lock table devices in exclusive mode');
+    for (let i = 0; i < 5; i++)
+      expect((await platform.http[0]!('PATCH', `/devices/${deviceId}`, { name: `load ${i}` }, me)).status).toBe(200);
+    await page.waitForFunction(`Number(document.querySelector('[data-testid="lag-device"]')?.textContent) >= 5`, { timeout: 30_000 });
+    await shot('4-projections-lagging');
+    await hold.commit();
+    await page.waitForFunction(`document.querySelector('[data-testid="lag-device"]')?.textContent === '0'`, { timeout: 30_000 });
     await shot('4-projections');
 
     // The dead letters: the poison record and the buggy device, with their errors and sources.

@@ -26,7 +26,7 @@ export const projectionsTab: Tab = {
             'projections-table',
             [
               ['projection', (p) => p.projection],
-              ['lag (events)', (p) => p.lag],
+              ['lag (events)', (p) => el('span', { testid: `lag-${p.projection}` }, p.lag)],
               ['lag (time)', (p) => duration(p.lagSeconds)],
               ['applied events', (p) => el('span', { testid: `applied-${p.projection}` }, p.appliedEvents)],
               ['dead letters', (p) => p.deadLetters],
