@@ -1,6 +1,7 @@
 import { loadConfig } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
+import { startTracing } from '../lib/tracing';
 import { queryRouters } from '../platform/read-side';
 import { startCommandSide } from '../platform/commands';
 import { topicsFor } from '../lib/topics';
@@ -15,6 +16,7 @@ import { sleep } from '../lib/wait';
 async function main(): Promise<void> {
   const cfg = loadConfig();
   const logger = createLogger(cfg.logLevel, 'api');
+  const tracing = startTracing(cfg.tracing, 'api');
   const db = createDb(cfg.database.queryUrl, { schema: cfg.database.schema, poolMax: 4 });
   const side = await startCommandSide(cfg, {
     logger,
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
   const stop = async () => {
     await side.stop();
     await db.destroy();
+    await tracing.shutdown();
     process.exit(0);
   };
   process.once('SIGINT', stop);

@@ -4,6 +4,7 @@ import { replySchema, type CommandMessage, type Reply } from './commands';
 import type { CommandMeta } from './decider';
 import { createConsumer, createProducer, runConsumer } from './kafka';
 import type { Logger } from './logger';
+import { traceHeaders } from './tracing';
 import type { AggregateTopics } from './topics';
 
 /** The command was sent but no reply came in time: its outcome is unknown (a retry with the same Idempotency-Key is safe). */
@@ -136,7 +137,8 @@ export function createCommandBus(deps: { kafka: Kafka; repliesTopic: string; ins
       const sent = produce(topics.commands, {
         key: command.meta.aggregateId,
         value: JSON.stringify(message),
-        headers: { 'reply-to': instanceId },
+        // The request's trace continues in the processor (lib/tracing.ts).
+        headers: { 'reply-to': instanceId, ...traceHeaders() },
       });
       try {
         // The idempotent producer retries a failed send for as long as it takes; the reply timer bounds the wait.

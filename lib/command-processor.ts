@@ -10,6 +10,8 @@ import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { readPartitions } from './partition-reader';
 import { isRetriable } from './retry';
+import { contextOf, endSpan, SpanKind, startSpan, traceHeaders } from './tracing';
+import type { Span } from '@opentelemetry/api';
 import {
   readChangelogRecord,
   snapshotMessage,
@@ -454,6 +456,8 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     readonly events: Array<{ message: Message; commandId: string }>;
     readonly replies: Array<{ to: string; reply: Reply; lastEvent: number }>;
     readonly deadLetters: Message[];
+    /** The spans of its commands, ended when its transaction is (lib/tracing.ts). */
+    readonly spans: Span[];
   }
 
   /**
@@ -503,13 +507,26 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     const admitted = admit(o.partition, message);
     if ('refusal' in admitted) return poison(out, admitted.source, admitted.refusal);
     const { cmd, source } = admitted;
+    // The command's span (a child of the request's, from the command's headers) ends with the batch's transaction.
+    const span = startSpan(`decide ${cmd.type}`, {
+      parent: contextOf(message.headers),
+      kind: SpanKind.CONSUMER,
+      attributes: {
+        'cloudphone.command_id': cmd.commandId,
+        'cloudphone.correlation_id': cmd.correlationId,
+        'cloudphone.aggregate_id': cmd.aggregateId,
+        'messaging.destination.partition.id': String(o.partition),
+      },
+    });
+    out.spans.push(span);
     const stored = out.work.get(cmd.aggregateId) ?? o.slots.get(cmd.aggregateId) ?? initial();
     const visible = visibleTo(cmd.actor, stored, cmd.aggregateId);
     const slot = visible ? stored : initial();
     if (answeredBefore(out, cmd, slot, o.partition)) return;
     const result = decideCommand(out, cmd, slot, visible, source);
     if (!result) return;
-    const messages = await encodeEvents(out, cmd, result, source);
+    span.setAttribute('cloudphone.events', result.events.length);
+    const messages = await encodeEvents(out, cmd, result, source, traceHeaders(span));
     if (!messages) return;
     record(out, cmd, stored, slot, result, messages);
   }
@@ -595,10 +612,20 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
    * The events as Kafka messages, encoded now so that an event that does not fit its schema, or events too large
    * for the broker, refuse this command and not the batch; undefined once that refusal is answered.
    */
-  async function encodeEvents(out: BatchOut, cmd: CommandMessage, result: Decided, source: Source): Promise<Message[] | undefined> {
+  async function encodeEvents(
+    out: BatchOut,
+    cmd: CommandMessage,
+    result: Decided,
+    source: Source,
+    trace: Record<string, string>,
+  ): Promise<Message[] | undefined> {
     let messages: Message[];
     try {
-      const headers = { [COMMAND_ID_HEADER]: cmd.commandId, ...(cmd.requestHash ? { [REQUEST_HASH_HEADER]: cmd.requestHash } : {}) };
+      const headers = {
+        [COMMAND_ID_HEADER]: cmd.commandId,
+        ...(cmd.requestHash ? { [REQUEST_HASH_HEADER]: cmd.requestHash } : {}),
+        ...trace,
+      };
       messages = await Promise.all(result.events.map((e) => eventLog.toMessage(topics.events, e as unknown as AnyEvent, headers)));
     } catch (err) {
       if (!(err instanceof EventEncodingError)) throw err; // the registry is unreachable: the batch is retried
@@ -678,7 +705,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
     const producerRef = producerFor(partition);
     const producer = await producerRef;
 
-    const out: BatchOut = { work: new Map(), events: [], replies: [], deadLetters: [] };
+    const out: BatchOut = { work: new Map(), events: [], replies: [], deadLetters: [], spans: [] };
     for (const message of batch.messages) await decideOne(out, o, message);
     const { work, events, replies } = out;
 
@@ -730,7 +757,9 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         topics: [{ topic: topics.commands, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }],
       });
       await txn.commit();
+      for (const span of out.spans) endSpan(span);
     } catch (err) {
+      for (const span of out.spans) endSpan(span, err);
       await txn.abort().catch(() => undefined);
       // The outcome may be unknown (e.g. the commit reached the broker): restore the partition before deciding again.
       if (owned.get(partition) !== undefined && ready.get(partition) === o) {

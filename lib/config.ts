@@ -71,6 +71,10 @@ const schema = z.object({
     .optional(),
   STACK_DIR: z.string().optional(),
   CONSISTENCY_TIMEOUT_MS: int(0, 60_000).default(5000),
+  TRACING: z.enum(['none', 'file', 'otlp']).default('none'),
+  TRACE_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  TRACE_DIR: z.string().min(1).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   STREAM_RETENTION_HOURS: int(1, 24 * 30).default(24),
   STREAM_MAX_CLIENTS: int(1, 100_000).default(2_000),
   STREAM_MAX_PER_USER: int(1, 1_000).default(10),
@@ -117,7 +121,20 @@ export interface Config {
    * afresh), and how many streams one process serves, all clients and one user's.
    */
   stream: { retentionMs: number; maxClients: number; maxPerUser: number };
+  tracing: TracingConfig;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+/**
+ * Where spans go (lib/tracing.ts): nowhere (`none`, the default), JSON lines under `dir` (`file`: `npm run trace`
+ * prints a command's tree from them), or an OTLP/HTTP collector (`otlp`, OTEL_EXPORTER_OTLP_ENDPOINT, e.g.
+ * http://collector:4318/v1/traces); `sampleRatio` of new traces are kept (a caller's sampled traceparent is followed).
+ */
+export interface TracingConfig {
+  readonly exporter: 'none' | 'file' | 'otlp';
+  readonly sampleRatio: number;
+  readonly dir: string;
+  readonly otlpEndpoint?: string;
 }
 
 /**
@@ -171,6 +188,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && e.REGISTRY_AUTH === 'none') refuse('REGISTRY_AUTH', 'must be basic with NODE_ENV=production');
   if (production && e.REGISTRY_AUTH === 'basic' && !e.REGISTRY_CREDENTIALS_FILE)
     refuse('REGISTRY_CREDENTIALS_FILE', 'required with NODE_ENV=production (the registry credentials of this deployment)');
+  if (e.TRACING === 'otlp' && !e.OTEL_EXPORTER_OTLP_ENDPOINT)
+    refuse('OTEL_EXPORTER_OTLP_ENDPOINT', 'required with TRACING=otlp (the collector, e.g. http://collector:4318/v1/traces)');
   const stackBrokers = Number(e.STACK_BROKERS);
   // The local stack's brokers unless KAFKA_BROKERS names others: the single broker, or every node of the cluster.
   const brokers = e.KAFKA_BROKERS
@@ -239,6 +258,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     auth,
     consistencyTimeoutMs: e.CONSISTENCY_TIMEOUT_MS,
+    tracing: {
+      exporter: e.TRACING,
+      sampleRatio: e.TRACE_SAMPLE_RATIO,
+      dir: path.resolve(e.TRACE_DIR ?? path.join(stackDir, 'traces')),
+      otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+    },
     stream: { retentionMs: e.STREAM_RETENTION_HOURS * 3_600_000, maxClients: e.STREAM_MAX_CLIENTS, maxPerUser: e.STREAM_MAX_PER_USER },
     logLevel: e.LOG_LEVEL,
   };

@@ -398,7 +398,11 @@ function pathIdArb(family: Family, op: DocOperation): fc.Arbitrary<Ref | Hostile
   if (op.pathParams.length === 0) return fc.constant(undefined);
   const kind = resourceOf(op.path);
   // A path that names no resource (the console's: /console/api/redrive/{projection}): a word or a hostile segment.
-  if (!RESOURCES.includes(kind)) return fc.oneof(fc.stringMatching(/^[\w-]{1,20}$/).map((v) => H('word', v)), hostileSegment);
+  if (!RESOURCES.includes(kind))
+    return fc.oneof(
+      fc.stringMatching(/^[\w-]{1,20}$/).map((v) => H('word', v)),
+      hostileSegment,
+    );
   // A fresh resource takes what a create allows; one of the pool, whatever state the runs left it in.
   const mine = fc.oneof(
     { weight: family === 'valid' ? 1 : 3, arbitrary: fc.constant(new Ref(kind, 0, false, true)) },

@@ -15,6 +15,7 @@ import { isRetriable } from './retry';
 import { encodeToken } from './consistency';
 import { commandResultSchema, openApiDocument, openApiPath, type Operation } from './openapi';
 import type { AggregateTopics } from './topics';
+import { contextOf, endSpan, SpanKind, startSpan, withSpan } from './tracing';
 import { correlationId, id, idempotencyKey, ifMatch, lastEventId, tenantId } from './validation';
 
 /** A JSON problem document (RFC 9457): type, title, status, detail, plus what helps the caller fix the request. */
@@ -211,6 +212,26 @@ const openApiOperation: Operation = {
 };
 
 /**
+ * A span per request (lib/tracing.ts), the child of the caller's `traceparent` when it sent one, named by its route
+ * (never by the path: ids stay out of span names); what the request sends to Kafka carries it.
+ */
+const traced: Koa.Middleware = async (ctx, next) => {
+  const span = startSpan(`${ctx.method} (unrouted)`, {
+    parent: contextOf(ctx.headers),
+    kind: SpanKind.SERVER,
+    attributes: { 'http.request.method': ctx.method },
+  });
+  try {
+    await withSpan(span, next);
+  } finally {
+    const route = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+    if (typeof route === 'string') span.updateName(`${ctx.method} ${route}`);
+    span.setAttribute('http.response.status_code', ctx.status);
+    endSpan(span, ctx.status >= 500 ? `answered ${ctx.status}` : undefined);
+  }
+};
+
+/**
  * The Koa app: error middleware first, a strict JSON body parser (1 MB), then the routers, and GET /openapi.json
  * describing `operations` (the slices list theirs next to their routes).
  */
@@ -228,6 +249,7 @@ export function createHttpApp(deps: { logger: Logger; routers: Router[]; operati
     ctx.body = document;
   });
   const routers = [docs, ...deps.routers];
+  app.use(traced);
   app.use(errors(deps.logger, bodyLimit));
   app.use(checkHeaders);
   app.use(jsonOnly);

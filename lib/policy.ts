@@ -6,6 +6,7 @@ import { byEventType } from './projection';
 import { createConsumer, runConsumer } from './kafka';
 import type { Logger } from './logger';
 import { isRetriable } from './retry';
+import { contextOf, inSpan, SpanKind } from './tracing';
 import type { AggregateName, Topics } from './topics';
 
 /** A command a policy wants sent in reaction to an event. */
@@ -78,21 +79,14 @@ export function createPolicy(deps: {
               logger.error({ topic, partition, offset: message.offset, err: (err as Error).message }, 'undecodable event skipped');
               return;
             }
-            for (const [i, r] of reactions.react(event).entries()) {
-              const reply = await deps.bus.send(topics[r.aggregate], {
-                meta: {
-                  commandId: deterministicUuid(`${reactions.name}/${event.eventId}/${i}`),
-                  aggregateId: r.aggregateId,
-                  tenantId: event.tenantId,
-                  correlationId: event.correlationId,
-                  causationId: event.eventId,
-                  now: event.occurredAt,
-                },
-                type: r.type,
-                payload: r.payload,
-              });
-              if (!reply.ok) logger.info({ event: event.eventId, command: r.type, reason: reply.message }, 'reaction refused');
-            }
+            const reactionsTo = reactions.react(event);
+            if (reactionsTo.length === 0) return;
+            // The reaction's span, the child of the event's command: the commands it sends carry it on.
+            await inSpan(
+              `react ${reactions.name}`,
+              { parent: contextOf(message.headers), kind: SpanKind.CONSUMER, attributes: { 'cloudphone.event_type': event.type } },
+              () => sendAll(event, reactionsTo),
+            );
           },
         },
       });
@@ -101,6 +95,24 @@ export function createPolicy(deps: {
       await consumer?.disconnect();
     },
   };
+
+  async function sendAll(event: AnyEvent, reactionsTo: Reaction[]): Promise<void> {
+    for (const [i, r] of reactionsTo.entries()) {
+      const reply = await deps.bus.send(topics[r.aggregate], {
+        meta: {
+          commandId: deterministicUuid(`${reactions.name}/${event.eventId}/${i}`),
+          aggregateId: r.aggregateId,
+          tenantId: event.tenantId,
+          correlationId: event.correlationId,
+          causationId: event.eventId,
+          now: event.occurredAt,
+        },
+        type: r.type,
+        payload: r.payload,
+      });
+      if (!reply.ok) logger.info({ event: event.eventId, command: r.type, reason: reply.message }, 'reaction refused');
+    }
+  }
 }
 
 export type Policy = ReturnType<typeof createPolicy>;

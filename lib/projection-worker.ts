@@ -9,6 +9,7 @@ import { noteApplied } from './applied-positions';
 import { CHANGES, recordChanges } from './change-feed';
 import { applyBatch, applyOneByOne, type Changed, type Projection } from './projection';
 import { isRetriable, withRetry } from './retry';
+import { contextOf, endSpan, SpanKind, startSpan } from './tracing';
 
 export const CHECKPOINTS = 'projection_checkpoints';
 /** Where each re-drive of a dead letter is recorded (projections/redrive.ts). */
@@ -143,6 +144,14 @@ export function createProjectionWorker(deps: {
         },
       },
     );
+    // A span per event, the child of the command's (the event's headers), ending with the transaction that applied it.
+    const spans = decoded.map((d) =>
+      startSpan(`project ${projection.name}`, {
+        parent: contextOf(d.message.headers),
+        kind: SpanKind.CONSUMER,
+        attributes: { 'cloudphone.event_type': 'event' in d ? d.event.type : '(undecodable)', 'messaging.kafka.offset': d.message.offset },
+      }),
+    );
     const next = (BigInt(batch.lastOffset()) + 1n).toString();
     /**
      * One transaction: lock the checkpoint row, apply what is past it, advance it. The whole batch is applied at
@@ -156,7 +165,7 @@ export function createProjectionWorker(deps: {
           CheckpointRow | undefined;
         const from = BigInt(cp?.next_offset ?? 0);
         const fresh = decoded.filter((d) => BigInt(d.message.offset) >= from);
-        if (fresh.length === 0) return { applied: 0, dead: 0 };
+        if (fresh.length === 0) return { applied: 0, dead: 0, from };
         const poison = fresh.filter((d): d is Extract<Decoded, { error: Error }> => 'error' in d);
         const good = fresh.filter((d): d is Extract<Decoded, { event: AnyEvent }> => 'event' in d);
         const undecodable = poison.length;
@@ -200,7 +209,12 @@ export function createProjectionWorker(deps: {
           });
         // Last: the changes pushed to clients hold their lock to the commit (lib/change-feed.ts).
         await recordChanges(trx, projection, changed);
-        return { applied: good.length - (poison.length - undecodable), dead: poison.length, lastEventAt: lastEvent?.event.occurredAt };
+        return {
+          applied: good.length - (poison.length - undecodable),
+          dead: poison.length,
+          lastEventAt: lastEvent?.event.occurredAt,
+          from,
+        };
       });
     const result = await withRetry(
       async () => {
@@ -215,7 +229,14 @@ export function createProjectionWorker(deps: {
         onRetry: (err, attempt, delayMs) =>
           logger.warn({ topic, partition, attempt, delayMs, err: (err as Error).message }, 'transient failure; retrying the batch'),
       },
-    );
+    ).catch((err: unknown) => {
+      for (const span of spans) endSpan(span, err);
+      throw err;
+    });
+    // Only what this batch applied is recorded: a span left open (an event applied before) is never exported.
+    decoded.forEach((d, i) => {
+      if (BigInt(d.message.offset) >= result.from) endSpan(spans[i]!);
+    });
     noteApplied(db, projection.name, [{ topic, partition, next: BigInt(next) }]);
     const labels = { projection: projection.name, topic, partition: String(partition) };
     const lag = Number(BigInt(batch.highWatermark) - BigInt(next));

@@ -7,6 +7,7 @@ import type { Db } from './db';
 import { invalid } from './errors';
 import { parse } from './http';
 import { eventTopics, type Topics } from './topics';
+import { inSpan } from './tracing';
 import { text } from './validation';
 
 /** A time in an answer: ISO 8601 in UTC (what JSON makes of a Date, said in the schema). */
@@ -113,7 +114,8 @@ export async function readAfter(ctx: Context, deps: ReadAfterDeps, projection: {
   const token = ctx.get('X-Consistency-Token');
   if (!token) return;
   const known = eventTopics(deps.topics).map((t) => t.events);
-  await waitForPositions(deps.db, projection, decodeToken(token, known), deps.consistencyTimeoutMs);
+  const positions = decodeToken(token, known);
+  await inSpan(`wait for ${projection.name}`, {}, () => waitForPositions(deps.db, projection, positions, deps.consistencyTimeoutMs));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../lib/config';
 import { createLogger } from '../lib/logger';
+import { startTracing } from '../lib/tracing';
 import { PROJECTIONS, startProjections } from '../platform/read-side';
 
 /** Runs projection workers in this process until SIGINT/SIGTERM: `npm run projections -- [name…]`. */
@@ -10,10 +11,12 @@ const program = new Command('projections')
   .action(async (names: string[]) => {
     const cfg = loadConfig();
     const logger = createLogger(cfg.logLevel, 'projections');
+    const tracing = startTracing(cfg.tracing, 'projections');
     const side = await startProjections(cfg, { names: names.length > 0 ? names : undefined, logger });
     logger.info({ projections: names.length > 0 ? names : Object.keys(PROJECTIONS) }, 'projection workers running');
     const stop = async () => {
       await side.stop();
+      await tracing.shutdown();
       process.exit(0);
     };
     process.once('SIGINT', stop);

@@ -6,6 +6,7 @@ import { loadConfig } from '../lib/config';
 import { createKafka } from '../lib/kafka';
 import { tableEndpoints } from '../lib/command-table';
 import { createLogger } from '../lib/logger';
+import { startTracing } from '../lib/tracing';
 import { createRegistry } from '../lib/registry';
 import { readPartition } from '../lib/topic-reader';
 import { startPolicies } from '../platform/reactions';
@@ -39,12 +40,14 @@ async function main(): Promise<void> {
   console.log('== local stack');
   await up(stack);
   // Read once the stack is up: on a first run, `up` makes the credentials the configuration reads.
-  const cfg = loadConfig();
+  // Traced into STACK_DIR/traces unless TRACING says otherwise: `npm run trace -- <correlation id>` prints a command's tree.
+  const cfg = loadConfig({ ...process.env, TRACING: process.env.TRACING ?? 'file' });
   console.log('\n== topics and schemas');
   await bootstrap(cfg, (line) => (line.startsWith('schema ') ? undefined : console.log(line)));
 
   console.log('\n== projections, command API, sagas and policies');
   const logger = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, 'platform');
+  const tracing = startTracing(cfg.tracing, 'cloudphone');
   const read = await startProjections(cfg, { logger });
   console.log(`projection workers running: ${Object.keys(PROJECTIONS).join(', ')} (migrations applied)`);
   const side = await startCommandSide(cfg, { logger, ...readSideApi(read, cfg) });
@@ -105,6 +108,7 @@ async function main(): Promise<void> {
     await policies.stop();
     await side.stop();
     await read.stop();
+    await tracing.shutdown();
     process.exit(0);
   };
   process.once('SIGINT', shutdown);
