@@ -16,7 +16,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['lib/config.ts', 'scripts/**/*.ts', 'test/**/*.ts', 'faults/**/*.ts', '**/*.spec.ts', '*.js', '*.mjs'],
+    files: ['lib/config.ts', 'scripts/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts', 'faults/**/*.ts', '**/*.spec.ts', '*.js', '*.mjs'],
     rules: { 'no-restricted-properties': 'off', '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -1,5 +1,6 @@
 import { loadConfig, type Config } from '../lib/config';
 import { createLogger } from '../lib/logger';
+import { startTracing } from '../lib/tracing';
 import { startCommandSide, type CommandSide } from '../platform/commands';
 
 /**
@@ -46,6 +47,8 @@ async function main(): Promise<void> {
   const base = loadConfig();
   const cfg: Config = { ...base, topics: { ...base.topics, namespace } };
   const logger = createLogger('fatal', 'bench-command-side');
+  // Off unless TRACING says otherwise (bench/tracing-overhead.ts compares both).
+  const tracing = startTracing(cfg.tracing, 'bench-command-side');
 
   let stopping = false;
   const starting = startCommandSide(cfg, { logger, port: 0, instanceId });
@@ -55,6 +58,7 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(0), 20_000).unref();
     starting
       .then((side) => side.stop())
+      .then(() => tracing.shutdown())
       .catch(() => undefined)
       .finally(() => process.exit(0));
   };

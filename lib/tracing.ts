@@ -1,4 +1,5 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { ExportResultCode, hrTimeToMilliseconds, type ExportResult } from '@opentelemetry/core';
@@ -41,6 +42,8 @@ export interface SpanLine {
 function fileExporter(dir: string, service: string): SpanExporter {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${service}-${process.pid}.jsonl`);
+  // Appends one after another, off the event loop (a synchronous write per batch cost the command side).
+  let writing: Promise<void> = Promise.resolve();
   return {
     export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
       try {
@@ -58,13 +61,18 @@ function fileExporter(dir: string, service: string): SpanExporter {
           };
           return JSON.stringify(line);
         });
-        appendFileSync(file, `${lines.join('\n')}\n`);
-        done({ code: ExportResultCode.SUCCESS });
+        const text = `${lines.join('\n')}\n`;
+        writing = writing
+          .then(() => appendFile(file, text))
+          .then(
+            () => done({ code: ExportResultCode.SUCCESS }),
+            (err: unknown) => done({ code: ExportResultCode.FAILED, error: err as Error }),
+          );
       } catch (err) {
         done({ code: ExportResultCode.FAILED, error: err as Error });
       }
     },
-    shutdown: async () => undefined,
+    shutdown: () => writing,
   };
 }
 
