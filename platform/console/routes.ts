@@ -26,7 +26,6 @@ import {
 import { consoleScript } from './bundle';
 import { deadLettersView, historyView, projectionsView, rebuildsView, redriveView, schemasView, topicsView } from './views';
 import { CONSOLE_CSS, CONSOLE_HTML, securityHeaders } from './page';
-import type { ReadSide } from '../read-side';
 
 const limit = (max: number, dflt: number) =>
   z.coerce.number().int().min(1, `limit is 1 to ${max}`).max(max, `limit is 1 to ${max}`).default(dflt);
@@ -178,7 +177,7 @@ export function consoleRoutes(deps: ConsoleDeps & { auth: AuthConfig }): Router 
 
 /** The console wired onto a read side: the tools principal for the topics, the reader's registry, the wall clock. */
 export function consoleRouter(
-  read: Pick<ReadSide, 'admin' | 'db' | 'queryDb' | 'topics'>,
+  read: Pick<ConsoleDeps, 'admin' | 'db' | 'queryDb' | 'topics'>,
   cfg: Config,
   projections: readonly Projection[],
 ) {
