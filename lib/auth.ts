@@ -82,10 +82,10 @@ function createVerifier(auth: AuthConfig) {
     : createLocalJWKSet({ keys: [devKey(auth.devKeyFile!).publicJwk as Parameters<typeof createLocalJWKSet>[0]['keys'][number]] });
   // Verified tokens are remembered until they expire (a signature check costs more than the rest of a query).
   const verified = new Map<string, { actor: Actor; exp: number }>();
-  return async (token: string): Promise<Actor> => {
+  return async (token: string): Promise<{ actor: Actor; exp: number }> => {
     const now = Date.now() / 1000;
     const known = verified.get(token);
-    if (known && known.exp > now) return known.actor;
+    if (known && known.exp > now) return known;
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, keys, {
@@ -109,8 +109,9 @@ function createVerifier(auth: AuthConfig) {
     const parsed = actorSchema.safeParse(payload);
     if (!parsed.success) throw unauthorized('the token lacks a valid userId, tenantId or a known role');
     if (verified.size >= 10_000) verified.delete(verified.keys().next().value as string);
-    verified.set(token, { actor: parsed.data, exp });
-    return parsed.data;
+    const answer = { actor: parsed.data, exp };
+    verified.set(token, answer);
+    return answer;
   };
 }
 const verifiers = new WeakMap<AuthConfig, ReturnType<typeof createVerifier>>();
@@ -130,9 +131,10 @@ export function authenticate(auth: AuthConfig, opts: { optional?: boolean } = {}
     if (!header && opts.optional) return next();
     const m = /^Bearer\s+(\S{1,8192})$/i.exec(header);
     if (!m) throw unauthorized(header ? 'the Authorization header must be "Bearer <token>"' : 'a bearer token is required');
-    const actor = await check(m[1]!);
+    const { actor, exp } = await check(m[1]!);
     if (!tenantRegistered(auth, actor.tenantId)) throw new DomainError(403, 'tenant_unknown', 'the token’s tenant is not registered here');
     ctx.state.actor = actor;
+    ctx.state.tokenExpiresAt = exp;
     await next();
   };
 }
@@ -178,6 +180,9 @@ export const tenantRegistered = (auth: AuthConfig, tenantId: string) =>
 /** Whether an anonymous caller may sign up into the tenant: it is registered and takes open sign-up. */
 export const signupOpen = (auth: AuthConfig, tenantId: string) =>
   (Object.hasOwn(auth.tenants, tenantId) ? auth.tenants[tenantId] : auth.tenants['*']) === 'open';
+
+/** When the request's token expires (seconds since the epoch): what lives longer than a request ends then (GET /stream). */
+export const tokenExpiresAt = (ctx: Context): number => ctx.state.tokenExpiresAt as number;
 
 /** The authenticated actor (routes behind `authenticate`). */
 export const actorOf = (ctx: Context): Actor => ctx.state.actor as Actor;

@@ -76,6 +76,8 @@ export function createProjectionWorker(deps: {
   groupId: string;
   logger: Logger;
   metrics?: Metrics;
+  /** Whether the changes of pushed tables go to the change feed (GET /stream): not for a rebuild's shadow. */
+  pushChanges?: boolean;
 }) {
   const { kafka, db, eventLog, projection, deadLetterTopic } = deps;
   const logger = deps.logger.child({ component: 'projection', projection: projection.name });
@@ -208,7 +210,7 @@ export function createProjectionWorker(deps: {
             updated_at: trx.raw('excluded.updated_at'),
           });
         // Last: the changes pushed to clients hold their lock to the commit (lib/change-feed.ts).
-        await recordChanges(trx, projection, changed);
+        if (deps.pushChanges !== false) await recordChanges(trx, projection, changed);
         return {
           applied: good.length - (poison.length - undecodable),
           dead: poison.length,

@@ -132,6 +132,8 @@ export async function rebuildProjection(deps: {
       deadLetterTopic: topics.deadLetters,
       groupId,
       logger,
+      // The shadow's rows reach clients as the live model already pushed them: nothing to push while replaying.
+      pushChanges: false,
     });
     await worker.start();
     let shadowCps: Map<string, CheckpointRow>;

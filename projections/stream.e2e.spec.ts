@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { signToken } from '../lib/auth';
 import { newDevice, newOrder } from '../test/fixtures';
 import { openStream, type Pushed, type Stream } from '../test/sse';
 import { startTestPlatform, type HttpResult, type TestPlatform } from '../test/platform';
@@ -155,6 +156,16 @@ describe('GET /stream', () => {
     streams.push(s);
     expect(s.status).toBe(400);
     expect(s.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  test('a stream ends when its token expires (the client reconnects with a fresh token and resumes)', async () => {
+    const t = tenant();
+    const u = await newUser(t);
+    const shortLived = { Authorization: `Bearer ${signToken(platform.cfg.auth, { userId: u.id, tenantId: t, role: 'user' }, '3s')}` };
+    const s = await stream(shortLived);
+    const opened = Date.now();
+    await waitFor(() => (s.ended() ? true : undefined), { what: 'the stream to end with its token', timeoutMs: 15_000, intervalMs: 100 });
+    expect(Date.now() - opened).toBeLessThan(10_000);
   });
 
   test('no token: 401; more streams than a user may hold: 429', async () => {

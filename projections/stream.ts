@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
 import { z } from 'zod';
-import { actorOf } from '../lib/auth';
+import { actorOf, tokenExpiresAt } from '../lib/auth';
 import type { Change, ChangeFeed } from '../lib/change-feed';
 import type { Config } from '../lib/config';
 import { DomainError } from '../lib/errors';
@@ -39,7 +39,8 @@ const message = (c: Change) => `id: ${c.id}\nevent: ${c.kind}\ndata: ${JSON.stri
 
 /**
  * GET /stream: the caller's changes pushed as they are applied (lib/change-feed.ts), with the query API's auth and
- * scope; bounded in clients per process and per user, and cut off when it does not read.
+ * scope; bounded in clients per process and per user, cut off when it does not read, and ended when its token
+ * expires.
  */
 export function streamRoutes(deps: QueryDeps & { feed: ChangeFeed; limits: Config['stream'] }): Router {
   const router = new Router();
@@ -69,6 +70,7 @@ export function streamRoutes(deps: QueryDeps & { feed: ChangeFeed; limits: Confi
     const subscription: { close?: () => void } = {};
     const close = () => {
       clearInterval(keepalive);
+      clearTimeout(expiry);
       subscription.close?.();
       body.end();
     };
@@ -78,6 +80,8 @@ export function streamRoutes(deps: QueryDeps & { feed: ChangeFeed; limits: Confi
       if (body.writableLength > MAX_UNREAD_BYTES) close();
     };
     const keepalive = setInterval(() => write(': keepalive\n\n'), KEEPALIVE_MS);
+    // A stream lives no longer than its token: the client reconnects with a fresh one and resumes.
+    const expiry = setTimeout(close, Math.min(2 ** 31 - 1, Math.max(0, tokenExpiresAt(ctx) * 1000 - Date.now())));
     // The response's close: the client went away (the request's own close comes as soon as it is read).
     ctx.res.on('close', close);
     write('retry: 2000\n\n');

@@ -2,7 +2,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { opsToken } from '../../lib/auth';
+import { createEventLog } from '../../lib/event-log';
 import { createProducer } from '../../lib/kafka';
+import { createRegistry } from '../../lib/registry';
+import { rebuildProjection } from '../../projections/rebuild';
+import { PROJECTIONS } from '../read-side';
 import { waitFor } from '../../lib/wait';
 import { newDevice } from '../../test/fixtures';
 import { startTestPlatform, type TestPlatform } from '../../test/platform';
@@ -123,6 +127,48 @@ describe('the console’s JSON API', () => {
     }
     expect(events[0]!.payload).toMatchObject({ name: 'console phone', region: 'cn-east' });
   });
+
+  test('a rebuild in progress is listed with its progress and ETA, and is gone once it is done', async () => {
+    // The rebuild (a verify: nothing is swapped) replays into its shadow, then waits at its handover for the live
+    // checkpoint rows, held here meanwhile.
+    const hold = await platform.db!.transaction();
+    await hold('projection_checkpoints').where({ projection: 'device' }).forUpdate();
+    let replayed = 0;
+    const rebuilding = rebuildProjection({
+      cfg: platform.cfg,
+      kafka: platform.it.kafka,
+      eventLog: createEventLog(createRegistry(platform.cfg, 'reader')),
+      logger: platform.it.logger,
+      projection: PROJECTIONS.device!,
+      verify: true,
+      onProgress: (p) => (replayed = p.done),
+    });
+    try {
+      await waitFor(() => (replayed > 0 ? true : undefined), { what: 'the rebuild to replay', timeoutMs: 60_000 });
+      const listed = await waitFor(
+        async () => {
+          const r = (await get('/console/api/rebuilds', ops)).body.rebuilds as Array<Record<string, unknown>>;
+          return r.length > 0 ? r : undefined;
+        },
+        { what: 'the rebuild to be listed', timeoutMs: 30_000, intervalMs: 200 },
+      );
+      expect(listed).toEqual([
+        expect.objectContaining({
+          projection: 'device',
+          shadowSchema: expect.stringMatching(/^rebuild_device_/),
+          state: 'replaying',
+          total: expect.any(Number),
+          done: expect.any(Number),
+        }),
+      ]);
+      expect(listed[0]!.done as number).toBeGreaterThan(0);
+      expect(listed[0]!.done as number).toBeLessThanOrEqual(listed[0]!.total as number);
+    } finally {
+      await hold.commit();
+      await rebuilding;
+    }
+    expect((await get('/console/api/rebuilds', ops)).body.rebuilds).toEqual([]);
+  }, 120_000);
 
   test('the page and its assets carry a strict CSP and nosniff; the script is same-origin and bundled', async () => {
     for (const p of ['/console', '/console/app.js', '/console/app.css']) {
