@@ -23,7 +23,17 @@ const FEED_LOCK_CLASS = 726_431_991;
  * the lock it takes is held to the end, so the ids of the next batch's changes are drawn after this one commits.
  */
 export async function recordChanges(trx: Knex.Transaction, projection: Projection, changed: Changed): Promise<void> {
-  const pushed = [...changed].filter(([t, keys]) => projection.tables[t]?.push && keys.size > 0);
+  // A user's fields copied onto rows (a rename, an erasure) are copied onto the changes recorded of those rows
+  // too: the feed keeps no value the read models no longer hold (an erased user's name, email and phone).
+  for (const c of changed.cascades) {
+    const kind = projection.tables[c.table]?.push;
+    if (kind) {
+      await trx(CHANGES)
+        .where({ kind, user_id: c.userId })
+        .update({ row: trx.raw('row || ?::jsonb', [JSON.stringify(c.fields)]) });
+    }
+  }
+  const pushed = [...changed.rows].filter(([t, keys]) => projection.tables[t]?.push && keys.size > 0);
   if (pushed.length === 0) return;
   await trx.raw('select pg_advisory_xact_lock(?, hashtext(current_schema()))', [FEED_LOCK_CLASS]);
   for (const [table, keys] of pushed) {

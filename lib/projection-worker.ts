@@ -29,7 +29,7 @@ export async function grantProjection(db: Db | Knex.Transaction, schema: string,
       await trx.raw('grant select, insert, update, delete on ?? to ??', [`${schema}.${table}`, role]);
     }
     await trx.raw('grant select, insert, update on ?? to ??', [`${schema}.${CHECKPOINTS}`, role]);
-    await trx.raw('grant insert on ?? to ??', [`${schema}.${CHANGES}`, role]);
+    await trx.raw('grant select, insert, update on ?? to ??', [`${schema}.${CHANGES}`, role]);
     await trx.raw('grant select, insert, update on ?? to ??', [`${schema}.${REDRIVES}`, role]);
   };
   if (db.isTransaction) await grant(db as Knex.Transaction);

@@ -24,14 +24,24 @@ export interface TableSpec {
   readonly push?: string;
 }
 
-/** The keys of the rows a batch wrote (put or added to), per table. */
-export type Changed = Map<string, Set<string>>;
-const noteChanged = (into: Changed, table: string, keys: Iterable<string>) => {
-  const set = into.get(table) ?? new Set<string>();
-  for (const k of keys) set.add(k);
-  into.set(table, set);
-};
+/** A user's fields copied onto every row of a table that carries them (ProjectionView.cascade). */
+export interface Cascade {
+  readonly table: string;
+  readonly userId: string;
+  readonly fields: Row;
+}
 
+/** What a batch wrote: the keys of the rows it put or added to, per table, and the user fields it cascaded. */
+export interface Changed {
+  readonly rows: Map<string, Set<string>>;
+  readonly cascades: Cascade[];
+}
+export const nothingChanged = (): Changed => ({ rows: new Map(), cascades: [] });
+const noteChanged = (into: Changed, table: string, keys: Iterable<string>) => {
+  const set = into.rows.get(table) ?? new Set<string>();
+  for (const k of keys) set.add(k);
+  into.rows.set(table, set);
+};
 /** The rows a projection reads and writes while applying events, wherever they are stored. */
 export interface ProjectionView {
   get<T extends Row>(table: string, key: string): T | undefined;
@@ -141,8 +151,8 @@ export function memoryStore(projection: Projection) {
 /**
  * Applies a batch of events to PostgreSQL inside the given transaction: loads (and locks) the rows the events
  * need in one query per table, applies the events in memory, then writes every changed row with one multi-row
- * upsert per table, the counter additions, and the cascades. Returns the keys of the rows it wrote (cascades
- * aside: they only copy a user's fields).
+ * upsert per table, the counter additions, and the cascades. Returns the keys of the rows it wrote and the
+ * cascades it made.
  */
 export async function applyBatch(trx: Knex.Transaction, projection: Projection, events: readonly AnyEvent[]): Promise<Changed> {
   const needed = new Map<string, Set<string>>();
@@ -164,7 +174,7 @@ export async function applyBatch(trx: Knex.Transaction, projection: Projection, 
 
   const dirty = new Map<string, Map<string, Row>>();
   const adds = new Map<string, Map<string, { base: Row; deltas: Record<string, number> }>>();
-  const cascades: Array<{ table: string; userId: string; fields: Row }> = [];
+  const cascades: Cascade[] = [];
   const view: ProjectionView = {
     get: <T extends Row>(t: string, key: string) => (dirty.get(t)?.get(key) ?? loaded.get(t)?.get(key)) as T | undefined,
     put: (t, row) => {
@@ -201,7 +211,7 @@ export async function applyBatch(trx: Knex.Transaction, projection: Projection, 
   // The last cascade per (table, user) carries the user's final fields.
   const last = new Map(cascades.map((c) => [`${c.table}\0${c.userId}`, c]));
   for (const c of last.values()) await trx(c.table).where('user_id', c.userId).update(c.fields);
-  const changed: Changed = new Map();
+  const changed: Changed = { rows: new Map(), cascades: [...last.values()] };
   for (const [t, rows] of [...dirty, ...adds]) noteChanged(changed, t, rows.keys());
   return changed;
 }
@@ -218,11 +228,12 @@ export async function applyOneByOne<T extends { readonly event: AnyEvent }>(
   items: readonly T[],
 ): Promise<{ failed: Array<{ item: T; error: Error }>; changed: Changed }> {
   const failed: Array<{ item: T; error: Error }> = [];
-  const changed: Changed = new Map();
+  const changed = nothingChanged();
   for (const item of items) {
     try {
-      const keys = await trx.transaction((sp) => applyBatch(sp, projection, [item.event]));
-      for (const [t, k] of keys) noteChanged(changed, t, k);
+      const one = await trx.transaction((sp) => applyBatch(sp, projection, [item.event]));
+      for (const [t, k] of one.rows) noteChanged(changed, t, k);
+      changed.cascades.push(...one.cascades);
     } catch (err) {
       if (isRetriable(err)) throw err;
       failed.push({ item, error: err as Error });

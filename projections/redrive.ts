@@ -7,7 +7,7 @@ import type { AnyEvent, EventLog } from '../lib/event-log';
 import type { Logger } from '../lib/logger';
 import { readPartitions } from '../lib/partition-reader';
 import { recordChanges } from '../lib/change-feed';
-import { applyBatch, type Changed, type Projection } from '../lib/projection';
+import { applyBatch, nothingChanged, type Changed, type Projection } from '../lib/projection';
 import { CHECKPOINTS, grantProjection, REDRIVES, type CheckpointRow } from '../lib/projection-worker';
 import { isRetriable, withRetry } from '../lib/retry';
 import { endOffsets } from '../lib/topic-reader';
@@ -245,7 +245,7 @@ async function redriveOne(trx: Knex.Transaction, projection: Projection, l: Lett
   if (earlier) return itemOf(l, 'already-applied');
 
   let error: string | undefined;
-  let changed: Changed = new Map();
+  let changed: Changed = nothingChanged();
   if ('error' in l.decoded) error = l.decoded.error.message;
   else if (!source) error = NO_SOURCE;
   else if (!cp || cp.next_offset <= Number(source.offset)) return itemOf(l, 'not-reached');
@@ -293,5 +293,5 @@ async function redriveOne(trx: Knex.Transaction, projection: Projection, l: Lett
     });
   // Last, as the worker does: the changes of pushed tables reach the clients of GET /stream like any others.
   await recordChanges(trx, projection, changed);
-  return [...changed.values()].some((keys) => keys.size > 0) ? item : { ...item, outcome: 'unchanged' };
+  return [...changed.rows.values()].some((keys) => keys.size > 0) ? item : { ...item, outcome: 'unchanged' };
 }

@@ -19,6 +19,8 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['tenant_id', 'user_id', 'id']);
     t.index(['tenant_id', 'id']);
     t.index(['changed_at']);
+    // A user's fields copied onto their rows (a rename, an erasure) are copied onto their recorded changes.
+    t.index(['user_id']);
   });
 }
 
