@@ -314,7 +314,8 @@ describe('the console in a browser', () => {
     await page.waitForFunction(`document.querySelector('[data-testid="redrive-device-result"]')?.textContent?.startsWith('re-driven')`, {
       timeout: 60_000,
     });
-    expect(await text('redrive-device-result')).toBe('re-driven: applied 1, failed 1');
+    // The poison record stays dead (dead-lettered once by the live worker, and again by the rebuild test's replay).
+    expect(await text('redrive-device-result')).toMatch(/^re-driven: applied 1, failed [12]$/);
     expect((await get(`/devices/${buggyId}`, me)).body).toMatchObject({ id: buggyId, name: 'console bug', version: 1 });
     await shot('6-redriven');
     // Again: nothing more is applied.
@@ -325,7 +326,7 @@ describe('the console in a browser', () => {
         timeout: 60_000,
       },
     );
-    expect(await text('redrive-device-result')).toBe('re-driven: failed 1, already-applied 1');
+    expect(await text('redrive-device-result')).toMatch(/^re-driven: failed [12], already-applied 1$/);
 
     await page.click('[data-testid="tab-schemas"]');
     await page.waitForSelector('[data-testid="schemas-table"]');
