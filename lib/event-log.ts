@@ -1,6 +1,7 @@
 import avro from 'avsc';
 import type { z } from 'zod';
-import type { IHeaders, KafkaMessage, Message, Producer, RecordMetadata, Transaction } from 'kafkajs';
+import type { KafkaMessage, Message, Producer, RecordMetadata, Transaction } from 'kafkajs';
+import { headersToStrings } from './kafka';
 import type { Registry } from './registry';
 import { loadEventSchemas, type EventSchema } from './schemas';
 import { subjectFor } from './topics';
@@ -58,15 +59,6 @@ export function readWireFormat(buffer: Buffer): { schemaId: number; body: Buffer
     throw new EventEncodingError('not in the Confluent wire format (no magic byte 0 and schema id)');
   }
   return { schemaId: buffer.readInt32BE(1), body: buffer.subarray(5) };
-}
-
-function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers ?? {})) {
-    const first = Array.isArray(v) ? v[0] : v;
-    if (first !== undefined) out[k] = first.toString();
-  }
-  return out;
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   logLevel,
   Partitioners,
   type Consumer,
+  type IHeaders,
   type ConsumerConfig,
   type ConsumerRunConfig,
   type Producer,
@@ -150,3 +151,19 @@ export async function runConsumer(
   });
   await start();
 }
+
+/** A message's headers as text (the first value of a repeated header; Buffers decoded as UTF-8). */
+export function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = first.toString();
+  }
+  return out;
+}
+
+/** One header of a message as text, if it has it. */
+export const headerValue = (headers: IHeaders | undefined, name: string): string | undefined => {
+  const v = headers?.[name];
+  return (Array.isArray(v) ? v[0] : v)?.toString();
+};

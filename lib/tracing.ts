@@ -15,6 +15,7 @@ import {
 } from '@opentelemetry/sdk-trace-node';
 import type { IHeaders } from 'kafkajs';
 import type { TracingConfig } from './config';
+import { headersToStrings } from './kafka';
 
 /**
  * Tracing (OpenTelemetry): one trace per command, from the HTTP request through the command topic, the processor's
@@ -93,13 +94,8 @@ export function startTracing(cfg: TracingConfig, service: string): { shutdown: (
 }
 
 /** The trace context of a Kafka message (its `traceparent` header), or the active one when it has none. */
-export function contextOf(headers: IHeaders | Readonly<Record<string, string | string[] | undefined>> | undefined): Context {
-  const carrier: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers ?? {})) {
-    const value = Array.isArray(v) ? v[0] : v;
-    if (value !== undefined) carrier[k] = value.toString();
-  }
-  return propagation.extract(context.active(), carrier);
+export function contextOf(headers: IHeaders | undefined): Context {
+  return propagation.extract(context.active(), headersToStrings(headers));
 }
 
 /** The headers that carry a span's context (or the active one) into a Kafka message: `traceparent`, `tracestate`. */

@@ -4,6 +4,7 @@ import { toolsGroup } from '../lib/acls';
 import type { Config } from '../lib/config';
 import { createDb, pgRoleName, projectionRole, type Db } from '../lib/db';
 import type { AnyEvent, EventLog } from '../lib/event-log';
+import { headerValue } from '../lib/kafka';
 import type { Logger } from '../lib/logger';
 import { readPartitions } from '../lib/partition-reader';
 import { recordChanges } from '../lib/change-feed';
@@ -81,10 +82,7 @@ interface Letter {
   readonly decoded: { event: AnyEvent } | { error: Error };
 }
 
-const header = (m: KafkaMessage, name: string): string | undefined => {
-  const v = m.headers?.[name];
-  return (Array.isArray(v) ? v[0] : v)?.toString();
-};
+const header = (m: KafkaMessage, name: string): string | undefined => headerValue(m.headers, name);
 
 function sourceOf(m: KafkaMessage): Letter['source'] {
   const [topic, partition, offset] = ['dlq-source-topic', 'dlq-source-partition', 'dlq-source-offset'].map((h) => header(m, h));

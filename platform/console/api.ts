@@ -2,7 +2,7 @@ import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { toolsGroup } from '../../lib/acls';
 import type { Db } from '../../lib/db';
 import type { EventLog } from '../../lib/event-log';
-import { partitionOf } from '../../lib/kafka';
+import { headerValue, partitionOf } from '../../lib/kafka';
 import type { Logger } from '../../lib/logger';
 import { readPartitions, type OffsetRange } from '../../lib/partition-reader';
 import type { Projection } from '../../lib/projection';
@@ -110,11 +110,7 @@ export async function projectionsOverview(deps: Pick<ConsoleDeps, 'admin' | 'que
   });
 }
 
-const headerText = (m: KafkaMessage, name: string): string | null => {
-  const v = m.headers?.[name];
-  const first = Array.isArray(v) ? v[0] : v;
-  return first === undefined || first === null ? null : first.toString();
-};
+const headerText = (m: KafkaMessage, name: string): string | null => headerValue(m.headers, name) ?? null;
 
 /** Reads offset ranges of a topic's partitions under a throw-away tools group, which is deleted after. */
 async function readRanges(
