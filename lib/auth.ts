@@ -10,6 +10,7 @@ import {
 } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import jwt from 'jsonwebtoken';
+import type { Knex } from 'knex';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { AuthConfig } from './config';
@@ -183,6 +184,20 @@ export const signupOpen = (auth: AuthConfig, tenantId: string) =>
 
 /** When the request's token expires (seconds since the epoch): what lives longer than a request ends then (GET /stream). */
 export const tokenExpiresAt = (ctx: Context): number => ctx.state.tokenExpiresAt as number;
+
+/**
+ * Scoping: nobody sees another tenant's rows; a user sees their own; a tenant admin sees the whole tenant.
+ * A row outside the scope does not exist for the caller (404, so ids don't leak).
+ */
+export function scoped(query: Knex.QueryBuilder, actor: Actor, table: string): Knex.QueryBuilder {
+  query.where(`${table}.tenant_id`, actor.tenantId);
+  if (actor.role !== 'tenant_admin') query.where(`${table}.user_id`, actor.userId);
+  return query;
+}
+
+/** The same scope in memory: whether the actor may see a row of this tenant and user (GET /stream's changes). */
+export const maySee = (actor: Actor, row: { readonly tenantId: string | null; readonly userId: string | null }): boolean =>
+  row.tenantId === actor.tenantId && (actor.role === 'tenant_admin' || row.userId === actor.userId);
 
 /** The authenticated actor (routes behind `authenticate`). */
 export const actorOf = (ctx: Context): Actor => ctx.state.actor as Actor;

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
-import type { Actor } from './auth';
+import { maySee, scoped, type Actor } from './auth';
 import type { Db } from './db';
 import type { Logger } from './logger';
 import type { Changed, Projection, Row } from './projection';
@@ -69,10 +69,6 @@ export const pushView =
   <R extends Row>(view: (row: R) => unknown): PushView =>
   (row) =>
     view(row as R);
-
-/** Whether the actor may see a change: the query API's scope (lib/query.ts `scoped`). */
-export const maySee = (actor: Actor, c: Pick<Change, 'tenantId' | 'userId'>): boolean =>
-  c.tenantId === actor.tenantId && (actor.role === 'tenant_admin' || c.userId === actor.userId);
 
 /** A connected client: who it is, the last id it was sent, and how to send it a change. */
 interface Subscriber {
@@ -188,8 +184,7 @@ export function createChangeFeed(deps: {
 
   /** One client's own changes in (cursor, upTo], from the table: a resume older than the buffer. */
   async function readScoped(actor: Actor, cursor: number, upTo: number): Promise<ChangeRow[]> {
-    const q = db(CHANGES).where('id', '>', cursor).andWhere('id', '<=', upTo).andWhere('tenant_id', actor.tenantId);
-    if (actor.role !== 'tenant_admin') q.andWhere('user_id', actor.userId);
+    const q = scoped(db(CHANGES).where('id', '>', cursor).andWhere('id', '<=', upTo), actor, CHANGES);
     return (await q.orderBy('id').limit(PAGE).select(columns)) as ChangeRow[];
   }
 

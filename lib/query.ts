@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { actorOf, type Actor } from './auth';
+import { actorOf, scoped, type Actor } from './auth';
 import { decodeToken, waitForPositions } from './consistency';
 import type { Db } from './db';
 import { invalid } from './errors';
@@ -79,16 +79,6 @@ export async function listPage<F, T extends Record<string, unknown>>(
 }
 
 /**
- * Scoping: nobody sees another tenant's rows; a user sees their own; a tenant admin sees the whole tenant.
- * A row outside the scope does not exist for the caller (404, so ids don't leak).
- */
-export function scoped(query: Knex.QueryBuilder, actor: Actor, table: string): Knex.QueryBuilder {
-  query.where(`${table}.tenant_id`, actor.tenantId);
-  if (actor.role !== 'tenant_admin') query.where(`${table}.user_id`, actor.userId);
-  return query;
-}
-
-/**
  * Query parameters validated with a strict zod object (400 naming each bad one, an unknown one included); the
  * cursor of a list is decoded and checked here too, so bad input is a 400 before any wait or any SQL.
  */
@@ -135,4 +125,4 @@ export function listHandler<Q extends z.ZodObject, R extends Record<string, unkn
   };
 }
 
-export { actorOf };
+export { actorOf, scoped };
