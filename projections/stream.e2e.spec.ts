@@ -150,6 +150,8 @@ describe('GET /stream', () => {
     ['past 2^53', { 'Last-Event-ID': '9007199254740993' }, ''],
     ['a NUL byte', {}, '?lastEventId=1%00'],
     ['an unknown parameter', {}, '?since=0'],
+    ['an unknown parameter beside a good Last-Event-ID', { 'Last-Event-ID': '1' }, '?since=0'],
+    ['a 10,000-digit parameter', {}, `?lastEventId=${'9'.repeat(10_000)}`],
   ])('bad resume point (%s): 400, no stream', async (_what, headers, query) => {
     const u = await newUser(tenant());
     const s = await openStream(`${url()}${query}`, { ...u.auth, ...headers });

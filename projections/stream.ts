@@ -46,7 +46,8 @@ export function streamRoutes(deps: QueryDeps & { feed: ChangeFeed; limits: Confi
   const router = new Router();
   router.get('/stream', queryAuth(deps), async (ctx) => {
     const actor = actorOf(ctx);
-    const resume = ctx.get('Last-Event-ID') || parse(streamQuery, ctx.query, 'query parameters').lastEventId;
+    const query = parse(streamQuery, ctx.query, 'query parameters');
+    const resume = ctx.get('Last-Event-ID') || query.lastEventId;
     const after = resume ? Number(resume) : undefined;
     if (deps.feed.connected() >= deps.limits.maxClients) {
       ctx.set('Retry-After', '5');

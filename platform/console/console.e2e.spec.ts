@@ -128,6 +128,30 @@ describe('the console’s JSON API', () => {
     expect(events[0]!.payload).toMatchObject({ name: 'console phone', region: 'cn-east' });
   });
 
+  test('hostile re-drive requests are 400 problems and re-drive nothing', async () => {
+    const post = (p: string, body: unknown) => platform.http[0]!('POST', p, body, ops);
+    const before = await platform.db!('projection_redrives').count({ n: '*' }).first();
+    for (const body of [
+      { fromOffset: 2 ** 53 + 1 },
+      { fromOffset: -1 },
+      { fromOffset: 1.5 },
+      { fromOffset: '0' },
+      { dryRun: 'yes' },
+      { dryRun: true, extra: 1 },
+      [],
+      'x'.repeat(70_000),
+    ]) {
+      const r = await post('/console/api/redrive/device', body);
+      expect([body, r.status]).toEqual([body, expect.any(Number)]);
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+    }
+    for (const name of ['nope', '__proto__', 'device%00', 'device%0a', encodeURIComponent('<script>')]) {
+      expect((await post(`/console/api/redrive/${name}`, {})).status).toBe(400);
+    }
+    expect(await platform.db!('projection_redrives').count({ n: '*' }).first()).toEqual(before);
+  });
+
   test('a rebuild in progress is listed with its progress and ETA, and is gone once it is done', async () => {
     // The rebuild (a verify: nothing is swapped) replays into its shadow, then waits at its handover for the live
     // checkpoint rows, held here meanwhile.
