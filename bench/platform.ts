@@ -6,6 +6,7 @@ import type { Logger } from '../lib/logger';
 import type { Registry } from '../lib/registry';
 import { withRetry } from '../lib/retry';
 import type { EventSchema } from '../lib/schemas';
+import { vaultFor } from '../lib/pii';
 import { createEventLog } from '../lib/event-log';
 import { createProducer } from '../lib/kafka';
 import { topicsFor, type Topics } from '../lib/topics';
@@ -53,8 +54,11 @@ export async function seedOrReuse(
     const producer = createProducer(deps.kafka);
     await producer.connect();
     try {
-      marker = await seed({ admin, producer, eventLog: createEventLog(registry), stackDir: deps.stackDir }, seeded, events, (n) =>
-        process.stdout.write(`\r  ${n.toLocaleString()} events`),
+      marker = await seed(
+        { admin, producer, eventLog: createEventLog(registry, undefined, { vault: vaultFor(cfg) }), stackDir: deps.stackDir },
+        seeded,
+        events,
+        (n) => process.stdout.write(`\r  ${n.toLocaleString()} events`),
       );
       process.stdout.write('\n');
     } finally {

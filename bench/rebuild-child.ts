@@ -1,6 +1,7 @@
 import type { Config } from '../lib/config';
 import { loadConfig } from '../lib/config';
 import { createDb, migrate } from '../lib/db';
+import { vaultFor } from '../lib/pii';
 import { createEventLog } from '../lib/event-log';
 import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
   await migrate(db, schema);
   await db.destroy();
   const kafka = createKafka(cfg, logger, 'projections', `bench-rebuild-${suffix}`);
-  const eventLog = createEventLog(createRegistry(cfg, 'reader'));
+  const eventLog = createEventLog(createRegistry(cfg, 'reader'), undefined, { vault: vaultFor(cfg) });
   const abort = new AbortController();
   const state: RebuildProgress['projections'] = {};
   let firstAt: number | undefined;

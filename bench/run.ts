@@ -6,6 +6,7 @@ import { signToken } from '../lib/auth';
 import { dropNamespace } from '../lib/bootstrap';
 import { loadConfig, type Config } from '../lib/config';
 import { createDb, type Db } from '../lib/db';
+import { vaultFor } from '../lib/pii';
 import { createEventLog } from '../lib/event-log';
 import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
@@ -110,7 +111,7 @@ async function connect(ns: string) {
     kafka,
     admin,
     registry,
-    eventLog: createEventLog(registry),
+    eventLog: createEventLog(registry, undefined, { vault: vaultFor(cfg) }),
     schemas: loadEventSchemas(),
     db: createDb(cfg.database.url, { poolMax: 2 }),
     ns,

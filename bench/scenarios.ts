@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Config } from '../lib/config';
 import { createDb, migrate, type Db } from '../lib/db';
+import { vaultFor } from '../lib/pii';
 import { createEventLog, type AnyEvent, type EventLog } from '../lib/event-log';
 import { createHttpApp } from '../lib/http';
 import { createConsumer, createKafka } from '../lib/kafka';
@@ -223,7 +224,7 @@ async function naivePeer(b: Bench, schema: string, sample: number) {
   await migrate(db, schema);
   const logger = createLogger('fatal', 'bench-naive');
   const kafka = createKafka(b.cfg, logger, 'admin', 'bench-naive');
-  const eventLog = createEventLog(createRegistry(b.cfg, 'reader'));
+  const eventLog = createEventLog(createRegistry(b.cfg, 'reader'), undefined, { vault: vaultFor(b.cfg, db) });
   const handled: Record<string, number> = {};
   let count = 0;
   let taken = 0;

@@ -62,6 +62,7 @@ const schema = z.object({
   AUTH_JWKS_URL: z.string().url().optional(),
   AUTH_MAX_TOKEN_LIFETIME_S: int(60, 7 * 24 * 3600).default(24 * 3600),
   OPS_TOKEN_FILE: z.string().min(1).optional(),
+  PII_MASTER_KEY_FILE: z.string().min(1).optional(),
   TENANTS: z
     .string()
     .regex(
@@ -121,6 +122,11 @@ export interface Config {
    * afresh), and how many streams one process serves, all clients and one user's.
    */
   stream: { retentionMs: number; maxClients: number; maxPerUser: number };
+  /**
+   * The master key that wraps the personal-data keys (lib/pii.ts): a file of 32 bytes in base64. In development the
+   * stack makes it into its folder (`make`); production names it (PII_MASTER_KEY_FILE) and never makes one.
+   */
+  pii: { masterKeyFile: string; make: boolean };
   tracing: TracingConfig;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
@@ -188,6 +194,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && e.REGISTRY_AUTH === 'none') refuse('REGISTRY_AUTH', 'must be basic with NODE_ENV=production');
   if (production && e.REGISTRY_AUTH === 'basic' && !e.REGISTRY_CREDENTIALS_FILE)
     refuse('REGISTRY_CREDENTIALS_FILE', 'required with NODE_ENV=production (the registry credentials of this deployment)');
+  if (production && !e.PII_MASTER_KEY_FILE)
+    refuse('PII_MASTER_KEY_FILE', 'required with NODE_ENV=production (the master key that wraps the personal-data keys)');
   if (e.TRACING === 'otlp' && !e.OTEL_EXPORTER_OTLP_ENDPOINT)
     refuse('OTEL_EXPORTER_OTLP_ENDPOINT', 'required with TRACING=otlp (the collector, e.g. http://collector:4318/v1/traces)');
   const stackBrokers = Number(e.STACK_BROKERS);
@@ -265,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
     },
     stream: { retentionMs: e.STREAM_RETENTION_HOURS * 3_600_000, maxClients: e.STREAM_MAX_CLIENTS, maxPerUser: e.STREAM_MAX_PER_USER },
+    pii: { masterKeyFile: path.resolve(e.PII_MASTER_KEY_FILE ?? path.join(stackDir, 'pii', 'master.key')), make: !production },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -56,6 +56,16 @@ describe('configuration: who signs tokens (issue 13)', () => {
     );
   });
 
+  test('production without a PII master key file refuses to start; development makes one into the stack folder', () => {
+    const all = { ...idp, ...dbs, KAFKA_CREDENTIALS_FILE: '/k', REGISTRY_CREDENTIALS_FILE: '/r' };
+    expect(() => loadConfig({ NODE_ENV: 'production', ...all })).toThrow(/PII_MASTER_KEY_FILE: required with NODE_ENV=production/);
+    expect(loadConfig({ NODE_ENV: 'production', ...all, PII_MASTER_KEY_FILE: '/run/secrets/pii' }).pii).toEqual({
+      masterKeyFile: '/run/secrets/pii',
+      make: false,
+    });
+    expect(loadConfig({ STACK_DIR: '/tmp/no-such-stack' }).pii).toEqual({ masterKeyFile: '/tmp/no-such-stack/pii/master.key', make: true });
+  });
+
   test('development: the embedded server’s app and query roles, their passwords from the stack’s file when it exists', () => {
     const cfg = loadConfig({ STACK_DIR: '/tmp/no-such-stack' });
     expect(cfg.database).toMatchObject({
@@ -87,6 +97,7 @@ describe('configuration: who signs tokens (issue 13)', () => {
       DATABASE_QUERY_URL: 'postgres://query@db.internal/cloudphone',
       KAFKA_CREDENTIALS_FILE: '/run/secrets/kafka.json',
       REGISTRY_CREDENTIALS_FILE: '/run/secrets/registry.json',
+      PII_MASTER_KEY_FILE: '/run/secrets/pii.key',
     });
     expect(cfg.auth).toEqual({
       issuer: 'https://id.example.com',

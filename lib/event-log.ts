@@ -2,6 +2,7 @@ import avro from 'avsc';
 import type { z } from 'zod';
 import type { KafkaMessage, Message, Producer, RecordMetadata, Transaction } from 'kafkajs';
 import { headersToStrings } from './kafka';
+import { isSealed, type Vault } from './pii';
 import type { Registry } from './registry';
 import { loadEventSchemas, type EventSchema } from './schemas';
 import { subjectFor } from './topics';
@@ -69,13 +70,21 @@ export function readWireFormat(buffer: Buffer): { schemaId: number; body: Buffer
 export function createEventLog(
   registry: Registry,
   schemas: readonly EventSchema[] = loadEventSchemas(),
-  /**
-   * `checkRules: false` encodes whatever its Avro schema takes, as an older version of the platform (or a foreign
-   * writer) may have written it: for tests of how the read side copes with such events, never for the platform.
-   */
-  opts: { checkRules?: boolean } = {},
+  opts: {
+    /**
+     * `checkRules: false` encodes whatever its Avro schema takes, as an older version of the platform (or a foreign
+     * writer) may have written it: for tests of how the read side copes with such events, never for the platform.
+     */
+    checkRules?: boolean;
+    /**
+     * The data keys (lib/pii.ts): fields marked `"pii": true` are sealed on the way in and opened on the way out.
+     * Without one, such events cannot be encoded, and decode with their fields still sealed (`enc:v1:…`).
+     */
+    vault?: Vault;
+  } = {},
 ) {
   const checkRules = opts.checkRules ?? true;
+  const { vault } = opts;
   const byType = new Map(schemas.map((s) => [s.type, s]));
   const byFullName = new Map(schemas.map((s) => [s.fullName, s]));
   const ids = new Map<string, Promise<number>>();
@@ -118,15 +127,42 @@ export function createEventLog(
     return paths;
   }
 
+  /** The event as the log holds it: its personal-data fields sealed under its subject's key. */
+  async function sealed(s: EventSchema, event: AnyEvent): Promise<AnyEvent> {
+    if (!s.pii) return event;
+    if (!vault) throw new Error(`event ${event.type} has personal data to seal and this event log has no vault`);
+    const subject = event[s.pii.subject] as string;
+    const out: Record<string, unknown> = { ...event };
+    for (const f of s.pii.fields) {
+      const value = event[f];
+      if (typeof value === 'string') out[f] = await vault.seal(subject, value);
+    }
+    return out as AnyEvent;
+  }
+
+  /** The event with its sealed fields opened (ERASED where the key is gone); a decoded user.erased evicts the key. */
+  async function opened(type: avro.Type, event: AnyEvent): Promise<AnyEvent> {
+    const s = type.name ? byFullName.get(type.name) : undefined;
+    if (!vault || !s?.pii) return event;
+    const out: Record<string, unknown> = { ...event };
+    for (const f of s.pii.fields) {
+      const value = event[f];
+      if (isSealed(value)) out[f] = await vault.open(value);
+    }
+    if (event.type === 'user.erased') vault.forget(event.aggregateId);
+    return out as AnyEvent;
+  }
+
   async function encode(topic: string, event: AnyEvent): Promise<Buffer> {
     const paths = validate(event);
     if (paths.length > 0) {
       throw new EventEncodingError(`event ${event.type} does not match its schema at ${paths.join(', ')}`, paths);
     }
+    const s = schemaOf(event.type);
     const header = Buffer.alloc(5);
     header.writeUInt8(MAGIC_BYTE, 0);
     header.writeInt32BE(await schemaId(topic, event.type), 1);
-    return Buffer.concat([header, schemaOf(event.type).avroType.toBuffer(event)]);
+    return Buffer.concat([header, s.avroType.toBuffer(await sealed(s, event))]);
   }
 
   async function toMessage(topic: string, event: AnyEvent, extraHeaders: Record<string, string> = {}): Promise<Message> {
@@ -155,7 +191,7 @@ export function createEventLog(
   async function decode(value: Buffer): Promise<{ schemaId: number; event: AnyEvent }> {
     const { schemaId: id, body } = readWireFormat(value);
     const { type, resolver } = await reader(id);
-    return { schemaId: id, event: type.fromBuffer(body, resolver) as AnyEvent };
+    return { schemaId: id, event: await opened(type, type.fromBuffer(body, resolver) as AnyEvent) };
   }
 
   return {

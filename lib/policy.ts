@@ -5,17 +5,29 @@ import type { AnyEvent, EventEnvelope, EventLog } from './event-log';
 import { byEventType } from './projection';
 import { createConsumer, runConsumer } from './kafka';
 import type { Logger } from './logger';
+import type { Vault } from './pii';
 import { isRetriable } from './retry';
 import { contextOf, inSpan, SpanKind } from './tracing';
 import type { AggregateName, Topics } from './topics';
 
 /** A command a policy wants sent in reaction to an event. */
-export interface Reaction {
+export interface CommandReaction {
   readonly aggregate: AggregateName;
   readonly aggregateId: string;
   readonly type: string;
   readonly payload: Readonly<Record<string, unknown>>;
 }
+
+/**
+ * The destruction of a subject's personal-data key (lib/pii.ts), done once the commands before it in the same
+ * reaction, and the reactions to the events before it on the partition, are sent: what they needed to read of the
+ * subject's data was read.
+ */
+export interface ShredReaction {
+  readonly shred: string;
+}
+
+export type Reaction = CommandReaction | ShredReaction;
 
 /** One reaction per event type of an aggregate: a new event type is a compile error until each policy decides. */
 export type ReactionMap<E extends EventEnvelope> = { readonly [K in E['type']]: (e: Extract<E, { type: K }>) => Reaction[] };
@@ -56,6 +68,8 @@ export function createPolicy(deps: {
   groupId: string;
   topics: Topics;
   logger: Logger;
+  /** The data keys, for a policy whose reactions shred. */
+  vault?: Vault;
 }) {
   const { reactions, topics } = deps;
   const logger = deps.logger.child({ component: 'policy', policy: reactions.name });
@@ -98,6 +112,12 @@ export function createPolicy(deps: {
 
   async function sendAll(event: AnyEvent, reactionsTo: Reaction[]): Promise<void> {
     for (const [i, r] of reactionsTo.entries()) {
+      if ('shred' in r) {
+        if (!deps.vault) throw new Error(`policy ${reactions.name} shreds, and has no vault`);
+        await deps.vault.destroy(r.shred);
+        logger.info({ event: event.eventId, subject: r.shred }, 'personal-data key destroyed');
+        continue;
+      }
       const reply = await deps.bus.send(topics[r.aggregate], {
         meta: {
           commandId: deterministicUuid(`${reactions.name}/${event.eventId}/${i}`),

@@ -15,6 +15,28 @@ export interface EventSchema {
   readonly file: string;
   readonly json: avro.Schema;
   readonly avroType: avro.Type;
+  /**
+   * The fields marked `"pii": true` (strings or nullable strings), sealed under the data key of the subject the
+   * record names in `"piiSubject"` (a string field: the user they are about) — lib/pii.ts; none: nothing to seal.
+   */
+  readonly pii?: { readonly subject: string; readonly fields: readonly string[] };
+}
+
+type FieldJson = { name: string; type: unknown; pii?: unknown };
+const isText = (t: unknown) => t === 'string' || (Array.isArray(t) && t.length === 2 && t[0] === 'null' && t[1] === 'string');
+
+/** The record's personal-data marks, checked: a subject that is a string field, marked fields that are text. */
+function piiOf(file: string, json: { fields?: FieldJson[]; piiSubject?: unknown }): EventSchema['pii'] {
+  const fields = (json.fields ?? []).filter((f) => f.pii === true).map((f) => f.name);
+  if (fields.length === 0 && json.piiSubject === undefined) return undefined;
+  const subject = (json.fields ?? []).find((f) => f.name === json.piiSubject);
+  if (!subject || subject.type !== 'string') throw new Error(`${file}: "piiSubject" must name a string field of the record`);
+  for (const f of (json.fields ?? []).filter((x) => x.pii !== undefined)) {
+    if (f.pii !== true || !isText(f.type))
+      throw new Error(`${file}: field ${f.name}: "pii": true marks a string or ["null", "string"] field`);
+  }
+  if (fields.length === 0) throw new Error(`${file}: "piiSubject" without a field marked "pii": true`);
+  return { subject: subject.name, fields };
 }
 
 export function parseSchema(file: string, folder: string, text = readFileSync(file, 'utf8')): EventSchema {
@@ -22,7 +44,7 @@ export function parseSchema(file: string, folder: string, text = readFileSync(fi
   const avroType = avro.Type.forSchema(json);
   const fullName = avroType.name;
   if (!fullName) throw new Error(`${file}: the schema must be a named record`);
-  return { type: path.basename(file, '.avsc'), folder, fullName, file, json, avroType };
+  return { type: path.basename(file, '.avsc'), folder, fullName, file, json, avroType, pii: piiOf(file, json as never) };
 }
 
 /** Every .avsc under schemas/ (or the given folder), sorted by folder and type. */

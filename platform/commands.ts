@@ -12,6 +12,7 @@ import { createKafka } from '../lib/kafka';
 import { createLogger, type Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
 import { createRegistry } from '../lib/registry';
+import { vaultFor } from '../lib/pii';
 import { createPolicy } from '../lib/policy';
 import { topicsFor, type AggregateName } from '../lib/topics';
 import { actorCheck, userCheck } from '../services/user/routes';
@@ -53,7 +54,9 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
   const apiKafka = createKafka(cfg, logger, 'api', clientId);
   const policyKafka = createKafka(cfg, logger, 'policies', clientId);
   const registry = createRegistry(cfg, 'reader');
-  const eventLog = createEventLog(registry);
+  // The writers seal personal data under keys kept in PostgreSQL (lib/pii.ts); the release policy destroys them.
+  const vault = vaultFor(cfg);
+  const eventLog = createEventLog(registry, undefined, { vault });
   const topics = topicsFor(cfg.topics.namespace);
   const now = opts.now ?? Date.now;
 
@@ -74,7 +77,16 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
   );
   const bus = createCommandBus({ kafka: apiKafka, repliesTopic: topics.replies, instanceId, logger, timeoutMs: cfg.commandTimeoutMs });
   const policies = REACTIONS.filter((r) => r.runsIn === 'commands').map((r) =>
-    createPolicy({ reactions: r.reactions, kafka: policyKafka, eventLog, bus, groupId: r.groupId(topics.namespace), topics, logger }),
+    createPolicy({
+      reactions: r.reactions,
+      kafka: policyKafka,
+      eventLog,
+      bus,
+      groupId: r.groupId(topics.namespace),
+      topics,
+      logger,
+      vault,
+    }),
   );
   await Promise.all([...processors.map((p) => p.start()), bus.start()]);
   await Promise.all(policies.map((p) => p.start()));
@@ -116,6 +128,7 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
       await Promise.all(policies.map((p) => p.stop()));
       await bus.stop();
       await Promise.all(processors.map((p) => p.stop()));
+      await vault.close();
     },
   };
 }

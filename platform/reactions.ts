@@ -2,6 +2,7 @@ import type { CommandBus } from '../lib/command-bus';
 import type { Config } from '../lib/config';
 import { createDb, migrate } from '../lib/db';
 import { createEventLog } from '../lib/event-log';
+import { vaultFor } from '../lib/pii';
 import { createKafka } from '../lib/kafka';
 import { createLogger, type Logger } from '../lib/logger';
 import { createPolicy } from '../lib/policy';
@@ -21,7 +22,7 @@ export async function startPolicies(cfg: Config, deps: { bus: CommandBus; logger
   const db = createDb(cfg.database.url, { schema: cfg.database.schema });
   await migrate(db, cfg.database.schema);
   const kafka = createKafka(cfg, logger, 'policies', `${cfg.kafka.clientId}.policies.${process.pid}`);
-  const eventLog = createEventLog(createRegistry(cfg, 'reader'));
+  const eventLog = createEventLog(createRegistry(cfg, 'reader'), undefined, { vault: vaultFor(cfg, db) });
   const topics = topicsFor(cfg.topics.namespace);
   const workers = sagas(cfg).map((saga) =>
     createProjectionWorker({

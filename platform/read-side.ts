@@ -1,6 +1,7 @@
 import type { Config } from '../lib/config';
 import { createDb, migrate, pgRoleName, projectionRole, type Db } from '../lib/db';
 import { createEventLog } from '../lib/event-log';
+import { vaultFor } from '../lib/pii';
 import { createKafka } from '../lib/kafka';
 import { createLogger, type Logger } from '../lib/logger';
 import { createMetrics, type Metrics } from '../lib/metrics';
@@ -62,7 +63,7 @@ export async function startProjections(
   // The query API reads through a role that may only SELECT (lib/db.ts PG_ROLES).
   const queryDb = createDb(cfg.database.queryUrl, { schema: cfg.database.schema });
   const kafka = createKafka(cfg, logger, 'projections', `${cfg.kafka.clientId}.projections.${opts.instanceId ?? process.pid}`);
-  const eventLog = createEventLog(createRegistry(cfg, 'reader'));
+  const eventLog = createEventLog(createRegistry(cfg, 'reader'), undefined, { vault: vaultFor(cfg, db) });
   const topics = topicsFor(cfg.topics.namespace);
   const metrics = opts.metrics ?? createMetrics();
   const workers = names.map((name) => {

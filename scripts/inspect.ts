@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { KafkaMessage } from 'kafkajs';
 import { loadConfig } from '../lib/config';
+import { vaultFor } from '../lib/pii';
 import { createEventLog } from '../lib/event-log';
 import { toolsGroup } from '../lib/acls';
 import { createConsumer, createKafka } from '../lib/kafka';
@@ -61,12 +62,14 @@ async function run(topicArg: string, o: Options): Promise<void> {
   const topic = resolveTopic(topicArg, cfg.topics.namespace);
   const kafka = createKafka(cfg, createLogger('fatal', 'inspect'), 'tools', 'inspect');
   const registry = createRegistry(cfg, 'reader');
-  const eventLog = createEventLog(registry);
+  const vault = vaultFor(cfg);
+  const eventLog = createEventLog(registry, undefined, { vault });
   const admin = kafka.admin();
   await admin.connect();
   const topics = await admin.listTopics();
   if (!topics.includes(topic)) {
     await admin.disconnect();
+    await vault.close();
     throw new InvalidArgumentError(
       `no topic "${topic}"; topics: ${topics
         .filter((x) => !x.startsWith('__'))
@@ -190,6 +193,7 @@ async function run(topicArg: string, o: Options): Promise<void> {
   process.once('SIGINT', finish);
   await finished;
   await consumer.disconnect();
+  await vault.close();
   if (!o.json) console.error(`${printed} record(s)`);
 }
 

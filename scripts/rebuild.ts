@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../lib/config';
+import { vaultFor } from '../lib/pii';
 import { createEventLog } from '../lib/event-log';
 import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
@@ -97,7 +98,7 @@ Examples:
     const cfg = loadConfig();
     const logger = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, 'rebuild', { stderr: true });
     const kafka = createKafka(cfg, logger, 'projections', `${cfg.kafka.clientId}.rebuild`);
-    const eventLog = createEventLog(createRegistry(cfg, 'reader'));
+    const eventLog = createEventLog(createRegistry(cfg, 'reader'), undefined, { vault: vaultFor(cfg) });
     const progress = progressReporter(name);
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort());

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../lib/config';
 import { createDb, migrate } from '../lib/db';
+import { vaultFor } from '../lib/pii';
 import { createEventLog } from '../lib/event-log';
 import { createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
@@ -89,7 +90,7 @@ Examples:
         db = await redriveDb(cfg, owner, projection);
       }
       await admin.connect();
-      const eventLog = createEventLog(createRegistry(cfg, 'reader'));
+      const eventLog = createEventLog(createRegistry(cfg, 'reader'), undefined, { vault: vaultFor(cfg, owner) });
       const topics = topicsFor(cfg.topics.namespace);
       const report = await redrive({ kafka, admin, db, eventLog, topics, logger }, { projection, fromOffset: o.from, dryRun: o.dryRun });
       if (o.json) console.log(JSON.stringify(report));

@@ -3,6 +3,7 @@ import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { ensureTopics } from '../lib/bootstrap';
 import type { CommandMeta } from '../lib/decider';
 import { loadConfig } from '../lib/config';
+import { vaultFor } from '../lib/pii';
 import { createEventLog, type DecodedRecord } from '../lib/event-log';
 import { createConsumer, createKafka } from '../lib/kafka';
 import { createLogger } from '../lib/logger';
@@ -32,7 +33,8 @@ export function integration() {
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'fatal', 'test');
   const kafka: Kafka = createKafka(cfg, logger, 'admin', unique('test'));
   const registry = createRegistry(cfg, 'writer');
-  const eventLog = createEventLog(registry);
+  const vault = vaultFor(cfg);
+  const eventLog = createEventLog(registry, undefined, { vault });
   let admin: Admin | undefined;
   const getAdmin = async () => {
     if (!admin) {
@@ -112,8 +114,11 @@ export function integration() {
       return out;
     },
     endOffsets: async (topic: string) => (await getAdmin()).fetchTopicOffsets(topic),
+    /** The data keys of the personal data in events (lib/pii.ts), in the stack's database. */
+    vault,
     close: async () => {
       await admin?.disconnect();
+      await vault.close();
     },
   };
 }

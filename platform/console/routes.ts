@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { operatorOnly } from '../../lib/auth';
 import type { AuthConfig, Config } from '../../lib/config';
 import { createEventLog } from '../../lib/event-log';
+import { vaultFor } from '../../lib/pii';
 import { createKafka } from '../../lib/kafka';
 import { createLogger } from '../../lib/logger';
 import type { Projection } from '../../lib/projection';
@@ -186,7 +187,7 @@ export function consoleRouter(
   return consoleRoutes({
     ...read,
     kafka: createKafka(cfg, logger, 'tools', `${cfg.kafka.clientId}.console`),
-    eventLog: createEventLog(registry),
+    eventLog: createEventLog(registry, undefined, { vault: vaultFor(cfg, read.db) }),
     registry,
     projections,
     logger,

@@ -1,4 +1,5 @@
 import type { AnyEvent } from '../../lib/event-log';
+import type { CommandReaction, Reaction } from '../../lib/policy';
 import { topicsFor } from '../../lib/topics';
 import { notificationReactions, yuan } from './policy';
 
@@ -86,7 +87,8 @@ describe('notification service', () => {
     const e = ev('user.created', { username: 'lin', email: 'e', phone: null, status: 'active' });
     expect(react(e)).toEqual(react(e));
     expect(react(e)[0]).toMatchObject({ type: 'SendNotification', payload: { userId: 'agg-1', cause: 'user.created' } });
-    expect(react({ ...e, eventId: 'e-2' })[0]!.aggregateId).not.toBe(react(e)[0]!.aggregateId);
+    const id = (r: Reaction[]) => (r[0] as CommandReaction).aggregateId;
+    expect(id(react({ ...e, eventId: 'e-2' }))).not.toBe(id(react(e)));
   });
 
   test('yuan formats integer fen with two decimals', () => {

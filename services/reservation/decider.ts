@@ -25,7 +25,8 @@ function decide(c: ReservationCommand, state: ReservationState): Draft<Reservati
     case 'ClaimReservation':
       if (state.status === 'held') {
         if (state.ownerId === c.ownerId) return [];
-        throw conflict(`${c.kind} "${c.value}" is already taken`, { field: c.kind });
+        // The reply names the field, not the value: replies pass through Kafka, where personal data is only sealed.
+        throw conflict(`this ${c.kind} is already taken`, { field: c.kind });
       }
       return [{ type: 'reservation.claimed', ownerId: c.ownerId, kind: c.kind, value: normalise(c.value) }];
     case 'ReleaseReservation':

@@ -12,7 +12,7 @@ describe('reservation decider (unique usernames and emails within a tenant)', ()
     spec
       .given(claimed)
       .when({ type: 'ClaimReservation', ownerId: 'u2', kind: 'username', value: 'alice' })
-      .thenRejects(409, /"alice" is already taken/));
+      .thenRejects(409, /this username is already taken/));
   test('claiming again by the same owner appends nothing', () =>
     spec.given(claimed).when({ type: 'ClaimReservation', ownerId: 'u1', kind: 'username', value: 'alice' }).then());
   test('the owner releases it', () =>

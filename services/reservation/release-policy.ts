@@ -23,7 +23,10 @@ function release(
 
 /**
  * Frees the usernames and emails a user gives up: the old values after user.updated, both values after
- * user.deleted. (Claims are made synchronously by the user API before the user command is sent.)
+ * user.deleted. (Claims are made synchronously by the user API before the user command is sent.) Then, at
+ * user.erased, destroys the user's personal-data key (lib/pii.ts): here, because user.deleted comes before it on the
+ * same partition and this policy had to read its username and email to free them — once the key is gone they read
+ * as erased everywhere.
  */
 export const reservationRelease = defineReactions('reservation-release', {
   user: {
@@ -31,7 +34,7 @@ export const reservationRelease = defineReactions('reservation-release', {
     'user.deleted': (e) => [...release(e, 'username', e.username), ...release(e, 'email', e.email)],
     'user.created': NO_REACTION,
     'user.status.changed': NO_REACTION,
-    // user.deleted, just before it, released the values.
-    'user.erased': NO_REACTION,
+    // user.deleted, just before it, released the values; what is left is to make them unreadable.
+    'user.erased': (e) => [{ shred: e.aggregateId }],
   },
 });

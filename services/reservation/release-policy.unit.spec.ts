@@ -1,3 +1,4 @@
+import type { CommandReaction } from '../../lib/policy';
 import { event } from '../../test/events';
 import { reservationId } from './decider';
 import { reservationRelease } from './release-policy';
@@ -21,8 +22,11 @@ describe('reservation release policy', () => {
     expect(react(event('user.updated', { ...meta, email: 'A@X.io', previousEmail: 'a@x.io' }))).toEqual([]);
   });
   test('a deleted user frees its username and email', () => {
-    const out = react(event('user.deleted', { ...meta, username: 'alice', email: 'a@x.io' }));
+    const out = react(event('user.deleted', { ...meta, username: 'alice', email: 'a@x.io' })) as CommandReaction[];
     expect(out.map((r) => r.aggregateId)).toEqual([reservationId('acme', 'username', 'alice'), reservationId('acme', 'email', 'a@x.io')]);
+  });
+  test('an erased user’s personal-data key is destroyed, after user.deleted freed the values', () => {
+    expect(react(event('user.erased', { ...meta, reason: null }))).toEqual([{ shred: 'u1' }]);
   });
   test('other events free nothing', () => {
     expect(react(event('user.created', { ...meta, username: 'a', email: 'b' }))).toEqual([]);

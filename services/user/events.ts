@@ -7,6 +7,7 @@ export * from './events.generated';
 
 /**
  * What every read model shows in place of an erased user's username, email and phone (a phone they never gave
- * stays null). user.erased follows user.deleted; the money records of the user keep their amounts and times.
+ * stays null), and what the log's sealed fields read as once the user's key is destroyed (lib/pii.ts). user.erased
+ * follows user.deleted; the money records of the user keep their amounts and times.
  */
-export const ERASED = '[erased]';
+export { ERASED } from '../../lib/pii';

@@ -1,0 +1,214 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import type { Config } from './config';
+import { createDb, type Db } from './db';
+import { secretFile } from './secret-file';
+import { ID_PATTERN } from './validation';
+
+/**
+ * Crypto-shredding of personal data (issue 16). The fields an event schema marks `"pii": true` reach Kafka only as
+ * ciphertext: AES-256-GCM under a data key of their own subject (the user they are about), written as
+ * `enc:v1:<subject>:<base64url of iv | tag | ciphertext>`. The data keys live in PostgreSQL (`pii_keys`), each
+ * wrapped (AES-256-GCM again) by the master key of the deployment. Erasure destroys the subject's data key: every
+ * copy of its ciphertext, in every segment, replica and backup of the log, is noise from then on, and decodes as
+ * `ERASED` — never an error, never a dead letter.
+ */
+
+/** What an erased value reads as, in the log and in every read model. */
+export const ERASED = '[erased]';
+
+const PREFIX = 'enc:v1:';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const KEY_BYTES = 32;
+/** How long a process trusts a data key it read (another process may destroy it; a decoded user.erased evicts it at once). */
+const KEY_TTL_MS = 60_000;
+/** Keys a process keeps at most (a restore of many users reads each once). */
+const MAX_CACHED = 100_000;
+
+export const isSealed = (value: unknown): value is string => typeof value === 'string' && value.startsWith(PREFIX);
+
+/**
+ * The subject a sealed value names (the text between the prefix and the last colon), or null if it is not sealed
+ * or names no valid id (a hostile value never reaches the key store's query).
+ */
+export function subjectOf(sealed: string): string | null {
+  if (!isSealed(sealed)) return null;
+  const subject = sealed.slice(PREFIX.length, sealed.lastIndexOf(':'));
+  return ID_PATTERN.test(subject) ? subject : null;
+}
+
+function seal(key: Buffer, aad: string, data: Buffer): Buffer {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(aad, 'utf8'));
+  const body = Buffer.concat([cipher.update(data), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]);
+}
+
+/** The plaintext of a sealed buffer, or null when it does not open with this key (tampered, or another key). */
+function open(key: Buffer, aad: string, data: Buffer): Buffer | null {
+  if (data.length < IV_BYTES + TAG_BYTES) return null;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
+    decipher.setAAD(Buffer.from(aad, 'utf8'));
+    decipher.setAuthTag(data.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+    return Buffer.concat([decipher.update(data.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The master key: 32 bytes, base64 in a file (PII_MASTER_KEY_FILE). In development the stack makes one into its
+ * folder; in production the file must exist (lib/config.ts refuses to start without PII_MASTER_KEY_FILE).
+ */
+export function readMasterKey(file: string, opts: { make: boolean }): Buffer {
+  const text = opts.make ? secretFile(file, () => randomBytes(KEY_BYTES).toString('base64')) : secretFile(file, missing(file));
+  const key = Buffer.from(text.trim(), 'base64');
+  if (key.length !== KEY_BYTES) throw new Error(`${file}: the master key must be ${KEY_BYTES} bytes, base64`);
+  return key;
+}
+const missing = (file: string) => (): string => {
+  throw new Error(`no PII master key at ${file} (PII_MASTER_KEY_FILE)`);
+};
+
+/** Which master key wrapped a data key: the first 16 hex digits of its SHA-256 (a wrong master key is named, not guessed). */
+export const masterKeyId = (master: Buffer) => createHash('sha256').update(master).digest('hex').slice(0, 16);
+
+/**
+ * The key store: one table in a PostgreSQL schema of its own, shared by every namespace and read-model schema of the
+ * database (a subject is a user id, unique everywhere), so that whoever writes and whoever reads an event find the
+ * same key whatever schema their read models use. One row per subject; erasure sets `wrapped` to null and
+ * `erased_at` — the row stays, so the key is never made again and a late writer seals nothing readable.
+ */
+export const PII_KEYS = 'pii.data_keys';
+/** An arbitrary constant of this platform: the lock under which the key store is created once. */
+const KEY_STORE_LOCK = 726_431_991;
+
+/** Creates the key store when it is missing (idempotent; concurrent callers wait on one lock). */
+export async function ensureKeyStore(db: Db): Promise<void> {
+  await db.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(?)', [KEY_STORE_LOCK]);
+    await trx.raw('create schema if not exists pii');
+    await trx.raw(`create table if not exists ${PII_KEYS} (
+      subject text primary key,
+      wrapped bytea,
+      master text not null,
+      created_at timestamptz not null default now(),
+      erased_at timestamptz
+    )`);
+  });
+}
+
+/** A process's access to the data keys. */
+export interface Vault {
+  /** The sealed form of a value about `subject`; makes the subject's key on first use; ERASED once it is destroyed. */
+  seal(subject: string, text: string): Promise<string>;
+  /** The plaintext of a sealed value; ERASED when its key is destroyed or unknown. A value that is not sealed is itself. */
+  open(value: string): Promise<string>;
+  /** Destroys the subject's data key for good (idempotent): what was sealed under it can never be read again. */
+  destroy(subject: string): Promise<void>;
+  /** Drops the subject's key from this process's cache (it saw the subject erased). */
+  forget(subject: string): void;
+  /** Closes the database pool the vault made for itself (vaultFor without a pool); a no-op otherwise. */
+  close(): Promise<void>;
+}
+
+interface Cached {
+  readonly key: Buffer | null;
+  readonly until: number;
+}
+
+/** A vault over the `pii_keys` table of `db` (the schema of its search path), with keys wrapped by `master`. */
+export function createVault(db: Db, master: Buffer, now: () => number = Date.now): Vault {
+  const masterId = masterKeyId(master);
+  const cache = new Map<string, Cached>();
+  const loading = new Map<string, Promise<Buffer | null>>();
+  let store: Promise<void> | undefined;
+  const ready = () => {
+    store ??= ensureKeyStore(db).catch((err: unknown) => {
+      store = undefined;
+      throw err;
+    });
+    return store;
+  };
+
+  const remember = (subject: string, key: Buffer | null, forGood = false) => {
+    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+    // A destroyed key never comes back: it is remembered for good (until the cache is full).
+    cache.set(subject, { key, until: forGood ? Number.POSITIVE_INFINITY : now() + KEY_TTL_MS });
+    return key;
+  };
+
+  function unwrap(subject: string, row: { wrapped: Buffer | null; master: string }): Buffer | null {
+    if (!row.wrapped) return null;
+    if (row.master !== masterId) throw new Error(`the data key of ${subject} was wrapped by master key ${row.master}, not ${masterId}`);
+    const key = open(master, `pii-key:${subject}`, row.wrapped);
+    if (!key) throw new Error(`the data key of ${subject} does not unwrap with master key ${masterId}`);
+    return key;
+  }
+
+  /** The subject's key: from the cache, else read (and, with `make`, created first when the subject has none). */
+  function keyOf(subject: string, make: boolean): Promise<Buffer | null> {
+    const hit = cache.get(subject);
+    if (hit && hit.until > now()) return Promise.resolve(hit.key);
+    const inFlight = loading.get(subject);
+    if (inFlight && !make) return inFlight;
+    const load = (async () => {
+      await ready();
+      if (make) {
+        const wrapped = seal(master, `pii-key:${subject}`, randomBytes(KEY_BYTES));
+        // Whoever inserts first made the key; a destroyed key (wrapped null) is never made again.
+        await db(PII_KEYS).insert({ subject, wrapped, master: masterId }).onConflict('subject').ignore();
+      }
+      const row = (await db(PII_KEYS).where({ subject }).first('wrapped', 'master')) as
+        { wrapped: Buffer | null; master: string } | undefined;
+      // No row: a subject this database never sealed for (read as erased, but asked again later).
+      if (!row) return remember(subject, null);
+      const key = unwrap(subject, row);
+      return remember(subject, key, key === null);
+    })();
+    loading.set(subject, load);
+    return load.finally(() => loading.delete(subject));
+  }
+
+  return {
+    async seal(subject, text) {
+      if (!ID_PATTERN.test(subject)) throw new Error(`a personal-data subject is an id, not ${JSON.stringify(subject.slice(0, 80))}`);
+      const key = await keyOf(subject, true);
+      if (!key) return ERASED;
+      return `${PREFIX}${subject}:${seal(key, subject, Buffer.from(text, 'utf8')).toString('base64url')}`;
+    },
+    async open(value) {
+      if (!isSealed(value)) return value;
+      const subject = subjectOf(value);
+      if (subject === null) return ERASED;
+      const key = await keyOf(subject, false);
+      const text = key && open(key, subject, Buffer.from(value.slice(value.lastIndexOf(':') + 1), 'base64url'));
+      return text ? text.toString('utf8') : ERASED;
+    },
+    async destroy(subject) {
+      await ready();
+      await db(PII_KEYS)
+        .insert({ subject, wrapped: null, master: masterId, erased_at: db.fn.now() })
+        .onConflict('subject')
+        .merge({ wrapped: null, erased_at: db.raw('coalesce(data_keys.erased_at, now())') });
+      remember(subject, null, true);
+    },
+    forget(subject) {
+      cache.delete(subject);
+    },
+    close: async () => undefined,
+  };
+}
+
+/**
+ * The vault of a process: the data keys in the platform's database, the master key from its file. Through `db` when
+ * the process has a pool of the app role; else through a small pool of its own, which `close` ends.
+ */
+export function vaultFor(cfg: Config, db?: Db): Vault {
+  const master = readMasterKey(cfg.pii.masterKeyFile, { make: cfg.pii.make });
+  if (db) return createVault(db, master);
+  const own = createDb(cfg.database.url, { poolMax: 2 });
+  return { ...createVault(own, master), close: () => own.destroy() };
+}
