@@ -34,7 +34,15 @@ export interface SendCommand {
  * The API side of the command topics: sends a command to its aggregate's command topic (keyed by aggregate id,
  * acks=all, idempotent producer) and waits for the owner's reply on the reply topic.
  */
-export function createCommandBus(deps: { kafka: Kafka; repliesTopic: string; instanceId: string; logger: Logger; timeoutMs?: number }) {
+export function createCommandBus(deps: {
+  kafka: Kafka;
+  repliesTopic: string;
+  instanceId: string;
+  logger: Logger;
+  timeoutMs?: number;
+  /** Seals the personal data of a command's payload before it goes to its command topic (lib/pii.ts). */
+  seal?: (commandsTopic: string, aggregateId: string, payload: SendCommand['payload']) => Promise<SendCommand['payload']>;
+}) {
   const { kafka, repliesTopic, instanceId } = deps;
   const timeoutMs = deps.timeoutMs ?? 15_000;
   const logger = deps.logger.child({ component: 'command-bus', instanceId });
@@ -121,7 +129,8 @@ export function createCommandBus(deps: { kafka: Kafka; repliesTopic: string; ins
     /** Sends the command and resolves with its reply; rejects with CommandNotSentError or CommandTimeoutError. */
     async send(topics: AggregateTopics, command: SendCommand): Promise<Reply> {
       if (!producer) throw new Error('command bus not started');
-      const message: CommandMessage = { ...command.meta, type: command.type, payload: command.payload, replyTo: instanceId };
+      const payload = deps.seal ? await deps.seal(topics.commands, command.meta.aggregateId, command.payload) : command.payload;
+      const message: CommandMessage = { ...command.meta, type: command.type, payload, replyTo: instanceId };
       let timer: NodeJS.Timeout | undefined;
       let resolver!: (reply: Reply) => void;
       const reply = new Promise<Reply>((resolve, reject) => {

@@ -9,6 +9,7 @@ import { createConsumer, createProducer, partitionOf, runConsumer } from './kafk
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { readPartitions } from './partition-reader';
+import { ERASED, isSealed, openFields, type Vault } from './pii';
 import { isRetriable } from './retry';
 import { contextOf, endSpan, SpanKind, startSpan, traceHeaders } from './tracing';
 import type { Span } from '@opentelemetry/api';
@@ -109,6 +110,8 @@ export interface CommandProcessorDeps<C extends { readonly type: string }, E ext
   logger: Logger;
   /** The user who owns the aggregate in a state (null: nobody, e.g. before it exists); a `user` may only command their own. */
   owner?: (state: S, aggregateId: string) => string | null;
+  /** The data keys: required when the decider declares `personal` data (its commands and snapshots are sealed). */
+  vault?: Vault;
 }
 
 /** The aggregates of one owned partition, and how far into its event partition they reach. */
@@ -164,6 +167,38 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
   deps.metrics?.trackCommandPartitions(() => [...inFlight].map(([partition, since]) => ({ topic: topics.commands, partition, since })));
   const initial = (): Slot<S> => ({ state: decider.initialState, version: 0, tenantId: null, offset: null, applied: NOTHING_APPLIED });
   const owner = deps.owner ?? (() => null);
+  const { personal, vault } = { personal: decider.personal, vault: deps.vault };
+  if (personal && !vault) throw new Error(`the writer of ${topics.commands} holds personal data and has no vault`);
+
+  /**
+   * The snapshot record of an aggregate: its state sealed under the key of the subject whose personal data it holds
+   * (lib/pii.ts). Where that key is destroyed, the state is written with its personal data erased instead.
+   */
+  async function snapshotOf(partition: number, id: string, slot: Slot<S>): Promise<Message> {
+    const subject = personal?.stateSubject(slot.state, id) ?? null;
+    if (subject === null) return snapshotMessage(partition, fingerprint, id, slot);
+    const sealed = await vault!.seal(subject, JSON.stringify(slot.state));
+    const state = sealed === ERASED ? personal!.erase(slot.state) : (sealed as S);
+    return snapshotMessage(partition, fingerprint, id, { ...slot, state });
+  }
+
+  /** The state of a snapshot read back, opened when sealed; undefined when its key is destroyed (then it is stale). */
+  async function openedState(state: S): Promise<S | undefined> {
+    if (!isSealed(state)) return state;
+    const text = await vault!.open(state);
+    try {
+      return text === ERASED ? undefined : (JSON.parse(text) as S);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A command with the personal data of its payload opened (sealed by the bus under its subject's key). */
+  async function opened(cmd: CommandMessage): Promise<CommandMessage> {
+    if (!personal) return cmd;
+    const subject = personal.commandSubject(cmd.aggregateId, cmd.payload);
+    return { ...cmd, payload: await openFields(vault!, subject, cmd.payload, personal.commandFields) };
+  }
 
   /**
    * Whether the actor of a command may see the aggregate: internal callers (no actor) always; over HTTP, only
@@ -301,6 +336,13 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
         }
       },
     });
+    for (const p of fresh) {
+      for (const [id, slot] of found.get(p)!) {
+        const state = await openedState(slot.state);
+        if (state === undefined) stale.get(p)!.set(id, 'a sealed snapshot whose key is destroyed');
+        else if (state !== slot.state) found.get(p)!.set(id, { ...slot, state });
+      }
+    }
     const folded: number[] = [];
     for (const p of fresh) {
       const mark = marks.get(p);
@@ -371,7 +413,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
   /** Writes every aggregate of a partition and its watermark to the changelog, in one transaction. */
   async function writeSnapshots(o: Owned<S>): Promise<void> {
     const producer = await producerFor(o.partition);
-    const messages = [...o.slots].map(([id, slot]) => snapshotMessage(o.partition, fingerprint, id, slot));
+    const messages = await Promise.all([...o.slots].map(([id, slot]) => snapshotOf(o.partition, id, slot)));
     messages.push(watermarkMessage(o.partition, fingerprint, { offset: o.position, marker: false }));
     const txn = await producer.transaction();
     try {
@@ -506,7 +548,8 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
   async function decideOne(out: BatchOut, o: Owned<S>, message: KafkaMessage): Promise<void> {
     const admitted = admit(o.partition, message);
     if ('refusal' in admitted) return poison(out, admitted.source, admitted.refusal);
-    const { cmd, source } = admitted;
+    const { source } = admitted;
+    const cmd = await opened(admitted.cmd);
     // The command's span (a child of the request's, from the command's headers) ends with the batch's transaction.
     const span = startSpan(`decide ${cmd.type}`, {
       parent: contextOf(message.headers),
@@ -740,7 +783,7 @@ export function createCommandProcessor<C extends { readonly type: string }, E ex
       // The snapshots of the aggregates the batch changed (and of those whose no-op commands it remembers) with the
       // watermark past the batch's events, the replies and the dead letters: in the same transaction as the events,
       // in as few requests as their sizes allow (one, mostly: a request per send is a round trip per batch).
-      const snapshots = [...work].map(([id, slot]) => snapshotMessage(partition, fingerprint, id, slot));
+      const snapshots = await Promise.all([...work].map(([id, slot]) => snapshotOf(partition, id, slot)));
       if (next !== null) snapshots.push(watermarkMessage(partition, fingerprint, { offset: next, marker: true }));
       const replyMessages = replies.map(({ to, reply }) => ({ key: to, value: JSON.stringify(reply) }));
       const perTopic = [

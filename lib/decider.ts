@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Actor } from './auth';
 import type { EventEnvelope } from './event-log';
 import { conflict } from './errors';
+import type { PersonalData } from './pii';
 
 /** What every command carries besides its own fields: ids and time come in, deciders never make them. */
 export interface CommandMeta {
@@ -42,6 +43,8 @@ export interface Decider<C extends { readonly type: string }, E extends EventEnv
    * calls), so that the writers fold from the events instead of trusting older snapshots.
    */
   readonly stateVersion?: number;
+  /** Where its commands and state hold personal data (sealed on the command topic and in snapshots: lib/pii.ts). */
+  readonly personal?: PersonalData<S>;
 }
 
 /** A deterministic uuid (RFC 4122 layout, version 5 style) from a name: the same command always yields the same event ids. */

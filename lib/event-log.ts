@@ -2,7 +2,7 @@ import avro from 'avsc';
 import type { z } from 'zod';
 import type { KafkaMessage, Message, Producer, RecordMetadata, Transaction } from 'kafkajs';
 import { headersToStrings } from './kafka';
-import { isSealed, type Vault } from './pii';
+import { openFields, sealFields, type Vault } from './pii';
 import type { Registry } from './registry';
 import { loadEventSchemas, type EventSchema } from './schemas';
 import { subjectFor } from './topics';
@@ -131,26 +131,17 @@ export function createEventLog(
   async function sealed(s: EventSchema, event: AnyEvent): Promise<AnyEvent> {
     if (!s.pii) return event;
     if (!vault) throw new Error(`event ${event.type} has personal data to seal and this event log has no vault`);
-    const subject = event[s.pii.subject] as string;
-    const out: Record<string, unknown> = { ...event };
-    for (const f of s.pii.fields) {
-      const value = event[f];
-      if (typeof value === 'string') out[f] = await vault.seal(subject, value);
-    }
-    return out as AnyEvent;
+    return sealFields(vault, event[s.pii.subject] as string, event, s.pii.fields);
   }
 
   /** The event with its sealed fields opened (ERASED where the key is gone); a decoded user.erased evicts the key. */
   async function opened(type: avro.Type, event: AnyEvent): Promise<AnyEvent> {
     const s = type.name ? byFullName.get(type.name) : undefined;
     if (!vault || !s?.pii) return event;
-    const out: Record<string, unknown> = { ...event };
-    for (const f of s.pii.fields) {
-      const value = event[f];
-      if (isSealed(value)) out[f] = await vault.open(value);
-    }
+    const subject = event[s.pii.subject];
+    const out = await openFields(vault, typeof subject === 'string' ? subject : null, event, s.pii.fields);
     if (event.type === 'user.erased') vault.forget(event.aggregateId);
-    return out as AnyEvent;
+    return out;
   }
 
   async function encode(topic: string, event: AnyEvent): Promise<Buffer> {

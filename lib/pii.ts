@@ -212,3 +212,49 @@ export function vaultFor(cfg: Config, db?: Db): Vault {
   const own = createDb(cfg.database.url, { poolMax: 2 });
   return { ...createVault(own, master), close: () => own.destroy() };
 }
+
+/**
+ * Where a writer's commands and state hold personal data, so that it is sealed on the command topic and in the
+ * snapshot changelog as it is in the events (declared by the decider: lib/decider.ts `personal`).
+ */
+export interface PersonalData<S> {
+  /** The payload fields of its commands that are personal data (any command type that has them). */
+  readonly commandFields: readonly string[];
+  /** Whose they are: the subject of a command's sealed fields. */
+  commandSubject(aggregateId: string, payload: Readonly<Record<string, unknown>>): string | null;
+  /** Whose personal data the state holds (its snapshot is then sealed under that subject's key), or null: none. */
+  stateSubject(state: S, aggregateId: string): string | null;
+  /** The state with its personal data replaced by ERASED (written in the clear once the subject's key is destroyed). */
+  erase(state: S): S;
+}
+
+type Fields = Readonly<Record<string, unknown>>;
+
+/** The object with its `fields` that are strings sealed under the subject's key. */
+export async function sealFields<T extends Fields>(vault: Vault, subject: string, obj: T, fields: readonly string[]): Promise<T> {
+  const out: Record<string, unknown> = { ...obj };
+  for (const f of fields) if (typeof obj[f] === 'string') out[f] = await vault.seal(subject, obj[f]);
+  return out as T;
+}
+
+/**
+ * The object with its sealed `fields` opened. A field sealed under another subject than `subject` reads as erased:
+ * a value is only ever opened for the subject it was sealed for.
+ */
+export async function openFields<T extends Fields>(vault: Vault, subject: string | null, obj: T, fields: readonly string[]): Promise<T> {
+  const out: Record<string, unknown> = { ...obj };
+  for (const f of fields) {
+    const value = obj[f];
+    if (isSealed(value)) out[f] = subject !== null && subjectOf(value) === subject ? await vault.open(value) : ERASED;
+  }
+  return out as T;
+}
+
+/** The command bus's sealer: the personal data of each command topic's writer, sealed under the command's subject. */
+export function commandSealer(vault: Vault, byTopic: ReadonlyMap<string, Pick<PersonalData<unknown>, 'commandFields' | 'commandSubject'>>) {
+  return async (topic: string, aggregateId: string, payload: Fields): Promise<Fields> => {
+    const personal = byTopic.get(topic);
+    const subject = personal?.commandSubject(aggregateId, payload) ?? null;
+    return personal && subject !== null ? sealFields(vault, subject, payload, personal.commandFields) : payload;
+  };
+}

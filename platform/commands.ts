@@ -12,7 +12,7 @@ import { createKafka } from '../lib/kafka';
 import { createLogger, type Logger } from '../lib/logger';
 import type { Metrics } from '../lib/metrics';
 import { createRegistry } from '../lib/registry';
-import { vaultFor } from '../lib/pii';
+import { commandSealer, vaultFor } from '../lib/pii';
 import { createPolicy } from '../lib/policy';
 import { topicsFor, type AggregateName } from '../lib/topics';
 import { actorCheck, userCheck } from '../services/user/routes';
@@ -66,6 +66,7 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
       eventLog,
       decider: AGGREGATES[name].decider,
       owner: AGGREGATES[name].owner,
+      vault,
       topics: topics[name],
       repliesTopic: topics.replies,
       deadLettersTopic: topics.commandDeadLetters,
@@ -75,7 +76,20 @@ export async function startCommandSide(cfg: Config, opts: PlatformOptions = {}) 
       logger,
     }),
   );
-  const bus = createCommandBus({ kafka: apiKafka, repliesTopic: topics.replies, instanceId, logger, timeoutMs: cfg.commandTimeoutMs });
+  const personal = new Map(
+    (Object.keys(AGGREGATES) as AggregateName[]).flatMap((n) => {
+      const p = AGGREGATES[n].decider.personal;
+      return p ? [[topics[n].commands, p] as const] : [];
+    }),
+  );
+  const bus = createCommandBus({
+    kafka: apiKafka,
+    repliesTopic: topics.replies,
+    instanceId,
+    logger,
+    timeoutMs: cfg.commandTimeoutMs,
+    seal: commandSealer(vault, personal),
+  });
   const policies = REACTIONS.filter((r) => r.runsIn === 'commands').map((r) =>
     createPolicy({
       reactions: r.reactions,

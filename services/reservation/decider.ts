@@ -1,5 +1,6 @@
 import { assertNever, deterministicUuid, type Decider, type Draft } from '../../lib/decider';
 import { conflict } from '../../lib/errors';
+import { ERASED } from '../../lib/pii';
 import type { ReservationEvent, ReservationKind } from './events';
 
 /**
@@ -50,6 +51,13 @@ function evolve(_state: ReservationState, e: ReservationEvent): ReservationState
 export const reservationDecider: Decider<ReservationCommand, ReservationEvent, ReservationState> = {
   initialState: { status: 'free' },
   commands: { ClaimReservation: true, ReleaseReservation: true },
+  // The value held is its owner's personal data (lib/pii.ts): sealed under their key in commands and snapshots.
+  personal: {
+    commandFields: ['value'],
+    commandSubject: (_id, payload) => (typeof payload.ownerId === 'string' ? payload.ownerId : null),
+    stateSubject: (state) => (state.status === 'held' ? state.ownerId : null),
+    erase: (state) => (state.status === 'held' ? { ...state, value: ERASED } : state),
+  },
   decide,
   evolve,
 };

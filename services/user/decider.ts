@@ -104,8 +104,19 @@ function erase(c: Extract<UserCommand, { type: 'EraseUser' }>, state: UserState)
   return state.erased ? [] : [{ type: 'user.erased', reason: c.reason }];
 }
 
+/** The profile as erasure leaves it (a phone never given stays null). */
+const erasedProfile = (p: Profile): Profile => ({ username: ERASED, email: ERASED, phone: p.phone === null ? null : ERASED });
+
 export const userDecider: Decider<UserCommand, UserEvent, UserState> = {
   initialState: { status: 'none' },
+  // The profile and the reasons are the user's personal data: sealed under their key on the command topic and in
+  // the snapshots (lib/pii.ts), as in the events (schemas/user/*.avsc, "pii").
+  personal: {
+    commandFields: ['username', 'email', 'phone', 'reason'],
+    commandSubject: (userId) => userId,
+    stateSubject: (state, userId) => (state.status === 'none' || (state.status === 'deleted' && state.erased) ? null : userId),
+    erase: (state) => (state.status === 'none' ? state : { ...state, ...erasedProfile(state) }),
+  },
   commands: {
     RegisterUser: true,
     UpdateUser: true,
@@ -158,9 +169,7 @@ export const userDecider: Decider<UserCommand, UserEvent, UserState> = {
           : { ...state, status: 'deleted', lastStatus: state.status, erased: false };
       case 'user.erased':
         // The writer forgets the values too: its next snapshot holds the placeholder, never the erased data.
-        return state.status !== 'deleted'
-          ? state
-          : { ...state, erased: true, username: ERASED, email: ERASED, phone: state.phone === null ? null : ERASED };
+        return state.status !== 'deleted' ? state : { ...state, erased: true, ...erasedProfile(state) };
       default:
         return assertNever(event);
     }
