@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { Config } from './config';
 import { createDb, type Db } from './db';
+import { InfraError } from './errors';
 import { secretFile } from './secret-file';
 import { ID_PATTERN } from './validation';
 
@@ -119,7 +120,12 @@ interface Cached {
   readonly until: number;
 }
 
-/** A vault over the `pii_keys` table of `db` (the schema of its search path), with keys wrapped by `master`. */
+type KeyRow = { subject: string; wrapped: Buffer | null; master: string };
+
+/**
+ * A vault over the key store of `db`, with keys wrapped by `master`. Keys read at once (a batch of events decoded
+ * together) are read in one query.
+ */
 export function createVault(db: Db, master: Buffer, now: () => number = Date.now): Vault {
   const masterId = masterKeyId(master);
   const cache = new Map<string, Cached>();
@@ -133,6 +139,32 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
     return store;
   };
 
+  // The subjects whose rows are asked for in this turn of the event loop, read together when it ends.
+  let batch: Map<string, Array<{ resolve: (row: KeyRow | undefined) => void; reject: (err: unknown) => void }>> | undefined;
+  function rowOf(subject: string): Promise<KeyRow | undefined> {
+    return new Promise((resolve, reject) => {
+      if (!batch) {
+        const mine = (batch = new Map());
+        setImmediate(() => {
+          batch = undefined;
+          db(PII_KEYS)
+            .whereIn('subject', [...mine.keys()])
+            .select('subject', 'wrapped', 'master')
+            .then(
+              (rows: KeyRow[]) => {
+                const found = new Map(rows.map((r) => [r.subject, r]));
+                for (const [s, waiting] of mine) for (const w of waiting) w.resolve(found.get(s));
+              },
+              (err: unknown) => {
+                for (const waiting of mine.values()) for (const w of waiting) w.reject(err);
+              },
+            );
+        });
+      }
+      batch.set(subject, [...(batch.get(subject) ?? []), { resolve, reject }]);
+    });
+  }
+
   const remember = (subject: string, key: Buffer | null, forGood = false) => {
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
     // A destroyed key never comes back: it is remembered for good (until the cache is full).
@@ -140,11 +172,14 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
     return key;
   };
 
-  function unwrap(subject: string, row: { wrapped: Buffer | null; master: string }): Buffer | null {
+  // A key of another master key is the deployment's mistake, not the event's: retriable (the workers wait for the
+  // right master key instead of dead-lettering every event of the user).
+  function unwrap(subject: string, row: KeyRow): Buffer | null {
     if (!row.wrapped) return null;
-    if (row.master !== masterId) throw new Error(`the data key of ${subject} was wrapped by master key ${row.master}, not ${masterId}`);
+    const wrong = (why: string) => new InfraError(`the data key of ${subject} ${why} (PII_MASTER_KEY_FILE)`, true);
+    if (row.master !== masterId) throw wrong(`was wrapped by master key ${row.master}, not ${masterId}`);
     const key = open(master, `pii-key:${subject}`, row.wrapped);
-    if (!key) throw new Error(`the data key of ${subject} does not unwrap with master key ${masterId}`);
+    if (!key) throw wrong(`does not unwrap with master key ${masterId}`);
     return key;
   }
 
@@ -161,8 +196,7 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
         // Whoever inserts first made the key; a destroyed key (wrapped null) is never made again.
         await db(PII_KEYS).insert({ subject, wrapped, master: masterId }).onConflict('subject').ignore();
       }
-      const row = (await db(PII_KEYS).where({ subject }).first('wrapped', 'master')) as
-        { wrapped: Buffer | null; master: string } | undefined;
+      const row = await rowOf(subject);
       // No row: a subject this database never sealed for (read as erased, but asked again later).
       if (!row) return remember(subject, null);
       const key = unwrap(subject, row);

@@ -283,15 +283,21 @@ async function applyRecords(
   partition: number,
   messages: KafkaMessage[],
 ): Promise<{ applied: number; dead: number; lastEventAt?: number }> {
-  const events: Array<{ event: AnyEvent }> = [];
-  let dead = 0;
-  for (const m of messages) {
-    try {
-      events.push({ event: (await eventLog.decodeMessage(topic, partition, m)).event });
-    } catch {
-      dead++;
-    }
-  }
+  // Decoded together: the data keys of the batch's sealed fields are read in one query (lib/pii.ts).
+  const decoded = await Promise.all(
+    messages.map((m) =>
+      eventLog.decodeMessage(topic, partition, m).then(
+        ({ event }) => ({ event }),
+        (err: unknown) => {
+          // The registry or the key store unreachable is no bad record: the rebuild fails rather than skip it.
+          if (isRetriable(err)) throw err;
+          return undefined;
+        },
+      ),
+    ),
+  );
+  const events = decoded.filter((d): d is { event: AnyEvent } => d !== undefined);
+  let dead = decoded.length - events.length;
   let good = events;
   try {
     await trx.transaction((sp) =>

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { handle, type CommandMeta, type Decider } from '../lib/decider';
 import { DomainError } from '../lib/errors';
 import type { AnyEvent } from '../lib/event-log';
+import { ERASED } from '../lib/pii';
+import { loadEventSchemas } from '../lib/schemas';
 import type { Topics } from '../lib/topics';
 import { appInstallDecider } from '../services/app-install/decider';
 import { deviceDecider } from '../services/device/decider';
@@ -191,4 +193,20 @@ export function deliver(streams: Stream[], schedule: number[]): Array<{ stream: 
     cursors[s] = Math.min(streams[s]!.events.length, cursors[s]! + size);
   }
   return out;
+}
+
+const PII = new Map(loadEventSchemas().flatMap((s) => (s.pii ? [[s.type, s.pii] as const] : [])));
+
+/**
+ * The streams as a rebuild reads them once every erased user's data key is destroyed (lib/pii.ts): each field a
+ * schema marks "pii" whose subject is an erased user reads ERASED.
+ */
+export function shredded(streams: Stream[]): Stream[] {
+  const erased = new Set(streams.flatMap((s) => s.events.filter((e) => e.type === 'user.erased').map((e) => e.aggregateId)));
+  const shred = (e: AnyEvent): AnyEvent => {
+    const pii = PII.get(e.type);
+    if (!pii || !erased.has(e[pii.subject] as string)) return e;
+    return { ...e, ...Object.fromEntries(pii.fields.filter((f) => typeof e[f] === 'string').map((f) => [f, ERASED])) };
+  };
+  return streams.map((s) => ({ ...s, events: s.events.map(shred) }));
 }
