@@ -1,9 +1,8 @@
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createStack, loadStackConfig, up } from '../scripts/stack/index';
-import { describeQuorum, kafkaNodes } from '../scripts/stack/kafka';
+import { clusterSettled, describeQuorum, kafkaNodes } from '../scripts/stack/kafka';
 import { sleep } from '../lib/wait';
-import { integration } from '../test/support';
 import { signalComponent, stackUp, waitFor, waitGone, type FaultPlatform, type Load } from './harness';
 
 /**
@@ -25,19 +24,18 @@ export async function useCluster(): Promise<void> {
   delete process.env.TOPIC_REPLICATION_FACTOR;
   delete process.env.TOPIC_MIN_INSYNC_REPLICAS;
   // Like CI's `up --replace`: a cluster another checkout left on these ports is stopped, ours started.
-  await up(createStack(loadStackConfig()), { log: () => undefined, replace: true });
-  // A node answers on its port before the active controller has registered it as a broker (a fresh-clone CI run
-  // once saw brokers [1, 3] here): wait until the metadata lists all three.
-  const it_ = integration();
-  try {
-    await waitFor(async () => ((await (await it_.admin()).describeCluster()).brokers.length === 3 ? true : undefined), {
-      what: 'all three nodes registered as brokers',
-      timeoutMs: 120_000,
-      intervalMs: 500,
-    });
-  } finally {
-    await it_.close();
-  }
+  const stack = createStack(loadStackConfig());
+  await up(stack, { log: () => undefined, replace: true });
+  // A node answers on its port before the active controller has registered it as a broker, and may be fenced
+  // again for a while after (fresh-clone CI runs saw describeCluster return [1, 3] in the layout spec, once
+  // after a wait on one node's view): wait until every node's own view lists all three for five checks in a row.
+  const all = kafkaNodes(stack.cfg, 'cluster');
+  let inARow = 0;
+  await waitFor(async () => ((inARow = (await clusterSettled(stack.cfg, all)) ? inARow + 1 : 0) >= 5 ? true : undefined), {
+    what: 'every node listing all three brokers for five seconds',
+    timeoutMs: 180_000,
+    intervalMs: 1000,
+  });
 }
 
 const nodeName = (id: number) => `kafka-${id}`;

@@ -347,6 +347,30 @@ export function kafkaBroker(cfg: StackConfig, node: KafkaNodeSpec, all: readonly
   };
 }
 
+/**
+ * Whether every node, asked itself, lists all the nodes as unfenced brokers with an active controller. A node
+ * answers before the controller has registered it, and a node slow to heartbeat in its first seconds (three JVMs
+ * starting on two cores) is fenced again for a while: each node's own metadata can differ from its neighbours'.
+ */
+export async function clusterSettled(cfg: StackConfig, nodes: readonly KafkaNodeSpec[]): Promise<boolean> {
+  const ids = nodes.map((n) => n.id).sort();
+  const views = await Promise.all(
+    nodes.map((n) =>
+      probe([`127.0.0.1:${n.port}`], saslFor(cfg.platform, 'admin'), async (admin) => {
+        const c = await admin.describeCluster();
+        return (
+          c.controller !== null &&
+          c.brokers
+            .map((b) => b.nodeId)
+            .sort()
+            .join() === ids.join()
+        );
+      }).catch(() => false),
+    ),
+  );
+  return views.every(Boolean);
+}
+
 /** The Kafka components of a layout: the single broker, or the three nodes of the cluster. */
 export const kafkaBrokers = (cfg: StackConfig, layout?: KafkaLayout): Component[] => {
   const nodes = kafkaNodes(cfg, layout);
