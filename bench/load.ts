@@ -11,8 +11,8 @@ import { sleep } from '../lib/wait';
  * of results) to the parent (IPC) and exits.
  *
  * - `http`: autocannon against one of the given paths (picked at random per request) at saturation or, with
- *   `perSecond`, requests at that constant arrival rate (see `paced`); `rename` sends a fresh device name as a
- *   PATCH body each time.
+ *   `perSecond`, requests at that constant arrival rate (see `paced`); `body` sends a fresh body each time: a
+ *   device name (`rename`, a PATCH) or a whole sign-up (`signup`, a POST of a new username, email and phone).
  * - `visibility`: commands at a steady rate; each accepted one is read back through the query API with its
  *   consistency token, timing accepted → visible.
  */
@@ -20,9 +20,9 @@ export type LoadSpec =
   | {
       kind: 'http';
       url: string;
-      method: 'GET' | 'PATCH';
+      method: 'GET' | 'PATCH' | 'POST';
       paths: string[];
-      rename?: boolean;
+      body?: FreshBody;
       headers: Record<string, string>;
       connections: number;
       seconds: number;
@@ -47,6 +47,16 @@ export interface VisibilityResult {
 }
 
 const pick = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+
+/** The bodies a load can send, each new per request: no two requests of a run (or of two runs) send the same. */
+export type FreshBody = 'rename' | 'signup';
+const run = `${process.pid}${Date.now().toString(36)}`;
+function freshBody(kind: FreshBody | undefined, n: number): string | undefined {
+  if (kind === 'rename') return JSON.stringify({ name: `bench-${run}-${n}` });
+  if (kind === 'signup')
+    return JSON.stringify({ username: `b${run}-${n}`, email: `b${run}-${n}@bench.example`, phone: `+86 ${String(n).padStart(8, '0')}` });
+  return undefined;
+}
 
 /**
  * One HTTP request on a keep-alive connection of node:http. Not `fetch`: its per-request cost in this process
@@ -87,7 +97,7 @@ async function paced(spec: Extract<LoadSpec, { kind: 'http' }>, perSecond: numbe
       const res = await request(`${spec.url}${pick(spec.paths)}`, {
         method: spec.method,
         headers: spec.headers,
-        body: spec.rename ? JSON.stringify({ name: `bench-${process.pid}-${n++}` }) : undefined,
+        body: freshBody(spec.body, n++),
       });
       if (res.status < 200 || res.status > 299) non2xx++;
       ms.push(performance.now() - due);
@@ -135,7 +145,7 @@ async function http(spec: Extract<LoadSpec, { kind: 'http' }>): Promise<Load> {
         setupRequest: (req) => ({
           ...req,
           path: pick(spec.paths),
-          body: spec.rename ? JSON.stringify({ name: `bench-${process.pid}-${n++}` }) : undefined,
+          body: freshBody(spec.body, n++),
         }),
       },
     ],

@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -110,6 +112,31 @@ export const commandRestoreSchema = z.object({
 
 export type CommandRestore = z.infer<typeof commandRestoreSchema>;
 
+/** One run of one checkout in `npm run bench:pii`: its rebuild and command figures (bench/pii-cost.ts). */
+const piiRun = z.object({
+  side: z.enum(['before', 'after']),
+  round: z.number().int(),
+  rebuildAppliedPerSecond: num,
+  renames: load,
+  signups: load,
+});
+const piiSide = z.object({ rebuildAppliedPerSecond: num, renamesPerSecond: num, renamesP99: num, signupsPerSecond: num, signupsP99: num });
+
+/** What encrypting personal data costs (bench/pii-cost.ts): the same runs at a commit before it and at this one. */
+export const piiCostSchema = z.object({
+  measuredAt: z.string(),
+  before: z.string(),
+  after: z.string(),
+  quickEvents: z.number().int(),
+  load: z.object({ connections: z.number().int(), seconds: num }),
+  runs: z.array(piiRun),
+  mean: z.object({ before: piiSide, after: piiSide }),
+  /** after / before − 1, in percent (negative: slower). */
+  changePercent: z.object({ rebuild: num, renames: num, signups: num, signupsP99: num }),
+  targets: z.array(target),
+});
+export type PiiCost = z.infer<typeof piiCostSchema>;
+
 export const resultsSchema = z.object({
   version: z.literal(1),
   mode: z.enum(['full', 'quick', 'custom']),
@@ -174,9 +201,18 @@ export const resultsSchema = z.object({
   notes: z.array(z.string()),
   /** The command side's restore (bench/command-restore.ts); absent from results of runs before it existed. Its targets are its own. */
   commandRestore: commandRestoreSchema.optional(),
+  /** Encryption's cost (bench/pii-cost.ts, `npm run bench:pii`), kept across `npm run bench` runs. */
+  piiCost: piiCostSchema.optional(),
 });
 
 export type Results = z.infer<typeof resultsSchema>;
+
+/** Writes a results file formatted as the repository's prettier does (`npm run lint` passes on a committed one). */
+export async function writeJson(out: string, value: unknown): Promise<void> {
+  mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+  const prettier = await import('prettier');
+  writeFileSync(out, await prettier.format(JSON.stringify(value), { parser: 'json', ...(await prettier.resolveConfig(out)) }));
+}
 export type Load = z.infer<typeof load>;
 export type Latency = z.infer<typeof latency>;
 

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -15,7 +15,7 @@ import { loadEventSchemas } from '../lib/schemas';
 import { topicsFor } from '../lib/topics';
 import { loadStackConfig, type StackConfig } from '../scripts/stack/config';
 import { commandSideGroups } from './command-restore';
-import { judge, resultsSchema, table, type Results } from './results';
+import { judge, resultsSchema, table, writeJson, type Results } from './results';
 import { SCENARIOS, SCHEMAS, runScenarios, schemaOf, type Bench, type Figures } from './scenarios';
 import { forgetSeed } from './seed';
 import { deleteTopics, dropSchema, seedOrReuse } from './platform';
@@ -146,19 +146,30 @@ async function tearDown(c: Connections, dropSeed?: boolean) {
 }
 
 /** The figures of the scenarios and the facts of the run as results.json has them, checked, with the targets judged on them. */
-function resultsOf(run: Omit<Results, 'ceilings' | 'platform' | 'commandRestore' | 'targets'>, figures: Partial<Figures>): Results {
+function resultsOf(
+  run: Omit<Results, 'ceilings' | 'platform' | 'commandRestore' | 'targets' | 'piiCost'>,
+  figures: Partial<Figures>,
+  piiCost: Results['piiCost'],
+): Results {
   const { l1, l2, l3, l4, rebuild, naive, commands, visibility, queries, commandRestore } = figures;
   const ceilings = { l1, l2, l3, l4 };
   const platform = { rebuild, naive, commands, visibility, queries };
-  const measured = resultsSchema.omit({ targets: true }).parse({ ...run, ceilings, platform, commandRestore });
+  const measured = resultsSchema.omit({ targets: true }).parse({ ...run, ceilings, platform, commandRestore, piiCost });
   return resultsSchema.parse({ ...measured, targets: judge(measured, PROJECTION_BATCH_WAIT_MS) });
+}
+
+/** The encryption cost an earlier `npm run bench:pii` wrote into `out` (a separate measurement, kept). */
+function earlierPiiCost(out: string): Results['piiCost'] {
+  try {
+    return resultsSchema.shape.piiCost.parse((JSON.parse(readFileSync(out, 'utf8')) as { piiCost?: unknown }).piiCost);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Writes the results formatted as the repository's prettier does (`npm run lint` passes on a committed results.json), and prints the table. */
 async function writeResults(out: string, results: Results) {
-  mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-  const prettier = await import('prettier');
-  writeFileSync(out, await prettier.format(JSON.stringify(results), { parser: 'json', ...(await prettier.resolveConfig(out)) }));
+  await writeJson(out, results);
   console.log(`\n${table(results)}\n\nwritten to ${out}`);
 }
 
@@ -184,7 +195,7 @@ async function main(): Promise<void> {
       notes.push(`the machine was busy at the start (load average ${machine.loadAverage[0]!.toFixed(1)} on ${machine.cores} cores)`);
     const finishedAt = new Date().toISOString();
     const run = { version: 1 as const, mode, startedAt: startedAt.toISOString(), finishedAt, totalSeconds: seconds(tStart) };
-    await writeResults(o.out, resultsOf({ ...run, options, machine, seed, notes }, figures));
+    await writeResults(o.out, resultsOf({ ...run, options, machine, seed, notes }, figures, earlierPiiCost(o.out)));
   } finally {
     await tearDown(c, o.dropSeed);
   }

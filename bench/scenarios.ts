@@ -377,7 +377,7 @@ export const SCENARIOS: readonly Scenario[] = [
           url: side.url,
           method: 'PATCH',
           paths: scenario === 'hot' ? [`/devices/${side.deviceIds[0]!}`] : side.deviceIds.map((id) => `/devices/${id}`),
-          rename: true,
+          body: 'rename',
           headers: side.headers,
           connections,
           seconds: b.options.seconds,

@@ -3,6 +3,7 @@ import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { ChildMessage } from './command-side-child';
 import type { Latency } from './results';
 
 /** p50 and p99 (nearest rank) of a sample, in the sample's unit. */
@@ -75,4 +76,37 @@ export async function userWithDevices(url: string, headers: Record<string, strin
     deviceIds.push(...(await Promise.all(Array.from({ length: n }, create))));
   }
   return deviceIds;
+}
+
+/**
+ * The command side alone (bench/command-side-child.ts) in a child process with `env` added, on a namespace, until
+ * `stop`. `checkout` runs another checkout's child (bench/pii-cost.ts compares two commits): its own code, with
+ * the tsx of its own node_modules.
+ */
+export function commandSideChild(
+  namespace: string,
+  env: Record<string, string>,
+  checkout = path.join(__dirname, '..'),
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  const cp = fork(path.join(checkout, 'bench', 'command-side-child.ts'), [namespace, `bench-${randomUUID().slice(0, 6)}`], {
+    cwd: checkout,
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => cp.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    cp.on('message', (m: ChildMessage) => {
+      if (m.kind === 'failed') reject(new Error(m.error));
+      if (m.kind === 'listening')
+        resolve({
+          url: m.url,
+          stop: async () => {
+            cp.kill('SIGTERM');
+            await exited;
+          },
+        });
+    });
+    cp.once('exit', (code) => reject(new Error(`the command side exited with ${code}`)));
+  });
 }

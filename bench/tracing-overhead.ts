@@ -1,4 +1,3 @@
-import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,9 +11,8 @@ import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/registry';
 import { loadEventSchemas } from '../lib/schemas';
 import { topicsFor } from '../lib/topics';
-import type { ChildMessage } from './command-side-child';
 import type { Load } from './results';
-import { log, runLoad, userWithDevices } from './stats';
+import { commandSideChild, log, runLoad, userWithDevices } from './stats';
 
 /**
  * `npm run bench:tracing`: what tracing costs the command side. The command side runs in a child process
@@ -28,29 +26,6 @@ const program = new Command('bench:tracing')
   .option('--rounds <n>', 'rounds of the three runs', '2')
   .parse();
 const o = program.opts<{ seconds: string; connections: string; rounds: string }>();
-
-function startSide(namespace: string, env: Record<string, string>): Promise<{ url: string; stop: () => Promise<void> }> {
-  const cp = fork(path.join(__dirname, 'command-side-child.ts'), [namespace, `tracing-${randomUUID().slice(0, 6)}`], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const exited = new Promise<void>((resolve) => cp.once('exit', () => resolve()));
-  return new Promise((resolve, reject) => {
-    cp.on('message', (m: ChildMessage) => {
-      if (m.kind === 'failed') reject(new Error(m.error));
-      if (m.kind === 'listening')
-        resolve({
-          url: m.url,
-          stop: async () => {
-            cp.kill('SIGTERM');
-            await exited;
-          },
-        });
-    });
-    cp.once('exit', (code) => reject(new Error(`the command side exited with ${code}`)));
-  });
-}
 
 async function main(): Promise<void> {
   const base = loadConfig();
@@ -77,7 +52,7 @@ async function main(): Promise<void> {
   try {
     for (let round = 0; round < Number(o.rounds); round++) {
       for (const tracing of ['off', 'all', 'tenth'] as const) {
-        const side = await startSide(namespace, env[tracing]);
+        const side = await commandSideChild(namespace, env[tracing]);
         try {
           if (deviceIds.length === 0) deviceIds = await userWithDevices(side.url, headers, 200);
           const [load] = await runLoad<Load[]>([
@@ -86,7 +61,7 @@ async function main(): Promise<void> {
               url: side.url,
               method: 'PATCH',
               paths: deviceIds.map((id) => `/devices/${id}`),
-              rename: true,
+              body: 'rename',
               headers,
               connections: Number(o.connections),
               seconds: Number(o.seconds),
