@@ -48,6 +48,7 @@ describe('the vault', () => {
     const writer = createVault(db, master);
     const other = createVault(db, master);
     const sealed = await writer.seal(subject, '+86 139 0000 1111');
+    expect(await writer.open(sealed)).toBe('+86 139 0000 1111'); // opened once: kept opened in this process
     expect(await other.open(sealed)).toBe('+86 139 0000 1111'); // cached in the other process
     await writer.destroy(subject);
     await writer.destroy(subject); // idempotent
@@ -60,6 +61,19 @@ describe('the vault', () => {
     const row = (await db(PII_KEYS).where({ subject }).first()) as { wrapped: Buffer | null; erased_at: Date | null };
     expect(row.wrapped).toBeNull();
     expect(row.erased_at).toBeInstanceOf(Date);
+  });
+
+  test('an opened value is kept only as long as its key: once the key’s time is up, a key destroyed elsewhere reads erased', async () => {
+    let clock = 1_000_000;
+    const subject = randomUUID();
+    const reader = createVault(db, master, () => clock);
+    const sealed = await createVault(db, master).seal(subject, 'kept-for-a-minute');
+    expect(await reader.open(sealed)).toBe('kept-for-a-minute');
+    await createVault(db, master).destroy(subject); // another process erases the user
+    clock += 59_000;
+    expect(await reader.open(sealed)).toBe('kept-for-a-minute'); // the key's 60 s are not up (no user.erased seen)
+    clock += 2_000;
+    expect(await reader.open(sealed)).toBe(ERASED); // the key is read again: destroyed, and the opened value with it
   });
 
   test('hostile sealed values read as erased, never an error: tampered, truncated, another subject’s, unknown', async () => {

@@ -25,6 +25,12 @@ const KEY_BYTES = 32;
 const KEY_TTL_MS = 60_000;
 /** Keys a process keeps at most (a restore of many users reads each once). */
 const MAX_CACHED = 100_000;
+/**
+ * Values a process keeps opened at most: the projections of one process (and the three rebuilds of a bench) decode
+ * the same user events, and each would otherwise decrypt every value again. An opened value is only served while
+ * its subject's key is cached and not destroyed, so it goes with the key (TTL, erasure, `forget`).
+ */
+const MAX_OPENED = 20_000;
 
 export const isSealed = (value: unknown): value is string => typeof value === 'string' && value.startsWith(PREFIX);
 
@@ -129,6 +135,7 @@ type KeyRow = { subject: string; wrapped: Buffer | null; master: string };
 export function createVault(db: Db, master: Buffer, now: () => number = Date.now): Vault {
   const masterId = masterKeyId(master);
   const cache = new Map<string, Cached>();
+  const opened = new Map<string, string>();
   const loading = new Map<string, Promise<Buffer | null>>();
   let store: Promise<void> | undefined;
   const ready = () => {
@@ -165,6 +172,12 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
     });
   }
 
+  // An erased subject's opened values leave the process's memory at once (they would not be served anyway).
+  const dropOpened = (subject: string) => {
+    const sealedBy = `${PREFIX}${subject}:`;
+    for (const value of opened.keys()) if (value.startsWith(sealedBy)) opened.delete(value);
+  };
+
   const remember = (subject: string, key: Buffer | null, forGood = false) => {
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
     // A destroyed key never comes back: it is remembered for good (until the cache is full).
@@ -192,9 +205,16 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
     const load = (async () => {
       await ready();
       if (make) {
-        const wrapped = seal(master, `pii-key:${subject}`, randomBytes(KEY_BYTES));
-        // Whoever inserts first made the key; a destroyed key (wrapped null) is never made again.
-        await db(PII_KEYS).insert({ subject, wrapped, master: masterId }).onConflict('subject').ignore();
+        const key = randomBytes(KEY_BYTES);
+        const wrapped = seal(master, `pii-key:${subject}`, key);
+        // Whoever inserts first made the key (and knows it without reading it back); a destroyed key (wrapped
+        // null) is never made again.
+        const made: unknown[] = await db(PII_KEYS)
+          .insert({ subject, wrapped, master: masterId })
+          .onConflict('subject')
+          .ignore()
+          .returning('subject');
+        if (made.length > 0) return remember(subject, key);
       }
       const row = await rowOf(subject);
       // No row: a subject this database never sealed for (read as erased, but asked again later).
@@ -217,9 +237,18 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
       if (!isSealed(value)) return value;
       const subject = subjectOf(value);
       if (subject === null) return ERASED;
+      const live = cache.get(subject);
+      if (live?.key && live.until > now()) {
+        const known = opened.get(value);
+        if (known !== undefined) return known;
+      }
       const key = await keyOf(subject, false);
       const text = key && open(key, subject, Buffer.from(value.slice(value.lastIndexOf(':') + 1), 'base64url'));
-      return text ? text.toString('utf8') : ERASED;
+      if (!text) return ERASED;
+      const plain = text.toString('utf8');
+      if (opened.size >= MAX_OPENED) opened.delete(opened.keys().next().value!);
+      opened.set(value, plain);
+      return plain;
     },
     async destroy(subject) {
       await ready();
@@ -228,9 +257,11 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
         .onConflict('subject')
         .merge({ wrapped: null, erased_at: db.raw('coalesce(data_keys.erased_at, now())') });
       remember(subject, null, true);
+      dropOpened(subject);
     },
     forget(subject) {
       cache.delete(subject);
+      dropOpened(subject);
     },
     close: async () => undefined,
   };
