@@ -129,13 +129,48 @@ interface Cached {
 type KeyRow = { subject: string; wrapped: Buffer | null; master: string };
 
 /**
+ * A map of at most about `max` entries that forgets the least recently used half at once: two generations, the
+ * young one taking every write and every entry read from the old one; when the young one is full it becomes the
+ * old one. Evicting one oldest entry per write instead (`map.delete(map.keys().next().value)`) costs V8 a walk
+ * over the deleted slots at the front: 13 µs a write at 20,000 entries, more than the decryption it saves.
+ */
+class Generations<V> {
+  private young = new Map<string, V>();
+  private old = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(key: string): V | undefined {
+    const v = this.young.get(key);
+    if (v !== undefined) return v;
+    const aged = this.old.get(key);
+    if (aged !== undefined) this.set(key, aged);
+    return aged;
+  }
+  set(key: string, value: V): void {
+    this.old.delete(key);
+    this.young.set(key, value);
+    if (this.young.size >= this.max / 2) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+  }
+  delete(key: string): void {
+    this.young.delete(key);
+    this.old.delete(key);
+  }
+  *keys(): IterableIterator<string> {
+    yield* this.old.keys();
+    yield* this.young.keys();
+  }
+}
+
+/**
  * A vault over the key store of `db`, with keys wrapped by `master`. Keys read at once (a batch of events decoded
  * together) are read in one query.
  */
 export function createVault(db: Db, master: Buffer, now: () => number = Date.now): Vault {
   const masterId = masterKeyId(master);
-  const cache = new Map<string, Cached>();
-  const opened = new Map<string, string>();
+  const cache = new Generations<Cached>(MAX_CACHED);
+  const opened = new Generations<string>(MAX_OPENED);
   const loading = new Map<string, Promise<Buffer | null>>();
   let store: Promise<void> | undefined;
   const ready = () => {
@@ -175,11 +210,10 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
   // An erased subject's opened values leave the process's memory at once (they would not be served anyway).
   const dropOpened = (subject: string) => {
     const sealedBy = `${PREFIX}${subject}:`;
-    for (const value of opened.keys()) if (value.startsWith(sealedBy)) opened.delete(value);
+    for (const value of [...opened.keys()]) if (value.startsWith(sealedBy)) opened.delete(value);
   };
 
   const remember = (subject: string, key: Buffer | null, forGood = false) => {
-    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
     // A destroyed key never comes back: it is remembered for good (until the cache is full).
     cache.set(subject, { key, until: forGood ? Number.POSITIVE_INFINITY : now() + KEY_TTL_MS });
     return key;
@@ -246,7 +280,6 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
       const text = key && open(key, subject, Buffer.from(value.slice(value.lastIndexOf(':') + 1), 'base64url'));
       if (!text) return ERASED;
       const plain = text.toString('utf8');
-      if (opened.size >= MAX_OPENED) opened.delete(opened.keys().next().value!);
       opened.set(value, plain);
       return plain;
     },
