@@ -26,11 +26,13 @@ const KEY_TTL_MS = 60_000;
 /** Keys a process keeps at most (a restore of many users reads each once). */
 const MAX_CACHED = 100_000;
 /**
- * Values a process keeps opened at most: the projections of one process (and the three rebuilds of a bench) decode
- * the same user events, and each would otherwise decrypt every value again. An opened value is only served while
- * its subject's key is cached and not destroyed, so it goes with the key (TTL, erasure, `forget`).
+ * Subjects whose opened values a process keeps (up to 16 values each): the projections of one process (and the
+ * three rebuilds of a bench) decode the same user events, and each would otherwise decrypt every value again. An
+ * opened value is only served while its subject's key is cached and not destroyed, so it goes with the key (TTL,
+ * erasure, `forget`: the subject's values are dropped in one step).
  */
-const MAX_OPENED = 20_000;
+const MAX_OPENED_SUBJECTS = 10_000;
+const OPENED_PER_SUBJECT = 16;
 
 export const isSealed = (value: unknown): value is string => typeof value === 'string' && value.startsWith(PREFIX);
 
@@ -157,10 +159,6 @@ class Generations<V> {
     this.young.delete(key);
     this.old.delete(key);
   }
-  *keys(): IterableIterator<string> {
-    yield* this.old.keys();
-    yield* this.young.keys();
-  }
 }
 
 /**
@@ -170,7 +168,7 @@ class Generations<V> {
 export function createVault(db: Db, master: Buffer, now: () => number = Date.now): Vault {
   const masterId = masterKeyId(master);
   const cache = new Generations<Cached>(MAX_CACHED);
-  const opened = new Generations<string>(MAX_OPENED);
+  const opened = new Generations<Map<string, string>>(MAX_OPENED_SUBJECTS);
   const loading = new Map<string, Promise<Buffer | null>>();
   let store: Promise<void> | undefined;
   const ready = () => {
@@ -208,9 +206,12 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
   }
 
   // An erased subject's opened values leave the process's memory at once (they would not be served anyway).
-  const dropOpened = (subject: string) => {
-    const sealedBy = `${PREFIX}${subject}:`;
-    for (const value of [...opened.keys()]) if (value.startsWith(sealedBy)) opened.delete(value);
+  const dropOpened = (subject: string) => opened.delete(subject);
+  const keepOpened = (subject: string, value: string, plain: string) => {
+    let values = opened.get(subject);
+    if (!values) opened.set(subject, (values = new Map()));
+    if (values.size >= OPENED_PER_SUBJECT) values.clear();
+    values.set(value, plain);
   };
 
   const remember = (subject: string, key: Buffer | null, forGood = false) => {
@@ -273,14 +274,14 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
       if (subject === null) return ERASED;
       const live = cache.get(subject);
       if (live?.key && live.until > now()) {
-        const known = opened.get(value);
+        const known = opened.get(subject)?.get(value);
         if (known !== undefined) return known;
       }
       const key = await keyOf(subject, false);
       const text = key && open(key, subject, Buffer.from(value.slice(value.lastIndexOf(':') + 1), 'base64url'));
       if (!text) return ERASED;
       const plain = text.toString('utf8');
-      opened.set(value, plain);
+      keepOpened(subject, value, plain);
       return plain;
     },
     async destroy(subject) {
