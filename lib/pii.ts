@@ -115,6 +115,8 @@ export interface Vault {
   seal(subject: string, text: string): Promise<string>;
   /** The plaintext of a sealed value; ERASED when its key is destroyed or unknown. A value that is not sealed is itself. */
   open(value: string): Promise<string>;
+  /** `open` without waiting, when the value's key is in memory; undefined when the key must be read (call `open`). */
+  openNow(value: string): string | undefined;
   /** Destroys the subject's data key for good (idempotent): what was sealed under it can never be read again. */
   destroy(subject: string): Promise<void>;
   /** Drops the subject's key from this process's cache (it saw the subject erased). */
@@ -261,6 +263,27 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
     return load.finally(() => loading.delete(subject));
   }
 
+  /** The plaintext of a sealed value with its subject's key (null: destroyed or unknown), kept opened. */
+  function openWith(subject: string, value: string, key: Buffer | null): string {
+    if (!key) return ERASED;
+    const known = opened.get(subject)?.get(value);
+    if (known !== undefined) return known;
+    const text = open(key, subject, Buffer.from(value.slice(value.lastIndexOf(':') + 1), 'base64url'));
+    if (!text) return ERASED;
+    const plain = text.toString('utf8');
+    keepOpened(subject, value, plain);
+    return plain;
+  }
+
+  function openNow(value: string): string | undefined {
+    if (!isSealed(value)) return value;
+    const subject = subjectOf(value);
+    if (subject === null) return ERASED;
+    const live = cache.get(subject);
+    if (!live || live.until <= now()) return undefined;
+    return openWith(subject, value, live.key);
+  }
+
   return {
     async seal(subject, text) {
       if (!ID_PATTERN.test(subject)) throw new Error(`a personal-data subject is an id, not ${JSON.stringify(subject.slice(0, 80))}`);
@@ -269,21 +292,12 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
       return `${PREFIX}${subject}:${seal(key, subject, Buffer.from(text, 'utf8')).toString('base64url')}`;
     },
     async open(value) {
-      if (!isSealed(value)) return value;
-      const subject = subjectOf(value);
-      if (subject === null) return ERASED;
-      const live = cache.get(subject);
-      if (live?.key && live.until > now()) {
-        const known = opened.get(subject)?.get(value);
-        if (known !== undefined) return known;
-      }
-      const key = await keyOf(subject, false);
-      const text = key && open(key, subject, Buffer.from(value.slice(value.lastIndexOf(':') + 1), 'base64url'));
-      if (!text) return ERASED;
-      const plain = text.toString('utf8');
-      keepOpened(subject, value, plain);
-      return plain;
+      const known = openNow(value);
+      if (known !== undefined) return known;
+      const subject = subjectOf(value)!;
+      return openWith(subject, value, await keyOf(subject, false));
     },
+    openNow,
     async destroy(subject) {
       await ready();
       await db(PII_KEYS)
@@ -342,10 +356,20 @@ export async function sealFields<T extends Fields>(vault: Vault, subject: string
  */
 export async function openFields<T extends Fields>(vault: Vault, subject: string | null, obj: T, fields: readonly string[]): Promise<T> {
   const out: Record<string, unknown> = { ...obj };
+  let reading: Array<Promise<void>> | undefined;
   for (const f of fields) {
     const value = obj[f];
-    if (isSealed(value)) out[f] = subject !== null && subjectOf(value) === subject ? await vault.open(value) : ERASED;
+    if (!isSealed(value)) continue;
+    if (subject === null || subjectOf(value) !== subject) {
+      out[f] = ERASED;
+      continue;
+    }
+    // Opened at once when the key is in memory (the common case: one await per event, not one per field).
+    const now = vault.openNow(value);
+    if (now !== undefined) out[f] = now;
+    else (reading ??= []).push(vault.open(value).then((v) => void (out[f] = v)));
   }
+  if (reading) await Promise.all(reading);
   return out as T;
 }
 
