@@ -4,6 +4,7 @@ import type { KafkaMessage, Message, Producer, RecordMetadata, Transaction } fro
 import { headersToStrings } from './kafka';
 import { openFields, sealFields, type Vault } from './pii';
 import type { Registry } from './registry';
+import { isRetriable } from './retry';
 import { loadEventSchemas, type EventSchema } from './schemas';
 import { subjectFor } from './topics';
 import { envelope, fields } from './validation';
@@ -225,3 +226,25 @@ export function createEventLog(
 }
 
 export type EventLog = ReturnType<typeof createEventLog>;
+
+/** A consumed message decoded: its event, or the error that makes it poison. */
+export type DecodedMessage = { message: KafkaMessage; event: AnyEvent } | { message: KafkaMessage; error: Error };
+
+/**
+ * A batch of one partition decoded together (the data keys of its sealed fields are read in one query: lib/pii.ts).
+ * A record that cannot be decoded is poison, kept with its error; but when the registry or the key store cannot be
+ * asked (down, restarting: a retriable error) the record is fine, and the whole batch rejects so that it is tried
+ * again rather than a good event dropped.
+ */
+export function decodeBatch(eventLog: EventLog, topic: string, partition: number, messages: KafkaMessage[]): Promise<DecodedMessage[]> {
+  return Promise.all(
+    messages.map(async (message): Promise<DecodedMessage> => {
+      try {
+        return { message, event: (await eventLog.decodeMessage(topic, partition, message)).event };
+      } catch (err) {
+        if (isRetriable(err)) throw err;
+        return { message, error: err as Error };
+      }
+    }),
+  );
+}

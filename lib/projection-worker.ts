@@ -1,7 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Db } from './db';
 import type { Knex } from 'knex';
-import type { AnyEvent, EventLog } from './event-log';
+import { decodeBatch, type AnyEvent, type DecodedMessage, type EventLog } from './event-log';
 import { createConsumer, createProducer, runConsumer } from './kafka';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
@@ -55,8 +55,6 @@ class FailingEvent extends Error {
     super(`an event failed to apply: ${cause.message}`);
   }
 }
-
-type Decoded = { message: KafkaMessage; event: AnyEvent } | { message: KafkaMessage; error: Error };
 
 /**
  * Runs a projection against PostgreSQL from its Kafka topics, exactly once: each batch (one topic partition)
@@ -119,33 +117,15 @@ export function createProjectionWorker(deps: {
   async function processBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     if (isStale() || batch.isEmpty()) return;
     const { topic, partition } = batch;
-    // A record that cannot be decoded is poison; but when the registry cannot be asked (down, restarting) the
-    // record is fine and the batch waits for it: dead-lettering it would drop a good event from the read model.
-    const decoded: Decoded[] = await withRetry(
-      () =>
-        Promise.all(
-          batch.messages.map(async (message): Promise<Decoded> => {
-            try {
-              return { message, event: (await eventLog.decodeMessage(topic, partition, message)).event };
-            } catch (err) {
-              // The registry could not answer (unreachable, or a 5xx while it restarts: lib/registry.ts RegistryError):
-              // a retry can fix that, unlike a bad record.
-              if (isRetriable(err)) throw err;
-              return { message, error: err as Error };
-            }
-          }),
-        ),
-      {
-        maxMs: 5_000,
-        onRetry: (err, attempt, delayMs) => {
-          logger.warn(
-            { topic, partition, attempt, delayMs, err: (err as Error).message },
-            'schema registry unavailable; retrying the batch',
-          );
-          heartbeat().catch(() => undefined);
-        },
+    // Poison is kept with its error; when the registry or the key store cannot be asked the batch waits for them:
+    // dead-lettering a fine record would drop a good event from the read model.
+    const decoded = await withRetry(() => decodeBatch(eventLog, topic, partition, batch.messages), {
+      maxMs: 5_000,
+      onRetry: (err, attempt, delayMs) => {
+        logger.warn({ topic, partition, attempt, delayMs, err: (err as Error).message }, 'schema registry unavailable; retrying the batch');
+        heartbeat().catch(() => undefined);
       },
-    );
+    });
     // A span per event, the child of the command's (the event's headers), ending with the transaction that applied it.
     const spans = decoded.map((d) =>
       startSpan(`project ${projection.name}`, {
@@ -168,8 +148,8 @@ export function createProjectionWorker(deps: {
         const from = BigInt(cp?.next_offset ?? 0);
         const fresh = decoded.filter((d) => BigInt(d.message.offset) >= from);
         if (fresh.length === 0) return { applied: 0, dead: 0, from };
-        const poison = fresh.filter((d): d is Extract<Decoded, { error: Error }> => 'error' in d);
-        const good = fresh.filter((d): d is Extract<Decoded, { event: AnyEvent }> => 'event' in d);
+        const poison = fresh.filter((d): d is Extract<DecodedMessage, { error: Error }> => 'error' in d);
+        const good = fresh.filter((d): d is Extract<DecodedMessage, { event: AnyEvent }> => 'event' in d);
         const undecodable = poison.length;
         let changed: Changed;
         if (!oneByOne) {

@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import type { Config } from '../lib/config';
 import { createDb, migrate, pgRoleName, projectionRole, type Db } from '../lib/db';
 import { backgroundSessions } from '../lib/priority';
-import type { AnyEvent, EventLog } from '../lib/event-log';
+import { decodeBatch, type AnyEvent, type DecodedMessage, type EventLog } from '../lib/event-log';
 import { createConsumer } from '../lib/kafka';
 import type { Logger } from '../lib/logger';
 import { applyBatch, applyOneByOne, type Projection, type Row } from '../lib/projection';
@@ -283,20 +283,9 @@ async function applyRecords(
   partition: number,
   messages: KafkaMessage[],
 ): Promise<{ applied: number; dead: number; lastEventAt?: number }> {
-  // Decoded together: the data keys of the batch's sealed fields are read in one query (lib/pii.ts).
-  const decoded = await Promise.all(
-    messages.map((m) =>
-      eventLog.decodeMessage(topic, partition, m).then(
-        ({ event }) => ({ event }),
-        (err: unknown) => {
-          // The registry or the key store unreachable is no bad record: the rebuild fails rather than skip it.
-          if (isRetriable(err)) throw err;
-          return undefined;
-        },
-      ),
-    ),
-  );
-  const events = decoded.filter((d): d is { event: AnyEvent } => d !== undefined);
+  // The registry or the key store unreachable rejects the batch: the rebuild fails rather than skip a fine record.
+  const decoded = await decodeBatch(eventLog, topic, partition, messages);
+  const events = decoded.filter((d): d is Extract<DecodedMessage, { event: AnyEvent }> => 'event' in d);
   let dead = decoded.length - events.length;
   let good = events;
   try {
