@@ -206,6 +206,8 @@ export const resultsSchema = z.object({
 });
 
 export type Results = z.infer<typeof resultsSchema>;
+export type Load = z.infer<typeof load>;
+export type Latency = z.infer<typeof latency>;
 
 /** Writes a results file formatted as the repository's prettier does (`npm run lint` passes on a committed one). */
 export async function writeJson(out: string, value: unknown): Promise<void> {
@@ -213,8 +215,6 @@ export async function writeJson(out: string, value: unknown): Promise<void> {
   const prettier = await import('prettier');
   writeFileSync(out, await prettier.format(JSON.stringify(value), { parser: 'json', ...(await prettier.resolveConfig(out)) }));
 }
-export type Load = z.infer<typeof load>;
-export type Latency = z.infer<typeof latency>;
 
 const f = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const ms = (n: number) => `${f(n, n < 10 ? 2 : 1)} ms`;

@@ -31,11 +31,13 @@ export async function useCluster(): Promise<void> {
   // after a wait on one node's view): wait until every node's own view lists all three for five checks in a row.
   const all = kafkaNodes(stack.cfg, 'cluster');
   let inARow = 0;
-  await waitFor(async () => ((inARow = (await clusterSettled(stack.cfg, all)) ? inARow + 1 : 0) >= 5 ? true : undefined), {
-    what: 'every node listing all three brokers for five seconds',
-    timeoutMs: 180_000,
-    intervalMs: 1000,
-  });
+  await waitFor(
+    async () => {
+      inARow = (await clusterSettled(stack.cfg, all)) ? inARow + 1 : 0;
+      return inARow >= 5 ? true : undefined;
+    },
+    { what: 'every node listing all three brokers for five seconds', timeoutMs: 180_000, intervalMs: 1000 },
+  );
 }
 
 const nodeName = (id: number) => `kafka-${id}`;

@@ -203,7 +203,9 @@ export function createVault(db: Db, master: Buffer, now: () => number = Date.now
             );
         });
       }
-      batch.set(subject, [...(batch.get(subject) ?? []), { resolve, reject }]);
+      const waiting = batch.get(subject);
+      if (waiting) waiting.push({ resolve, reject });
+      else batch.set(subject, [{ resolve, reject }]);
     });
   }
 
