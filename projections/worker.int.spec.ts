@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createEventLog } from '../lib/event-log';
 import { createProducer } from '../lib/kafka';
+import { ERASED, type Vault } from '../lib/pii';
 import { CHECKPOINTS } from '../lib/projection-worker';
+import { event } from '../test/events';
 import { readSideFixture } from '../test/read-side';
 import { billingProjection } from './billing/projection';
 import { deviceProjection } from './device/projection';
@@ -126,6 +128,76 @@ describe('projection workers on Kafka and PostgreSQL', () => {
       expect(Number(applied?.n)).toBe(fx.produced.filter((e) => !e.type.startsWith('order.')).length);
     } finally {
       await b.stop();
+    }
+  });
+});
+
+/**
+ * Forged personal data straight into the user topic (lib/pii.ts): whatever a sealed-looking field holds, the worker
+ * reads it as [erased] — never an error, a dead letter or a stopped partition — and goes on with the next events.
+ */
+describe('forged sealed values on the topic', () => {
+  let forged: Awaited<ReturnType<typeof readSideFixture>>;
+  beforeAll(async () => {
+    forged = await readSideFixture('worker-forged');
+  });
+  afterAll(() => forged?.close());
+
+  test('a tampered value, another user’s, a malformed subject, NUL and control characters: [erased], no dead letter', async () => {
+    const vault = forged.it.vault;
+    const [victim, forger] = [`u-${randomUUID()}`, `u-${randomUUID()}`];
+    const tampered = await vault.seal(forger, 'forger@example.com');
+    const flipped = `${tampered.slice(0, -2)}${tampered.at(-2) === 'A' ? 'B' : 'A'}${tampered.at(-1)}`;
+    // A producer that writes its strings as they are (no sealing): what a hostile client of the topic can send.
+    const asIs: Vault = {
+      seal: async (_subject, text) => text,
+      open: async (value) => value,
+      openNow: (value) => value,
+      destroy: async () => undefined,
+      forget: () => undefined,
+      close: async () => undefined,
+    };
+    const values = {
+      username: await vault.seal(victim, 'someone-else'), // sealed for another user below: not theirs to read
+      email: flipped, // the forger's own value, tampered
+      phone: `enc:v1:${forger}\u0000:${'A'.repeat(40)}`, // a subject with NUL: no key is ever looked up for it
+    };
+    const events = [
+      event('user.created', { aggregateId: forger, tenantId: 'acme', ...values }),
+      event('user.updated', {
+        aggregateId: forger,
+        aggregateVersion: 2,
+        tenantId: 'acme',
+        username: 'enc:v1:\u0001\u001f:\ud800',
+        email: `enc:v1:${forger}:${'x'.repeat(100_000)}`,
+        phone: null,
+        previousUsername: null,
+        previousEmail: null,
+      }),
+      event('device.created', { aggregateId: `d-${randomUUID()}`, tenantId: 'acme', userId: forger }),
+    ];
+    const producer = createProducer(forged.it.kafka);
+    await producer.connect();
+    try {
+      const log = createEventLog(forged.it.registry, undefined, { vault: asIs, checkRules: false });
+      await log.append(producer, forged.topics.user.events, events.slice(0, 2));
+      await log.append(producer, forged.topics.device.events, events.slice(2));
+    } finally {
+      await producer.disconnect();
+    }
+    const side = await startProjections(forged.cfg, { names: ['device'], logger: forged.it.logger });
+    try {
+      await forged.caughtUp(deviceProjection);
+      expect(await forged.db('device_users').where({ user_id: forger }).first()).toMatchObject({
+        username: ERASED,
+        email: ERASED,
+        phone: ERASED,
+      });
+      expect(await forged.db('devices').where({ user_id: forger }).first()).toMatchObject({ username: ERASED, email: ERASED });
+      const dead = await forged.db(CHECKPOINTS).where({ projection: 'device' }).sum({ n: 'dead_letters' }).first();
+      expect(Number(dead?.n ?? 0)).toBe(0);
+    } finally {
+      await side.stop();
     }
   });
 });
